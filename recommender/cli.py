@@ -1,0 +1,188 @@
+"""The `recommender` command: a thin layer over the package; every error is one line, never a traceback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from recommender.archive import ArchiveError, read_archive
+from recommender.embed import BACKENDS, DEFAULT_BACKEND, EmbedderError
+from recommender.index import DEFAULT_INDEX, IndexLoadError
+
+app = typer.Typer(
+    help="Related-event suggestions for a news-event archive.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_ARCHIVE = Path("archive")
+ArchiveOption = Annotated[
+    Path, typer.Option("--archive", help="Folder of event .md files, a .tar.gz, or a folder of tarballs.")
+]
+IndexOption = Annotated[Path, typer.Option("--index", help="Index folder built by `recommender index`.")]
+
+
+class UsageError(Exception):
+    """A bad parameter value; the message names the parameter."""
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """Turn the package's known errors into one-line messages with an exit code."""
+    from recommender.recommend import UnknownEventError
+
+    try:
+        yield
+    except UnknownEventError as exc:
+        fail(str(exc), 2)
+    except UsageError as exc:
+        fail(str(exc), 2)
+    except (ArchiveError, IndexLoadError, EmbedderError, OSError) as exc:
+        fail(str(exc), 1)
+
+
+def parse_date(value: str | None, parameter: str) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{parameter}: {value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@app.command()
+def validate(
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    strict: Annotated[bool, typer.Option(help="Exit 1 if any file was skipped.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Parse every event file and report counts, unresolved links and every skipped file with its reason."""
+    with clear_errors():
+        data = read_archive(archive)
+    events = data.events.values()
+    unresolved = data.unresolved_links()
+    report = {
+        "archive": str(archive),
+        "events": len(data.events),
+        "with_summary": sum(1 for e in events if e.summary),
+        "with_related": sum(1 for e in events if e.related),
+        "related_links": sum(len(e.related) for e in events),
+        "unresolved_links": len(unresolved),
+        "skipped": [asdict(s) for s in data.skipped],
+        "fingerprint": data.fingerprint,
+    }
+    if as_json:
+        echo_json(report)
+    else:
+        for key in ("events", "with_summary", "with_related", "related_links", "unresolved_links"):
+            typer.echo(f"{key.replace('_', ' '):>18}: {report[key]:,}")
+        typer.echo(f"{'skipped files':>18}: {len(data.skipped):,}")
+        for skipped in data.skipped:
+            typer.echo(f"  skipped {skipped.path}: {skipped.reason}")
+    if strict and data.skipped:
+        raise typer.Exit(1)
+
+
+@app.command()
+def index(
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    out: Annotated[Path, typer.Option("--out", help="Index folder to write.")] = DEFAULT_INDEX,
+    backend: Annotated[str, typer.Option(help=f"Embedding backend: {', '.join(BACKENDS)}.")] = DEFAULT_BACKEND,
+    full: Annotated[bool, typer.Option("--full", help="Re-embed every event (ignore the cache).")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 64,
+) -> None:
+    """Embed every event (only new or changed ones when an index is already there) and save the index."""
+    from recommender.embed import Embedder
+    from recommender.index import build_index
+
+    with clear_errors():
+        started = time.perf_counter()
+        data = read_archive(archive)
+        read_seconds = time.perf_counter() - started
+        for skipped in data.skipped:
+            typer.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+        embedder = Embedder(backend=backend, batch_size=batch_size)
+        report = build_index(
+            data, out, embedder, archive_name=str(archive), progress=sys.stderr.isatty(), reuse=not full,
+            log=lambda m: typer.echo(m, err=True),
+        )
+    typer.echo(
+        f"indexed {report.count:,} events into {report.path} in {time.perf_counter() - started:.1f}s "
+        f"(read {read_seconds:.1f}s; embedded {report.embedded:,} at {report.docs_per_second:.0f} docs/s, "
+        f"reused {report.reused:,}, removed {report.removed:,})"
+    )
+
+
+def _recommender(index_path: Path) -> Any:
+    from recommender.index import load_index
+    from recommender.recommend import Recommender
+
+    return Recommender(load_index(index_path))
+
+
+def _print_suggestions(suggestions: list[Any], as_json: bool, title: str) -> None:
+    if as_json:
+        echo_json([asdict(s) for s in suggestions])
+        return
+    typer.echo(title)
+    for s in suggestions:
+        mark = "*" if s.curated else " "
+        context = f"  [{', '.join(s.context)}]" if s.context else ""
+        typer.echo(f"{s.rank:>3}. {mark} {s.score:6.3f}  {s.date}  {s.headline[:110]}{context}")
+        typer.echo(f"          {s.id}")
+    if any(s.curated for s in suggestions):
+        typer.echo("(* already in the event's curated Related list)")
+
+
+@app.command()
+def related(
+    event_id: Annotated[str | None, typer.Argument(help="Event id, e.g. news/2016/03/14/slug.md")] = None,
+    text: Annotated[str | None, typer.Option("--text", help="Free text instead of an event id.")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many suggestions.")] = 10,
+    index_path: IndexOption = DEFAULT_INDEX,
+    since: Annotated[str | None, typer.Option(help="Only events on or after this date.")] = None,
+    until: Annotated[str | None, typer.Option(help="Only events on or before this date.")] = None,
+    exclude_curated: Annotated[bool, typer.Option(help="Leave out events already curated.")] = False,
+    system: Annotated[str, typer.Option(help="Ranker: fused (default), dense or bm25.")] = "fused",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Related events for an archived event (by id) or for free text (--text)."""
+    with clear_errors():
+        if (event_id is None) == (text is None):
+            raise UsageError("give an EVENT_ID or --text, not both or neither")
+        if text is not None and not text.strip():
+            raise UsageError("--text is empty")
+        recommender = _recommender(index_path)
+        if system not in recommender.systems:
+            raise UsageError(f"--system: unknown {system!r}, choose one of {', '.join(recommender.systems)}")
+        window: dict[str, Any] = {"since": parse_date(since, "--since"), "until": parse_date(until, "--until")}
+        if event_id is not None:
+            suggestions = recommender.related(event_id, k, exclude_curated=exclude_curated, system=system,
+                                              **window)
+            row = recommender.index.position[event_id]
+            title = f"{recommender.index.date(row)}  {recommender.index.headlines[row][:120]}"
+        else:
+            suggestions = recommender.similar(text, k, system=system, **window)
+            title = f"text: {text[:120]}"
+    _print_suggestions(suggestions, as_json, title)
+
+

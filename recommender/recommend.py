@@ -1,0 +1,362 @@
+"""Propose related events for an indexed event or for free text.
+
+One ranking path serves the CLI, the API, batch suggestions and the eval. Systems:
+- `dense`: cosine of the MiniLM vectors (exact, FAISS / BLAS).
+- `bm25`: bm25s over the same text the embedder sees.
+- `fused` (default): a candidate pool (top dense and top BM25) re-scored by a linear model of four signals,
+  dense similarity, BM25 (scaled to the pool's best), the IDF weight of the names both events share, and
+  closeness in time; the weights are fitted on a train split of the curated lists (`recommender tune`).
+Nothing here reads a Related section: `curated` only marks suggestions already in the event's list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recommender.embed import Embedder, text_hash
+from recommender.index import Index, check_model, tokenize_query
+
+SIGNALS = ("dense", "bm25", "names", "days30", "days365")
+WEIGHTS_FILE = Path(__file__).with_name("weights.json")
+POOL = 300  # candidates taken from each of dense and BM25 before fusion
+NEAR_DUPLICATE = 0.97  # cosine above which two suggestions count as one item repeated with small edits
+
+
+class UnknownEventError(KeyError):
+    """An id that is not in the index; carries the closest ids by name."""
+
+    def __init__(self, event_id: str, closest: list[str]):
+        super().__init__(event_id)
+        self.event_id = event_id
+        self.closest = closest
+
+    def __str__(self) -> str:
+        hint = ("; closest ids: " + ", ".join(self.closest)) if self.closest else ""
+        return f"unknown event id {self.event_id!r}{hint}"
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Why a suggestion was made: each signal's value for the pair."""
+
+    dense: float
+    bm25: float
+    names: float
+    days_apart: int | None
+    shared_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One proposed related event, shared by the CLI, the API, batch suggestions and the eval."""
+
+    rank: int
+    id: str
+    date: dt.date
+    headline: str
+    score: float
+    curated: bool = False
+    signals: Signals | None = None
+
+    @property
+    def context(self) -> tuple[str, ...]:
+        """What the two events share, for an editor: names, like the archive's `_Context:_`."""
+        return self.signals.shared_names if self.signals else ()
+
+
+@dataclass(frozen=True)
+class Weights:
+    dense: float = 1.0
+    bm25: float = 0.3
+    names: float = 0.3
+    days30: float = 0.3
+    days365: float = 0.1
+
+    def vector(self) -> np.ndarray:
+        return np.asarray([getattr(self, s) for s in SIGNALS], dtype=np.float32)
+
+
+def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, Weights]:
+    """Fitted weights by system name (`fused` and its ablations); defaults where the file is absent."""
+    systems: dict[str, Weights] = {"fused": Weights()}
+    if path.exists():
+        for name, values in json.loads(path.read_text()).get("systems", {}).items():
+            systems[name] = Weights(**{s: float(values.get(s, 0.0)) for s in SIGNALS})
+    return systems
+
+
+@dataclass
+class Query:
+    """What the rankers know of a query: never its Related section."""
+
+    vector: np.ndarray
+    tokens: list[str]
+    names: np.ndarray
+    day: int | None = None
+    row: int | None = None
+    text_sha: str = ""
+    exclude: set[int] = field(default_factory=set)
+
+
+@dataclass
+class Ranked:
+    rows: np.ndarray
+    scores: np.ndarray
+    features: np.ndarray  # (len(rows), len(SIGNALS)), for explanations
+
+
+def date_features(days: np.ndarray | None, n: int) -> np.ndarray:
+    """Closeness in time as two decays (a month, a year); zeros when the query has no date."""
+    if days is None:
+        return np.zeros((n, 2), dtype=np.float32)
+    days = np.abs(days).astype(np.float32)
+    return np.stack([np.exp(-days / 30.0), np.exp(-days / 365.0)], axis=1)
+
+
+class Recommender:
+    """`Recommender(load_index(path)).related(event_id)`; the model is loaded only for free text."""
+
+    def __init__(self, index: Index, embedder: Embedder | None = None, weights: dict[str, Weights] | None = None):
+        self.index = index
+        self._embedder = embedder
+        self.weights = weights or load_weights()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = Embedder(backend=self.index.meta.backend)
+            check_model(self.index, self._embedder)
+        return self._embedder
+
+    @property
+    def systems(self) -> list[str]:
+        return ["dense", "bm25", *self.weights]
+
+    # --- queries -------------------------------------------------------------------------------------
+    def row_of(self, event_id: str) -> int:
+        row = self.index.position.get(event_id)
+        if row is None:
+            raise UnknownEventError(event_id, self.closest_ids(event_id))
+        return row
+
+    def closest_ids(self, event_id: str, limit: int = 5) -> list[str]:
+        from rapidfuzz import fuzz, process
+
+        matches = process.extract(event_id, self.index.ids, scorer=fuzz.WRatio, limit=limit)
+        return [m[0] for m in matches]
+
+    def query_for_row(self, row: int) -> Query:
+        text = self.index.text(row)
+        return Query(
+            vector=self.index.vectors[row],
+            tokens=tokenize_query(text),
+            names=self.index.names_of(row),
+            day=int(self.index.day[row]),
+            row=row,
+            text_sha=self.index.text_sha[row],
+        )
+
+    def query_for_text(self, text: str, day: dt.date | None = None) -> Query:
+        return Query(
+            vector=self.embedder.encode([text])[0],
+            tokens=tokenize_query(text),
+            names=self.index.name_ids(text),
+            day=day.toordinal() if day else None,
+            text_sha=text_hash(text),
+        )
+
+    # --- ranking -------------------------------------------------------------------------------------
+    def _allowed(self, query: Query, since: dt.date | None, until: dt.date | None) -> np.ndarray:
+        index = self.index
+        allowed = np.ones(len(index), dtype=bool)
+        if since:
+            allowed &= index.day >= since.toordinal()
+        if until:
+            allowed &= index.day <= until.toordinal()
+        if query.row is not None:
+            allowed[query.row] = False
+        if query.exclude:
+            allowed[list(query.exclude)] = False
+        return allowed
+
+    def rank(
+        self,
+        query: Query,
+        k: int = 10,
+        system: str = "fused",
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> Ranked:
+        """Top `k` rows for `query` by `system`, items with the query's own text and near-duplicates removed."""
+        index = self.index
+        allowed = self._allowed(query, since, until)
+        dense = index.vectors @ query.vector
+        if system == "dense":
+            scores = dense
+        elif system == "bm25":
+            scores = index.bm25_scores(query.tokens)
+        elif system in self.weights:
+            bm25 = index.bm25_scores(query.tokens)
+            pool = _union_top(dense, bm25, allowed, POOL)
+            features = self.features(query, pool, dense, bm25)
+            return self._select(query, pool, features @ self.weights[system].vector(), features, k, dense)
+        else:
+            raise ValueError(f"unknown system {system!r}: choose one of {', '.join(self.systems)}")
+        pool = _top(np.where(allowed, scores, -np.inf), min(4 * k + 20, int(allowed.sum())))
+        return self._select(query, pool, scores[pool], None, k, dense)
+
+    def features(self, query: Query, pool: np.ndarray, dense: np.ndarray, bm25: np.ndarray) -> np.ndarray:
+        """(len(pool), len(SIGNALS)) signal values of each candidate against the query."""
+        index = self.index
+        best_bm25 = float(bm25[pool].max(initial=0.0))
+        bm25_scaled = bm25[pool] / best_bm25 if best_bm25 > 0 else np.zeros(len(pool), dtype=np.float32)
+        names = np.zeros(len(pool), dtype=np.float32)
+        if len(query.names):
+            weights = np.zeros(index.names.shape[1], dtype=np.float32)
+            weights[query.names] = index.name_idf[query.names]
+            names = (index.names[pool] @ weights) / max(float(weights.sum()), 1e-6)
+        days = index.day[pool] - query.day if query.day is not None else None
+        return np.column_stack([dense[pool], bm25_scaled, names, date_features(days, len(pool))]).astype(
+            np.float32
+        )
+
+    def _select(
+        self,
+        query: Query,
+        pool: np.ndarray,
+        scores: np.ndarray,
+        features: np.ndarray | None,
+        k: int,
+        dense: np.ndarray,
+    ) -> Ranked:
+        order = np.argsort(-scores, kind="stable")
+        chosen: list[int] = []
+        shas, headlines = self.index.text_sha, self.index.headlines
+        seen_text = {query.text_sha}
+        seen_headlines = {_normal(self.index.headlines[query.row])} if query.row is not None else set()
+        for position in order:
+            row = int(pool[position])
+            if not np.isfinite(scores[position]) or shas[row] in seen_text:
+                continue
+            headline = _normal(headlines[row])
+            if headline in seen_headlines:
+                continue  # the same item again, perhaps with a summary added
+            vector = self.index.vectors[row]
+            if float(vector @ query.vector) >= NEAR_DUPLICATE:
+                continue  # the query's own item, repeated with small edits
+            if chosen and float(np.max(self.index.vectors[pool[chosen]] @ vector)) >= NEAR_DUPLICATE:
+                continue
+            seen_text.add(shas[row])
+            seen_headlines.add(headline)
+            chosen.append(int(position))
+            if len(chosen) == k:
+                break
+        picked = np.asarray(chosen, dtype=np.int64)
+        rows = pool[picked]
+        if features is None:
+            features = np.column_stack([dense[rows], np.zeros((len(rows), len(SIGNALS) - 1))])
+        else:
+            features = features[picked]
+        return Ranked(rows=rows, scores=scores[picked].astype(np.float32), features=features)
+
+    # --- suggestions -----------------------------------------------------------------------------------
+    def related(
+        self,
+        event_id: str,
+        k: int = 10,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        exclude_curated: bool = False,
+        system: str = "fused",
+    ) -> list[Suggestion]:
+        """Suggestions for an indexed event; `curated` marks those already in its Related list."""
+        row = self.row_of(event_id)
+        curated = set(self.index.record(row).curated)
+        query = self.query_for_row(row)
+        if exclude_curated:
+            query.exclude = {self.index.position[c] for c in curated if c in self.index.position}
+        return self._suggestions(query, self.rank(query, k, system, since, until), curated)
+
+    def similar(
+        self,
+        text: str,
+        k: int = 10,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        system: str = "fused",
+    ) -> list[Suggestion]:
+        """Suggestions for free text (no date: closeness in time plays no part)."""
+        query = self.query_for_text(text)
+        return self._suggestions(query, self.rank(query, k, system, since, until), set())
+
+    def _suggestions(self, query: Query, ranked: Ranked, curated: set[str]) -> list[Suggestion]:
+        index = self.index
+        query_names = set(int(n) for n in query.names)
+        out = []
+        for i, (row, score) in enumerate(zip(ranked.rows, ranked.scores, strict=True)):
+            row = int(row)
+            features = ranked.features[i]
+            shared = [int(n) for n in index.names_of(row) if int(n) in query_names]
+            out.append(
+                Suggestion(
+                    rank=i + 1,
+                    id=index.ids[row],
+                    date=index.date(row),
+                    headline=index.headlines[row],
+                    score=round(float(score), 4),
+                    curated=index.ids[row] in curated,
+                    signals=Signals(
+                        dense=round(float(features[0]), 4),
+                        bm25=round(float(features[1]), 4),
+                        names=round(float(features[2]), 4),
+                        days_apart=abs(int(index.day[row]) - query.day) if query.day is not None else None,
+                        shared_names=self.display_names(shared, index.text(row)),
+                    ),
+                )
+            )
+        return out
+
+    def display_names(self, name_ids: list[int], text: str, limit: int = 4) -> tuple[str, ...]:
+        """The rarest shared names, whole names before their words, as written in `text`."""
+        index = self.index
+        ranked = sorted(name_ids, key=lambda n: (-(" " in index.name_vocab[n]), -index.name_idf[n]))
+        picked: list[str] = []
+        for n in ranked:
+            name = index.name_vocab[n]
+            if any(name in p for p in picked):
+                continue
+            picked.append(name)
+            if len(picked) == limit:
+                break
+        return tuple(_as_written(name, text) for name in picked)
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def _as_written(name: str, text: str) -> str:
+    match = re.search(re.escape(name).replace(r"\ ", r"\s+"), text, flags=re.IGNORECASE)
+    return match.group(0) if match else name
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    n = max(0, min(n, len(scores)))
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, n - 1)[:n]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def _union_top(dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
+    n = min(n, int(allowed.sum()))
+    top_dense = _top(np.where(allowed, dense, -np.inf), n)
+    top_bm25 = _top(np.where(allowed & (bm25 > 0), bm25, -np.inf), n)
+    top_bm25 = top_bm25[np.isfinite(np.where(allowed & (bm25 > 0), bm25, -np.inf)[top_bm25])]
+    return np.unique(np.concatenate([top_dense, top_bm25]))
