@@ -186,3 +186,60 @@ def related(
     _print_suggestions(suggestions, as_json, title)
 
 
+
+
+@app.command(name="eval")
+def eval_command(
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    index_path: IndexOption = DEFAULT_INDEX,
+    queries: Annotated[str, typer.Option(help="How many queries (seeded sample), or 'all'.")] = "3000",
+    seed: Annotated[int, typer.Option(help="Seed of the query sample and of `random`.")] = 42,
+    systems: Annotated[str, typer.Option(help="Comma-separated systems.")] = "random,recency,bm25,dense,fused",
+    split: Annotated[str, typer.Option(help="Queries from: all, train or test (fixed split by id hash).")] = "all",
+    gold: Annotated[Path | None, typer.Option(help="JSON lines {id, related} to use as the truth.")] = None,
+    since: Annotated[str | None, typer.Option(help="Candidates dated on or after this date.")] = None,
+    until: Annotated[str | None, typer.Option(help="Candidates dated on or before this date.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for report.md, metrics.json, runs and plots.")] = Path(
+        "eval/out"
+    ),
+) -> None:
+    """Compare systems with the curated Related lists (P@k, R@10, nDCG@10, MRR, MAP, hit rate, lenient P@10)."""
+    from recommender.evaluate import EvalConfig, run_eval, truth_from_archive, truth_from_file, write_report
+
+    with clear_errors():
+        if queries != "all" and not (queries.isdigit() and int(queries) > 0):
+            raise UsageError(f"--queries: {queries!r} is neither a positive number nor 'all'")
+        if split not in ("all", "train", "test"):
+            raise UsageError(f"--split: {split!r} is not one of all, train, test")
+        if gold is not None and not gold.is_file():
+            raise UsageError(f"--gold: no such file {gold}")
+        config = EvalConfig(
+            queries=None if queries == "all" else int(queries),
+            seed=seed,
+            systems=tuple(s.strip() for s in systems.split(",") if s.strip()),
+            split=split,
+            since=parse_date(since, "--since"),
+            until=parse_date(until, "--until"),
+        )
+        started = time.perf_counter()
+        recommender = _recommender(index_path)
+        data = read_archive(archive)
+        known = set(recommender.index.ids)
+        try:
+            truth = (
+                truth_from_file(gold, known, data) if gold else truth_from_archive(data, known)
+            )
+            result = run_eval(recommender, truth, config, progress=sys.stderr.isatty(),
+                              log=lambda m: typer.echo(m, err=True))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        command = "recommender eval " + " ".join(sys.argv[2:])
+        result.extra["index"] = str(index_path)
+        result.extra["archive"] = str(archive)
+        result.extra["wall_seconds"] = round(time.perf_counter() - started, 1)
+        report = write_report(result, out, {e.id: e.date for e in data.events.values()}, command)
+    typer.echo(f"{'system':<16}" + "".join(f"{m:>14}" for m in ("P@10", "R@10", "nDCG@10", "MRR@10", "lenient")))
+    for system, m in result.metrics.items():
+        typer.echo(f"{system:<16}" + "".join(f"{m[x]:>14.3f}" for x in (
+            "precision@10", "recall@10", "ndcg@10", "mrr@10", "lenient_precision@10")))
+    typer.echo(f"{len(result.query_ids):,} queries in {time.perf_counter() - started:.1f}s; report: {report}")

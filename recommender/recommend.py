@@ -102,6 +102,8 @@ class Query:
     row: int | None = None
     text_sha: str = ""
     exclude: set[int] = field(default_factory=set)
+    dense: np.ndarray | None = None  # scores against every event, computed once per query
+    bm25: np.ndarray | None = None
 
 
 @dataclass
@@ -172,7 +174,7 @@ class Recommender:
         )
 
     # --- ranking -------------------------------------------------------------------------------------
-    def _allowed(self, query: Query, since: dt.date | None, until: dt.date | None) -> np.ndarray:
+    def allowed(self, query: Query, since: dt.date | None, until: dt.date | None) -> np.ndarray:
         index = self.index
         allowed = np.ones(len(index), dtype=bool)
         if since:
@@ -195,14 +197,18 @@ class Recommender:
     ) -> Ranked:
         """Top `k` rows for `query` by `system`, items with the query's own text and near-duplicates removed."""
         index = self.index
-        allowed = self._allowed(query, since, until)
-        dense = index.vectors @ query.vector
+        allowed = self.allowed(query, since, until)
+        if query.dense is None:
+            query.dense = index.vectors @ query.vector
+        dense = query.dense
+        if system in ("bm25", *self.weights) and query.bm25 is None:
+            query.bm25 = index.bm25_scores(query.tokens)
         if system == "dense":
             scores = dense
         elif system == "bm25":
-            scores = index.bm25_scores(query.tokens)
+            scores = query.bm25
         elif system in self.weights:
-            bm25 = index.bm25_scores(query.tokens)
+            bm25 = query.bm25
             pool = _union_top(dense, bm25, allowed, POOL)
             features = self.features(query, pool, dense, bm25)
             return self._select(query, pool, features @ self.weights[system].vector(), features, k, dense)
