@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -122,7 +122,12 @@ def index(
             typer.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
         embedder = Embedder(backend=backend, batch_size=batch_size)
         report = build_index(
-            data, out, embedder, archive_name=str(archive), progress=sys.stderr.isatty(), reuse=not full,
+            data,
+            out,
+            embedder,
+            archive_name=str(archive),
+            progress=sys.stderr.isatty(),
+            reuse=not full,
             log=lambda m: typer.echo(m, err=True),
         )
     typer.echo(
@@ -174,18 +179,18 @@ def related(
         recommender = _recommender(index_path)
         if system not in recommender.systems:
             raise UsageError(f"--system: unknown {system!r}, choose one of {', '.join(recommender.systems)}")
-        window: dict[str, Any] = {"since": parse_date(since, "--since"), "until": parse_date(until, "--until")}
+        window: dict[str, Any] = {
+            "since": parse_date(since, "--since"),
+            "until": parse_date(until, "--until"),
+        }
         if event_id is not None:
-            suggestions = recommender.related(event_id, k, exclude_curated=exclude_curated, system=system,
-                                              **window)
+            suggestions = recommender.related(event_id, k, exclude_curated=exclude_curated, system=system, **window)
             row = recommender.index.position[event_id]
             title = f"{recommender.index.date(row)}  {recommender.index.headlines[row][:120]}"
         else:
             suggestions = recommender.similar(text, k, system=system, **window)
             title = f"text: {text[:120]}"
     _print_suggestions(suggestions, as_json, title)
-
-
 
 
 @app.command(name="eval")
@@ -199,9 +204,7 @@ def eval_command(
     gold: Annotated[Path | None, typer.Option(help="JSON lines {id, related} to use as the truth.")] = None,
     since: Annotated[str | None, typer.Option(help="Candidates dated on or after this date.")] = None,
     until: Annotated[str | None, typer.Option(help="Candidates dated on or before this date.")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for report.md, metrics.json, runs and plots.")] = Path(
-        "eval/out"
-    ),
+    out: Annotated[Path, typer.Option(help="Folder for report.md, metrics.json, runs and plots.")] = Path("eval/out"),
 ) -> None:
     """Compare systems with the curated Related lists (P@k, R@10, nDCG@10, MRR, MAP, hit rate, lenient P@10)."""
     from recommender.evaluate import EvalConfig, run_eval, truth_from_archive, truth_from_file, write_report
@@ -226,11 +229,14 @@ def eval_command(
         data = read_archive(archive)
         known = set(recommender.index.ids)
         try:
-            truth = (
-                truth_from_file(gold, known, data) if gold else truth_from_archive(data, known)
+            truth = truth_from_file(gold, known, data) if gold else truth_from_archive(data, known)
+            result = run_eval(
+                recommender,
+                truth,
+                config,
+                progress=sys.stderr.isatty(),
+                log=lambda m: typer.echo(m, err=True),
             )
-            result = run_eval(recommender, truth, config, progress=sys.stderr.isatty(),
-                              log=lambda m: typer.echo(m, err=True))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         command = "recommender eval " + " ".join(sys.argv[2:])
@@ -240,6 +246,29 @@ def eval_command(
         report = write_report(result, out, {e.id: e.date for e in data.events.values()}, command)
     typer.echo(f"{'system':<16}" + "".join(f"{m:>14}" for m in ("P@10", "R@10", "nDCG@10", "MRR@10", "lenient")))
     for system, m in result.metrics.items():
-        typer.echo(f"{system:<16}" + "".join(f"{m[x]:>14.3f}" for x in (
-            "precision@10", "recall@10", "ndcg@10", "mrr@10", "lenient_precision@10")))
+        typer.echo(
+            f"{system:<16}"
+            + "".join(
+                f"{m[x]:>14.3f}" for x in ("precision@10", "recall@10", "ndcg@10", "mrr@10", "lenient_precision@10")
+            )
+        )
     typer.echo(f"{len(result.query_ids):,} queries in {time.perf_counter() - started:.1f}s; report: {report}")
+
+
+@app.command()
+def tune(
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    index_path: IndexOption = DEFAULT_INDEX,
+    queries: Annotated[int, typer.Option(min=10, help="Train queries to fit on (seeded sample).")] = 4000,
+    seed: Annotated[int, typer.Option()] = 42,
+    out: Annotated[Path, typer.Option(help="Weights file to write.")] = Path("recommender/weights.json"),
+) -> None:
+    """Fit the fused ranker's weights (and its ablations) on the train split of the curated lists."""
+    from recommender.evaluate import truth_from_archive
+    from recommender.tune import tune as fit
+
+    with clear_errors():
+        recommender = _recommender(index_path)
+        truth = truth_from_archive(read_archive(archive), set(recommender.index.ids))
+        fit(recommender, truth, queries, seed, out, log=typer.echo)
+    typer.echo(f"weights written to {out}")

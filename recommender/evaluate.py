@@ -24,8 +24,16 @@ import numpy as np
 from recommender.archive import Archive
 from recommender.recommend import Query, Recommender
 
-METRICS = ["precision@1", "precision@5", "precision@10", "recall@10", "ndcg@10", "mrr@10", "map@10",
-           "hit_rate@10"]
+METRICS = [
+    "precision@1",
+    "precision@5",
+    "precision@10",
+    "recall@10",
+    "ndcg@10",
+    "mrr@10",
+    "map@10",
+    "hit_rate@10",
+]
 BASELINES = ("random", "recency")
 DEFAULT_SYSTEMS = ("random", "recency", "bm25", "dense", "fused")
 K = 10
@@ -161,7 +169,6 @@ def run_eval(
     log: Callable[[str], None] = lambda _: None,
 ) -> EvalResult:
     """Rank every query with every system and score the runs with ranx."""
-    from ranx import Qrels, Run, evaluate
     from tqdm import tqdm
 
     index = recommender.index
@@ -190,25 +197,39 @@ def run_eval(
             seconds[system] += time.perf_counter() - started
             runs[system][query_id] = _run_scores(index.ids, rows, scores)
 
-    qrels = Qrels({q: {d: 1 for d in truth.relevant[q]} for q in query_ids})
-    metrics: dict[str, dict[str, float]] = {}
-    per_query: dict[str, dict[str, np.ndarray]] = {}
-    for system, run in runs.items():
-        ranx_run = Run(run, name=system)
-        values = evaluate(qrels, ranx_run, METRICS, return_mean=False)
-        per_query[system] = {m: np.asarray(v, dtype=np.float64) for m, v in values.items()}
-        metrics[system] = {m: round(float(np.mean(v)), 4) for m, v in per_query[system].items()}
-        lenient = lenient_precision(run, query_ids, truth.stories, config.k)
-        per_query[system]["lenient_precision@10"] = lenient
-        metrics[system]["lenient_precision@10"] = round(float(np.mean(lenient)), 4)
+    metrics, per_query = score_runs(truth, query_ids, runs, config.k)
+    for system in runs:
         metrics[system]["seconds_per_query"] = round(seconds[system] / len(query_ids), 5)
     return EvalResult(config, runs, metrics, per_query, query_ids, truth, dict(seconds))
 
 
+def score_runs(
+    truth: Truth, query_ids: list[str], runs: dict[str, dict[str, dict[str, float]]], k: int = K
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, np.ndarray]]]:
+    """Mean and per-query metrics of each run (ranx), plus the lenient precision."""
+    from ranx import Qrels, Run, evaluate
+
+    qrels = Qrels({q: {d: 1 for d in truth.relevant[q]} for q in query_ids})
+    metrics: dict[str, dict[str, float]] = {}
+    per_query: dict[str, dict[str, np.ndarray]] = {}
+    for system, run in runs.items():
+        complete = {q: run.get(q, {}) for q in query_ids}
+        if any(complete.values()):
+            values = evaluate(qrels, Run(complete, name=system), METRICS, return_mean=False)
+            per_query[system] = {m: np.asarray(v, dtype=np.float64) for m, v in values.items()}
+        else:  # ranx cannot hold a run with no document at all: every metric is 0
+            per_query[system] = {m: np.zeros(len(query_ids)) for m in METRICS}
+        per_query[system]["lenient_precision@10"] = lenient_precision(complete, query_ids, truth.stories, k)
+        metrics[system] = {m: round(float(np.mean(v)), 4) for m, v in per_query[system].items()}
+    return metrics, per_query
+
+
 def _run_scores(ids: list[str], rows: list[int], scores: list[float]) -> dict[str, float]:
     # ranx orders by score; make ties impossible so it keeps the system's order
-    return {ids[r]: float(len(rows) - i) + 1e-6 * (s if np.isfinite(s) else 0.0)
-            for i, (r, s) in enumerate(zip(rows, scores, strict=True))}
+    return {
+        ids[r]: float(len(rows) - i) + 1e-6 * (s if np.isfinite(s) else 0.0)
+        for i, (r, s) in enumerate(zip(rows, scores, strict=True))
+    }
 
 
 def lenient_precision(
@@ -259,10 +280,16 @@ def significance(result: EvalResult, against: tuple[str, ...] = ("bm25", "dense"
             runs = [Run(result.runs[base], name=base), Run(result.runs[system], name=system)]
             report = compare(qrels, runs, ["ndcg@10", "precision@10"], stat_test="student", max_p=0.01).to_dict()
             pvalues = report[system]["comparisons"].get(base, {})
-            rows.append({"system": system, "against": base} | {
-                m: {"delta": round(result.metrics[system][m] - result.metrics[base][m], 4),
-                    "p": float(pvalues.get(m, float("nan")))} for m in ("ndcg@10", "precision@10")
-            })
+            rows.append(
+                {"system": system, "against": base}
+                | {
+                    m: {
+                        "delta": round(result.metrics[system][m] - result.metrics[base][m], 4),
+                        "p": float(pvalues.get(m, float("nan"))),
+                    }
+                    for m in ("ndcg@10", "precision@10")
+                }
+            )
     return rows
 
 
@@ -272,10 +299,14 @@ def precision_curve(result: EvalResult) -> dict[str, dict[int, dict[str, float]]
     qrels = Qrels({q: {d: 1 for d in result.truth.relevant[q]} for q in result.query_ids})
     curve: dict[str, dict[int, dict[str, float]]] = {}
     for system, run in result.runs.items():
-        values = evaluate(qrels, Run(run, name=system), [f"{m}@{k}" for m in ("precision", "ndcg")
-                                                         for k in range(1, result.config.k + 1)])
-        curve[system] = {k: {m: float(values[f"{m}@{k}"]) for m in ("precision", "ndcg")}
-                         for k in range(1, result.config.k + 1)}
+        values = evaluate(
+            qrels,
+            Run(run, name=system),
+            [f"{m}@{k}" for m in ("precision", "ndcg") for k in range(1, result.config.k + 1)],
+        )
+        curve[system] = {
+            k: {m: float(values[f"{m}@{k}"]) for m in ("precision", "ndcg")} for k in range(1, result.config.k + 1)
+        }
     return curve
 
 
@@ -312,40 +343,65 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
         f"Truth: curated Related lists ({truth.unresolved_links:,} links that do not resolve in the index left "
         f"out; {truth.empty_queries:,} queries left with none skipped). Split: {result.config.split}. "
         f"Candidates: every indexed event but the query"
-        + (f", dated {result.config.since or '...'} to {result.config.until or '...'}" if
-           result.config.since or result.config.until else "") + ".",
+        + (
+            f", dated {result.config.since or '...'} to {result.config.until or '...'}"
+            if result.config.since or result.config.until
+            else ""
+        )
+        + ".",
         "",
         "| system | P@1 | P@5 | P@10 | R@10 | nDCG@10 | MRR@10 | MAP@10 | hit@10 | lenient P@10 | ms/query |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for system, m in result.metrics.items():
         cells = [m[x] for x in [*METRICS, "lenient_precision@10"]]
-        lines.append(f"| {system} | " + " | ".join(f"{c:.3f}" for c in cells)
-                     + f" | {1000 * m['seconds_per_query']:.1f} |")
+        lines.append(
+            f"| {system} | " + " | ".join(f"{c:.3f}" for c in cells) + f" | {1000 * m['seconds_per_query']:.1f} |"
+        )
     if tests:
-        lines += ["", "## Significance (paired Student's t-test, two-sided)", "",
-                  "| system | vs | Δ nDCG@10 | p | Δ P@10 | p |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Significance (paired Student's t-test, two-sided)",
+            "",
+            "| system | vs | Δ nDCG@10 | p | Δ P@10 | p |",
+            "|---|---|---|---|---|---|",
+        ]
         for t in tests:
-            lines.append(f"| {t['system']} | {t['against']} | {t['ndcg@10']['delta']:+.4f} | "
-                         f"{t['ndcg@10']['p']:.2g} | {t['precision@10']['delta']:+.4f} | "
-                         f"{t['precision@10']['p']:.2g} |")
+            lines.append(
+                f"| {t['system']} | {t['against']} | {t['ndcg@10']['delta']:+.4f} | "
+                f"{t['ndcg@10']['p']:.2g} | {t['precision@10']['delta']:+.4f} | "
+                f"{t['precision@10']['p']:.2g} |"
+            )
     for key, title in (("year", "By year of the query"), ("list_length", "By length of the curated list")):
         systems = list(result.runs)
-        lines += ["", f"## {title} (nDCG@10)", "", "| " + key.replace("_", " ") + " | queries | "
-                  + " | ".join(systems) + " |", "|---|---|" + "---|" * len(systems)]
+        lines += [
+            "",
+            f"## {title} (nDCG@10)",
+            "",
+            "| " + key.replace("_", " ") + " | queries | " + " | ".join(systems) + " |",
+            "|---|---|" + "---|" * len(systems),
+        ]
         for bucket, row in by[key].items():
-            lines.append(f"| {bucket} | {row['queries']} | "
-                         + " | ".join(f"{row[s]['ndcg@10']:.3f}" for s in systems) + " |")
+            lines.append(
+                f"| {bucket} | {row['queries']} | " + " | ".join(f"{row[s]['ndcg@10']:.3f}" for s in systems) + " |"
+            )
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
-    lines += ["", "Lenient P@10: share of the top 10 whose own curated `_Context:_` story names intersect the "
-              "query's (read for scoring only; no system sees them)."]
+    lines += [
+        "",
+        "Lenient P@10: share of the top 10 whose own curated `_Context:_` story names intersect the "
+        "query's (read for scoring only; no system sees them).",
+    ]
     report = out / "report.md"
     write_text(report, "\n".join(lines) + "\n")
     return report
 
 
-def _plots(result: EvalResult, curve: dict[str, dict[int, dict[str, float]]],
-           by: dict[str, dict[str, dict[str, Any]]], out: Path) -> list[Path]:
+def _plots(
+    result: EvalResult,
+    curve: dict[str, dict[int, dict[str, float]]],
+    by: dict[str, dict[str, dict[str, Any]]],
+    out: Path,
+) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -35,14 +35,18 @@ from recommender.names import extract_names
 
 FORMAT_VERSION = 1
 DEFAULT_INDEX = Path("models") / "default"
-REQUIRED_FILES = ("vectors.faiss", "columns.json", "records.jsonl", "records.offsets.npy", "names.npz",
-                  "names.json")
+REQUIRED_FILES = (
+    "vectors.faiss",
+    "columns.json",
+    "records.jsonl",
+    "records.offsets.npy",
+    "names.npz",
+    "names.json",
+)
 
 
 class IndexLoadError(Exception):
     """The index is missing, damaged or built with another model; the message says how to rebuild."""
-
-
 
 
 @dataclass
@@ -343,8 +347,15 @@ def build_index(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     removed = len(previous_ids - set(columns["id"]))
-    return BuildReport(out, len(events), len(todo), len(events) - len(todo), removed,
-                       time.perf_counter() - started, embed_seconds)
+    return BuildReport(
+        out,
+        len(events),
+        len(todo),
+        len(events) - len(todo),
+        removed,
+        time.perf_counter() - started,
+        embed_seconds,
+    )
 
 
 def _write_records(folder: Path, events: list[Event], archive: Archive) -> None:
@@ -359,7 +370,12 @@ def _write_records(folder: Path, events: list[Event], archive: Archive) -> None:
                 "summary": event.summary,
                 "sources": [{"name": s.name, "url": s.url} for s in event.sources],
                 "related": [
-                    {"text": r.text, "href": r.href, "context": list(r.context), "id": archive.resolve(r.href)}
+                    {
+                        "text": r.text,
+                        "href": r.href,
+                        "context": list(r.context),
+                        "id": archive.resolve(r.href),
+                    }
                     for r in event.related
                 ],
                 "curated": archive.curated_ids(event),
@@ -376,8 +392,11 @@ def _write_names(folder: Path, texts: list[str]) -> None:
         row = sorted({vocab.setdefault(name, len(vocab)) for name in extract_names(text)})
         indices.extend(row)
         indptr.append(len(indices))
-    np.savez(folder / "names.npz", indptr=np.asarray(indptr, dtype=np.int64),
-             indices=np.asarray(indices, dtype=np.int32))
+    np.savez(
+        folder / "names.npz",
+        indptr=np.asarray(indptr, dtype=np.int64),
+        indices=np.asarray(indices, dtype=np.int32),
+    )
     (folder / "names.json").write_text(json.dumps({"vocab": list(vocab)}, ensure_ascii=False))
 
 

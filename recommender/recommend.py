@@ -208,14 +208,21 @@ class Recommender:
         elif system == "bm25":
             scores = query.bm25
         elif system in self.weights:
-            bm25 = query.bm25
-            pool = _union_top(dense, bm25, allowed, POOL)
-            features = self.features(query, pool, dense, bm25)
+            pool, features = self.candidates(query, allowed)
             return self._select(query, pool, features @ self.weights[system].vector(), features, k, dense)
         else:
             raise ValueError(f"unknown system {system!r}: choose one of {', '.join(self.systems)}")
         pool = _top(np.where(allowed, scores, -np.inf), min(4 * k + 20, int(allowed.sum())))
         return self._select(query, pool, scores[pool], None, k, dense)
+
+    def candidates(self, query: Query, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The fused ranker's pool (top dense and top BM25 rows) and each candidate's signal values."""
+        if query.dense is None:
+            query.dense = self.index.vectors @ query.vector
+        if query.bm25 is None:
+            query.bm25 = self.index.bm25_scores(query.tokens)
+        pool = _union_top(query.dense, query.bm25, allowed, POOL)
+        return pool, self.features(query, pool, query.dense, query.bm25)
 
     def features(self, query: Query, pool: np.ndarray, dense: np.ndarray, bm25: np.ndarray) -> np.ndarray:
         """(len(pool), len(SIGNALS)) signal values of each candidate against the query."""
@@ -228,9 +235,7 @@ class Recommender:
             weights[query.names] = index.name_idf[query.names]
             names = (index.names[pool] @ weights) / max(float(weights.sum()), 1e-6)
         days = index.day[pool] - query.day if query.day is not None else None
-        return np.column_stack([dense[pool], bm25_scaled, names, date_features(days, len(pool))]).astype(
-            np.float32
-        )
+        return np.column_stack([dense[pool], bm25_scaled, names, date_features(days, len(pool))]).astype(np.float32)
 
     def _select(
         self,

@@ -1,0 +1,75 @@
+"""Shared fixtures: the real sample archive, indexed once per session with the real model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT.parent / "shared" / "archive-sample"
+FULL = ROOT.parent / "shared" / "archive"
+PUTIN = (
+    "news/2016/03/14/russian-president-vladimir-putin-orders-defence-minister-sergey-shoygu-to-start-the-"
+    "withdrawal-of-russian-armed-forces-from-syria-saying-du.md"
+)
+
+
+@pytest.fixture(scope="session")
+def sample_path() -> Path:
+    if not SAMPLE.is_dir():
+        pytest.skip("../shared/archive-sample is not here")
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def sample_archive(sample_path):
+    from recommender.archive import read_archive
+
+    return read_archive(sample_path)
+
+
+@pytest.fixture(scope="session")
+def sample_index_path(sample_archive, tmp_path_factory) -> Path:
+    from recommender.index import build_index
+
+    out = tmp_path_factory.mktemp("index") / "sample"
+    build_index(sample_archive, out, archive_name="sample")
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_index(sample_index_path):
+    from recommender.index import load_index
+
+    return load_index(sample_index_path)
+
+
+@pytest.fixture(scope="session")
+def recommender(sample_index):
+    from recommender.recommend import Recommender
+
+    return Recommender(sample_index)
+
+
+@pytest.fixture()
+def archive_copy(sample_path, tmp_path) -> Path:
+    """A writable copy of the sample archive."""
+    out = tmp_path / "archive"
+    shutil.copytree(sample_path, out, ignore=shutil.ignore_patterns("gold.jsonl"))
+    for file in out.rglob("*"):
+        file.chmod(0o755 if file.is_dir() else 0o644)
+    return out
+
+
+@pytest.fixture()
+def index_copy(sample_index_path, tmp_path) -> Path:
+    """A copy of the sample index, to build on top of (its vectors are reused, nothing re-embedded)."""
+    out = tmp_path / "index"
+    shutil.copytree(sample_index_path, out)
+    return out
