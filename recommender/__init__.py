@@ -1,8 +1,8 @@
 """recommender: related-event suggestions for a news-event archive, on the CPU.
 
-    from recommender import read_archive, build_index, load_index, Recommender
-    index = load_index("models/default")
-    Recommender(index).related("news/2016/03/14/....md", k=10)
+from recommender import read_archive, build_index, load_index, Recommender
+index = load_index("models/default")
+Recommender(index).related("news/2016/03/14/....md", k=10)
 """
 
 from recommender.archive import Archive, Event, read_archive

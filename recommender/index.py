@@ -33,7 +33,7 @@ from recommender.archive import Archive, Event
 from recommender.embed import Embedder, text_hash
 from recommender.names import extract_names
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_INDEX = Path("models") / "default"
 REQUIRED_FILES = (
     "vectors.faiss",
@@ -84,9 +84,10 @@ def _tokenize(texts: Sequence[str], progress: bool = False) -> list[list[str]]:
     import Stemmer
 
     stemmer = Stemmer.Stemmer("english")
-    return bm25s.tokenize(  # type: ignore[no-any-return]
+    tokens: list[list[str]] = bm25s.tokenize(
         list(texts), stopwords="en", stemmer=stemmer, return_ids=False, show_progress=progress
     )
+    return tokens
 
 
 def tokenize_query(text: str) -> list[str]:
@@ -105,6 +106,7 @@ class Index:
         self.summaries: list[str] = columns["summary"]
         self.text_sha: list[str] = columns["text_sha"]
         self.day: np.ndarray = np.asarray(columns["date"], dtype=np.int32)  # proleptic ordinal
+        self.story_density: np.ndarray = np.asarray(columns["story_density"], dtype=np.float32)
         self.position: dict[str, int] = {event_id: i for i, event_id in enumerate(self.ids)}
 
     def __len__(self) -> int:
@@ -256,14 +258,24 @@ class BuildReport:
 
 
 def _previous_vectors(out: Path, fingerprint: str) -> tuple[dict[str, np.ndarray], set[str]]:
-    """Vectors of the index already at `out`, by text hash, if built with the same model; and its ids."""
+    """Vectors of the index already at `out`, by text hash, if built with the same model; and its ids.
+
+    Read directly (not through load_index) so that an index of an older format still serves as a cache.
+    """
+    import faiss
+
     try:
-        previous = load_index(out)
-        if previous.meta.model_fingerprint != fingerprint:
-            return {}, set(previous.ids)
-        vectors = previous.vectors
-        return {sha: vectors[i] for i, sha in enumerate(previous.text_sha)}, set(previous.ids)
-    except IndexLoadError:
+        meta = json.loads((out / "meta.json").read_text())
+        columns = json.loads((out / "columns.json").read_text())
+        ids, hashes = list(columns["id"]), list(columns["text_sha"])
+        if meta.get("model_fingerprint") != fingerprint:
+            return {}, set(ids)
+        flat: Any = faiss.read_index(str(out / "vectors.faiss"))
+        if flat.ntotal != len(hashes):
+            return {}, set(ids)
+        vectors = faiss.vector_to_array(flat.codes).view(np.float32).reshape(flat.ntotal, flat.d)
+        return dict(zip(hashes, vectors, strict=True)), set(ids)
+    except (OSError, ValueError, KeyError, RuntimeError):
         return {}, set()
 
 
@@ -312,8 +324,11 @@ def build_index(
         flat.add(vectors)
         faiss.write_index(flat, str(tmp / "vectors.faiss"))
 
+        ids = [e.id for e in events]
+        days = np.asarray([e.date.toordinal() for e in events], dtype=np.int32)
         columns = {
-            "id": [e.id for e in events],
+            "id": ids,
+            "story_density": story_density(vectors, days).tolist(),
             "date": [e.date.toordinal() for e in events],
             "headline": [e.headline for e in events],
             "summary": [e.summary for e in events],
@@ -346,7 +361,7 @@ def build_index(
         _replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    removed = len(previous_ids - set(columns["id"]))
+    removed = len(previous_ids - set(ids))
     return BuildReport(
         out,
         len(events),
@@ -356,6 +371,23 @@ def build_index(
         time.perf_counter() - started,
         embed_seconds,
     )
+
+
+def story_density(vectors: np.ndarray, days: np.ndarray, window: int = 7, threshold: float = 0.5) -> np.ndarray:
+    """For each event, how many others within `window` days are similar (cosine >= threshold) to it.
+
+    Events of an ongoing story have many such neighbours; one-off items have few. Text and dates only.
+    """
+    order = np.argsort(days, kind="stable")
+    sorted_days = days[order]
+    counts = np.zeros(len(days), dtype=np.int32)
+    for day in np.unique(sorted_days):
+        lo, hi = np.searchsorted(sorted_days, day, "left"), np.searchsorted(sorted_days, day, "right")
+        start = np.searchsorted(sorted_days, day - window, "left")
+        end = np.searchsorted(sorted_days, day + window, "right")
+        similar = vectors[order[lo:hi]] @ vectors[order[start:end]].T >= threshold
+        counts[order[lo:hi]] = similar.sum(axis=1) - 1  # not itself
+    return counts
 
 
 def _write_records(folder: Path, events: list[Event], archive: Archive) -> None:

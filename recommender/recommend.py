@@ -3,9 +3,10 @@
 One ranking path serves the CLI, the API, batch suggestions and the eval. Systems:
 - `dense`: cosine of the MiniLM vectors (exact, FAISS / BLAS).
 - `bm25`: bm25s over the same text the embedder sees.
-- `fused` (default): a candidate pool (top dense and top BM25) re-scored by a linear model of four signals,
-  dense similarity, BM25 (scaled to the pool's best), the IDF weight of the names both events share, and
-  closeness in time; the weights are fitted on a train split of the curated lists (`recommender tune`).
+- `fused` (default): a candidate pool (top dense, top BM25, and the best dense matches within a month of the
+  query) re-scored by a small learned model (LightGBM LambdaRank) over dense similarity, BM25, the names
+  both events share, and closeness in time; trained on a train split of the curated lists
+  (`recommender tune`). A linear mix cannot say "same story *and* close in time"; trees can.
 Nothing here reads a Related section: `curated` only marks suggestions already in the event's list.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,9 +24,31 @@ import numpy as np
 from recommender.embed import Embedder, text_hash
 from recommender.index import Index, check_model, tokenize_query
 
-SIGNALS = ("dense", "bm25", "names", "days30", "days365")
-WEIGHTS_FILE = Path(__file__).with_name("weights.json")
+FEATURES = (
+    "dense",
+    "dense_gap",
+    "dense_rank",
+    "bm25",
+    "bm25_raw",
+    "names",
+    "names_of_candidate",
+    "names_shared",
+    "names_max_idf",
+    "log_days",
+    "days",
+    "dense_rank_near",
+    "story",
+    "year",
+    "similar_within_week",
+    "days_rank_similar",
+    "story_density",
+    "query_story_density",
+)
+SIMILAR = 0.45  # cosine above which a candidate likely belongs to the query's story
+RANKER_DIR = Path(__file__).with_name("ranker")
 POOL = 300  # candidates taken from each of dense and BM25 before fusion
+LOCAL_POOL = 300  # and the best dense matches among events close in date: stories run in time
+LOCAL_DAYS = 30
 NEAR_DUPLICATE = 0.97  # cosine above which two suggestions count as one item repeated with small edits
 
 
@@ -70,25 +94,27 @@ class Suggestion:
         return self.signals.shared_names if self.signals else ()
 
 
-@dataclass(frozen=True)
-class Weights:
-    dense: float = 1.0
-    bm25: float = 0.3
-    names: float = 0.3
-    days30: float = 0.3
-    days365: float = 0.1
+class Ranker:
+    """A trained LightGBM ranker over some of FEATURES (the ablations leave a signal's features out)."""
 
-    def vector(self) -> np.ndarray:
-        return np.asarray([getattr(self, s) for s in SIGNALS], dtype=np.float32)
+    def __init__(self, name: str, model_file: Path, features: list[str]):
+        import lightgbm
+
+        self.name = name
+        self.columns = [FEATURES.index(f) for f in features]
+        self.booster = lightgbm.Booster(model_file=str(model_file))
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(self.booster.predict(features[:, self.columns], num_threads=1), dtype=np.float32)
 
 
-def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, Weights]:
-    """Fitted weights by system name (`fused` and its ablations); defaults where the file is absent."""
-    systems: dict[str, Weights] = {"fused": Weights()}
-    if path.exists():
-        for name, values in json.loads(path.read_text()).get("systems", {}).items():
-            systems[name] = Weights(**{s: float(values.get(s, 0.0)) for s in SIGNALS})
-    return systems
+def load_rankers(folder: Path = RANKER_DIR) -> dict[str, Ranker]:
+    """The trained rankers by system name (`fused` and its ablations), from `folder/rankers.json`."""
+    manifest = folder / "rankers.json"
+    if not manifest.exists():
+        return {}
+    systems = json.loads(manifest.read_text())["systems"]
+    return {name: Ranker(name, folder / spec["model"], spec["features"]) for name, spec in systems.items()}
 
 
 @dataclass
@@ -110,24 +136,16 @@ class Query:
 class Ranked:
     rows: np.ndarray
     scores: np.ndarray
-    features: np.ndarray  # (len(rows), len(SIGNALS)), for explanations
-
-
-def date_features(days: np.ndarray | None, n: int) -> np.ndarray:
-    """Closeness in time as two decays (a month, a year); zeros when the query has no date."""
-    if days is None:
-        return np.zeros((n, 2), dtype=np.float32)
-    days = np.abs(days).astype(np.float32)
-    return np.stack([np.exp(-days / 30.0), np.exp(-days / 365.0)], axis=1)
+    features: np.ndarray  # (len(rows), len(FEATURES)), for explanations
 
 
 class Recommender:
     """`Recommender(load_index(path)).related(event_id)`; the model is loaded only for free text."""
 
-    def __init__(self, index: Index, embedder: Embedder | None = None, weights: dict[str, Weights] | None = None):
+    def __init__(self, index: Index, embedder: Embedder | None = None, rankers: dict[str, Ranker] | None = None):
         self.index = index
         self._embedder = embedder
-        self.weights = weights or load_weights()
+        self.rankers = load_rankers() if rankers is None else rankers
 
     @property
     def embedder(self) -> Embedder:
@@ -138,7 +156,16 @@ class Recommender:
 
     @property
     def systems(self) -> list[str]:
-        return ["dense", "bm25", *self.weights]
+        return ["dense", "bm25", *self.rankers]
+
+    def warm_up(self, text: bool = False) -> None:
+        """Load every lazy part now (a server's first request should not pay for it)."""
+        index = self.index
+        _ = index.vectors, index.bm25, index.names, index.name_idf, index.name_lookup
+        if len(index):
+            self.related(index.ids[0], k=1, system="fused" if "fused" in self.rankers else "dense")
+        if text:
+            self.embedder.encode(["warm up"])
 
     # --- queries -------------------------------------------------------------------------------------
     def row_of(self, event_id: str) -> int:
@@ -201,15 +228,15 @@ class Recommender:
         if query.dense is None:
             query.dense = index.vectors @ query.vector
         dense = query.dense
-        if system in ("bm25", *self.weights) and query.bm25 is None:
+        if system in ("bm25", *self.rankers) and query.bm25 is None:
             query.bm25 = index.bm25_scores(query.tokens)
         if system == "dense":
             scores = dense
         elif system == "bm25":
             scores = query.bm25
-        elif system in self.weights:
+        elif system in self.rankers:
             pool, features = self.candidates(query, allowed)
-            return self._select(query, pool, features @ self.weights[system].vector(), features, k, dense)
+            return self._select(query, pool, self.rankers[system].score(features), features, k, dense)
         else:
             raise ValueError(f"unknown system {system!r}: choose one of {', '.join(self.systems)}")
         pool = _top(np.where(allowed, scores, -np.inf), min(4 * k + 20, int(allowed.sum())))
@@ -222,20 +249,76 @@ class Recommender:
         if query.bm25 is None:
             query.bm25 = self.index.bm25_scores(query.tokens)
         pool = _union_top(query.dense, query.bm25, allowed, POOL)
+        if query.day is not None and LOCAL_POOL:
+            near = allowed & (np.abs(self.index.day - query.day) <= LOCAL_DAYS)
+            local = _top(np.where(near, query.dense, -np.inf), min(LOCAL_POOL, int(near.sum())))
+            pool = np.union1d(pool, local)
         return pool, self.features(query, pool, query.dense, query.bm25)
 
     def features(self, query: Query, pool: np.ndarray, dense: np.ndarray, bm25: np.ndarray) -> np.ndarray:
-        """(len(pool), len(SIGNALS)) signal values of each candidate against the query."""
+        """(len(pool), len(FEATURES)) signal values of each candidate against the query."""
         index = self.index
+        n = len(pool)
         best_bm25 = float(bm25[pool].max(initial=0.0))
-        bm25_scaled = bm25[pool] / best_bm25 if best_bm25 > 0 else np.zeros(len(pool), dtype=np.float32)
-        names = np.zeros(len(pool), dtype=np.float32)
+        bm25_scaled = bm25[pool] / best_bm25 if best_bm25 > 0 else np.zeros(n, dtype=np.float32)
+        names_q = np.zeros(n, dtype=np.float32)
+        names_c = np.zeros(n, dtype=np.float32)
+        shared = np.zeros(n, dtype=np.float32)
+        rarest = np.zeros(n, dtype=np.float32)
         if len(query.names):
             weights = np.zeros(index.names.shape[1], dtype=np.float32)
             weights[query.names] = index.name_idf[query.names]
-            names = (index.names[pool] @ weights) / max(float(weights.sum()), 1e-6)
-        days = index.day[pool] - query.day if query.day is not None else None
-        return np.column_stack([dense[pool], bm25_scaled, names, date_features(days, len(pool))]).astype(np.float32)
+            rows = index.names[pool]
+            overlap = rows @ weights
+            names_q = overlap / max(float(weights.sum()), 1e-6)
+            names_c = overlap / np.maximum(rows @ index.name_idf, 1e-6)
+            shared = rows @ (weights > 0).astype(np.float32)
+            rarest = np.asarray(rows.multiply(weights).max(axis=1).todense()).ravel()
+        dense_pool = dense[pool]
+        dense_rank = np.empty(n, dtype=np.float32)
+        dense_rank[np.argsort(-dense_pool, kind="stable")] = np.arange(n)
+        if query.day is not None:
+            days = (index.day[pool] - query.day).astype(np.float32)
+            near = np.abs(days) <= LOCAL_DAYS
+            local_rank = np.full(n, np.float32(n))
+            order = np.argsort(-np.where(near, dense_pool, -np.inf), kind="stable")
+            local_rank[order[: int(near.sum())]] = np.arange(int(near.sum()))
+            similar = dense_pool >= SIMILAR
+            hot = np.full(n, np.float32(np.sum(similar & (np.abs(days) <= 7))))
+            days_rank = np.full(n, np.float32(n))
+            by_days = np.argsort(np.where(similar, np.abs(days), np.inf), kind="stable")[: int(similar.sum())]
+            days_rank[by_days] = np.arange(len(by_days))
+            time = [np.log1p(np.abs(days)), np.clip(days, -3650, 3650), local_rank]
+            # the story around the query: its nearest events in time and text, as one pseudo-query
+            nearest = pool[order[: min(5, int(near.sum()))]]
+            centre = query.vector + index.vectors[nearest].sum(axis=0) if len(nearest) else query.vector
+        else:
+            time = [np.full(n, np.nan, dtype=np.float32)] * 3
+            hot = days_rank = np.full(n, np.nan, dtype=np.float32)
+            centre = query.vector + index.vectors[pool[np.argsort(-dense_pool)[:5]]].sum(axis=0)
+        story = index.vectors[pool] @ (centre / max(float(np.linalg.norm(centre)), 1e-6))
+        year = index.day[pool].astype(np.float32) / 365.25
+        query_density = index.story_density[query.row] if query.row is not None else np.nan
+        return np.column_stack(
+            [
+                dense_pool,
+                dense_pool - dense_pool.max(initial=0.0),
+                dense_rank,
+                bm25_scaled,
+                bm25[pool],
+                names_q,
+                names_c,
+                shared,
+                rarest,
+                *time,
+                story,
+                year,
+                hot,
+                days_rank,
+                np.log1p(index.story_density[pool]),
+                np.full(n, np.log1p(query_density), dtype=np.float32),
+            ]
+        ).astype(np.float32)
 
     def _select(
         self,
@@ -271,7 +354,7 @@ class Recommender:
         picked = np.asarray(chosen, dtype=np.int64)
         rows = pool[picked]
         if features is None:
-            features = np.column_stack([dense[rows], np.zeros((len(rows), len(SIGNALS) - 1))])
+            features = self.features(query, rows, dense, query.bm25 if query.bm25 is not None else np.zeros(len(dense)))
         else:
             features = features[picked]
         return Ranked(rows=rows, scores=scores[picked].astype(np.float32), features=features)
@@ -285,14 +368,30 @@ class Recommender:
         until: dt.date | None = None,
         exclude_curated: bool = False,
         system: str = "fused",
+        exclude_rows: Iterable[int] = (),
     ) -> list[Suggestion]:
         """Suggestions for an indexed event; `curated` marks those already in its Related list."""
         row = self.row_of(event_id)
         curated = set(self.index.record(row).curated)
         query = self.query_for_row(row)
+        query.exclude = set(exclude_rows)
         if exclude_curated:
-            query.exclude = {self.index.position[c] for c in curated if c in self.index.position}
+            query.exclude |= {self.index.position[c] for c in curated if c in self.index.position}
         return self._suggestions(query, self.rank(query, k, system, since, until), curated)
+
+    def describe(self, event_id: str, ids: list[str]) -> list[Suggestion]:
+        """Given events as suggestions for `event_id`, with their signals (for editors' pins)."""
+        row = self.row_of(event_id)
+        query = self.query_for_row(row)
+        rows = np.asarray([self.row_of(i) for i in ids], dtype=np.int64)
+        if query.dense is None:
+            query.dense = self.index.vectors @ query.vector
+        if query.bm25 is None:
+            query.bm25 = self.index.bm25_scores(query.tokens)
+        features = self.features(query, rows, query.dense, query.bm25)
+        scores = self.rankers["fused"].score(features) if "fused" in self.rankers else query.dense[rows]
+        ranked = Ranked(rows=rows, scores=scores, features=features)
+        return self._suggestions(query, ranked, set(self.index.record(row).curated))
 
     def similar(
         self,
@@ -323,9 +422,9 @@ class Recommender:
                     score=round(float(score), 4),
                     curated=index.ids[row] in curated,
                     signals=Signals(
-                        dense=round(float(features[0]), 4),
-                        bm25=round(float(features[1]), 4),
-                        names=round(float(features[2]), 4),
+                        dense=round(float(features[FEATURES.index("dense")]), 4),
+                        bm25=round(float(features[FEATURES.index("bm25")]), 4),
+                        names=round(float(features[FEATURES.index("names")]), 4),
                         days_apart=abs(int(index.day[row]) - query.day) if query.day is not None else None,
                         shared_names=self.display_names(shared, index.text(row)),
                     ),

@@ -1,117 +1,101 @@
-"""Fit the fused ranker's weights on the train split: coordinate ascent on nDCG@10 (as in RankLib).
+"""Train the fused ranker (LightGBM LambdaRank) and its ablations on the train split of the curated lists.
 
-Four signals and a linear model leave nothing to memorise: the fit learns how much each signal counts,
-never which pairs are related, so a train event's list cannot reveal a test event's.
+The model sees only the signals of `Recommender.features` (text, vectors, names, dates): never a Related
+section. It learns how signals combine, not which pairs are related, and is trained on train-split queries
+alone, so a train event's list cannot reveal a test event's. Every reported figure is on the test split.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from recommender.evaluate import Truth, split_of
-from recommender.recommend import SIGNALS, Recommender, Weights
+from recommender.recommend import FEATURES, RANKER_DIR, Recommender
 
-GRID = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-ABLATIONS = {
-    "fused-no-dense": ("dense",),
-    "fused-no-bm25": ("bm25",),
-    "fused-no-names": ("names",),
-    "fused-no-time": ("days30", "days365"),
+FEATURE_GROUPS = {
+    "dense": ("dense", "dense_gap", "dense_rank", "dense_rank_near", "story"),
+    "bm25": ("bm25", "bm25_raw"),
+    "names": ("names", "names_of_candidate", "names_shared", "names_max_idf"),
+    "time": (
+        "log_days",
+        "days",
+        "dense_rank_near",
+        "year",
+        "similar_within_week",
+        "days_rank_similar",
+        "story_density",
+        "query_story_density",
+    ),
+}
+PARAMS = {
+    "objective": "lambdarank",
+    "lambdarank_truncation_level": 20,
+    "n_estimators": 300,
+    "num_leaves": 31,
+    "learning_rate": 0.05,
+    "min_child_samples": 50,
+    "deterministic": True,
+    "force_row_wise": True,
+    "verbose": -1,
 }
 
 
-class Pools:
-    """Padded candidate pools of many queries: features (q, p, s), relevance (q, p), ideal DCG (q)."""
+def training_data(
+    recommender: Recommender, truth: Truth, query_ids: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features of every query's candidate pool, 0/1 labels from its curated list, and pool sizes."""
+    from tqdm import tqdm
 
-    def __init__(self, recommender: Recommender, truth: Truth, query_ids: list[str]):
-        index = recommender.index
-        feature_rows, relevance_rows = [], []
-        for query_id in query_ids:
-            query = recommender.query_for_row(index.position[query_id])
-            pool, features = recommender.candidates(query, recommender.allowed(query, None, None))
-            relevant = {index.position[i] for i in truth.relevant[query_id]}
-            feature_rows.append(features)
-            relevance_rows.append(np.asarray([int(r) in relevant for r in pool], dtype=np.float32))
-        width = max(len(r) for r in relevance_rows)
-        self.features = np.zeros((len(query_ids), width, len(SIGNALS)), dtype=np.float32)
-        self.relevance = np.zeros((len(query_ids), width), dtype=np.float32)
-        self.mask = np.zeros((len(query_ids), width), dtype=bool)
-        for i, (f, r) in enumerate(zip(feature_rows, relevance_rows, strict=True)):
-            self.features[i, : len(r)], self.relevance[i, : len(r)], self.mask[i, : len(r)] = f, r, True
-        discounts = 1.0 / np.log2(np.arange(2, 12))
-        counts = np.asarray([min(len(truth.relevant[q]), 10) for q in query_ids])
-        self.ideal = np.asarray([discounts[:c].sum() for c in counts])
-        self.discounts = discounts
-
-    def ndcg(self, weights: np.ndarray) -> float:
-        """Mean nDCG@10 of the pools ranked by `features @ weights` (the tuning objective)."""
-        scores = np.where(self.mask, self.features @ weights, -np.inf)
-        top = np.argpartition(-scores, 9, axis=1)[:, :10]
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.take_along_axis(top, np.argsort(-top_scores, axis=1), axis=1)
-        gains = np.take_along_axis(self.relevance, order, axis=1)
-        return float(np.mean((gains @ self.discounts) / self.ideal))
+    index = recommender.index
+    features, labels, sizes = [], [], []
+    for query_id in tqdm(query_ids, desc="features", unit="q", mininterval=5):
+        query = recommender.query_for_row(index.position[query_id])
+        pool, values = recommender.candidates(query, recommender.allowed(query, None, None))
+        relevant = {index.position[i] for i in truth.relevant[query_id]}
+        features.append(values)
+        labels.append(np.fromiter((int(r) in relevant for r in pool), dtype=np.int32, count=len(pool)))
+        sizes.append(len(pool))
+    return np.vstack(features), np.concatenate(labels), np.asarray(sizes)
 
 
-def coordinate_ascent(pools: Pools, removed: tuple[str, ...] = (), rounds: int = 3) -> tuple[Weights, float]:
-    """Best weights on a grid, one signal at a time; the first kept signal is fixed at 1 (scale)."""
-    free = [s for s in SIGNALS if s not in removed]
-    weights = np.asarray([0.0 if s in removed else 0.3 for s in SIGNALS], dtype=np.float32)
-    weights[SIGNALS.index(free[0])] = 1.0
-    best = pools.ndcg(weights)
-    for _ in range(rounds):
-        improved = False
-        for signal in free[1:]:
-            i = SIGNALS.index(signal)
-            for value in GRID:
-                trial = weights.copy()
-                trial[i] = value
-                score = pools.ndcg(trial)
-                if score > best + 1e-6:
-                    best, weights, improved = score, trial, True
-        if not improved:
-            break
-    return Weights(**{s: round(float(w), 4) for s, w in zip(SIGNALS, weights, strict=True)}), best
-
-
-def tune(
+def train_rankers(
     recommender: Recommender,
     truth: Truth,
     queries: int,
     seed: int,
-    out: Path,
+    out: Path = RANKER_DIR,
     log: Callable[[str], None] = lambda _: None,
-) -> dict[str, dict[str, float]]:
-    """Fit `fused` and its ablations on train-split queries only; write them to `out` (weights.json)."""
-    from recommender.atomic import write_text
+) -> dict[str, list[str]]:
+    """Train `fused` and one ablation per signal group on train-split queries; write them to `out`."""
+    import lightgbm
+
+    from recommender.atomic import atomic_path, write_text
 
     train = sorted(q for q in truth.relevant if split_of(q) == "train")
-    rng = np.random.default_rng(seed)
     if queries < len(train):
-        train = sorted(rng.choice(train, size=queries, replace=False).tolist())
-    log(f"computing candidate pools for {len(train):,} train queries")
-    pools = Pools(recommender, truth, train)
-    systems: dict[str, dict[str, float]] = {}
-    fitted: dict[str, float] = {}
-    for name, removed in {"fused": (), **ABLATIONS}.items():
-        weights, score = coordinate_ascent(pools, removed)
-        systems[name] = asdict(weights)
-        fitted[name] = round(score, 4)
-        log(f"{name:<16} train nDCG@10 {score:.4f}  {systems[name]}")
-    write_text(
-        out,
-        json.dumps(
-            {
-                "fitted_on": {"train_queries": len(train), "seed": seed, "train_ndcg@10": fitted},
-                "systems": systems,
-            },
-            indent=2,
-        )
-        + "\n",
-    )
-    return systems
+        train = sorted(np.random.default_rng(seed).choice(train, size=queries, replace=False).tolist())
+    log(f"building candidate pools and features for {len(train):,} train-split queries")
+    features, labels, sizes = training_data(recommender, truth, train)
+    log(f"{len(labels):,} candidates, {int(labels.sum()):,} relevant ({labels.sum() / len(train):.1f} per query)")
+    out.mkdir(parents=True, exist_ok=True)
+    systems: dict[str, dict[str, object]] = {}
+    for name, removed in {"fused": (), **{f"fused-no-{g}": cols for g, cols in FEATURE_GROUPS.items()}}.items():
+        kept = [f for f in FEATURES if f not in removed]
+        started = time.perf_counter()
+        model = lightgbm.LGBMRanker(random_state=seed, n_jobs=2, **PARAMS)  # type: ignore[arg-type]
+        model.fit(features[:, [FEATURES.index(f) for f in kept]], labels, group=sizes)
+        with atomic_path(out / f"{name}.txt") as tmp:
+            model.booster_.save_model(str(tmp))
+        systems[name] = {"model": f"{name}.txt", "features": kept}
+        log(f"trained {name:<16} on {len(kept)} features in {time.perf_counter() - started:.0f}s")
+    manifest = {
+        "trained_on": {"train_queries": len(train), "seed": seed, "split": "train (80% by id hash)", "params": PARAMS},
+        "systems": systems,
+    }
+    write_text(out / "rankers.json", json.dumps(manifest, indent=2) + "\n")
+    return {name: list(spec["features"]) for name, spec in systems.items()}  # type: ignore[call-overload]

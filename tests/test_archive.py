@@ -18,7 +18,7 @@ def test_seed_page_parses_completely(sample_archive):
     seed = sample_archive.events["SEED-EXAMPLE.md"]
     assert seed.date == dt.date(2016, 3, 14)
     assert seed.headline.startswith("Russian President Vladimir Putin orders Defence Minister Sergey Shoygu")
-    assert seed.headline.endswith("starting from tomorrow.\"")
+    assert seed.headline.endswith('starting from tomorrow."')
     assert seed.summary.startswith("Russian President Vladimir Putin has ordered Defense Minister Sergey Shoigu")
     assert seed.summary.endswith("to observe ceasefire agreements.")
     assert [s.name for s in seed.sources] == ["BBC", "RT", "Cover Image"]
@@ -26,8 +26,12 @@ def test_seed_page_parses_completely(sample_archive):
     assert len(seed.related) == 10
     # leading spaces in link texts are stripped
     assert seed.related[1].text.startswith("The Russian Defence Ministry says six Russian bombers")
-    assert seed.related[0].context == ("Russian Defence Ministry", "Russian military intervention", "Sergey Shoygu",
-                                       "Syria")
+    assert seed.related[0].context == (
+        "Russian Defence Ministry",
+        "Russian military intervention",
+        "Sergey Shoygu",
+        "Syria",
+    )
     assert seed.related[6].context == ("Russian President Vladimir Putin", "Vladimir Putin")
     assert "Related" not in seed.text and "Context" not in seed.text
 
@@ -54,7 +58,9 @@ def test_sample_matches_its_gold(sample_archive, sample_path):
 
 
 def test_missing_sections_and_summary_paragraphs():
-    event = parse_event("x.md", "### [2020-1-2](/news/2020/01/02/index.md)\n\n# Headline  \n\nPara one\nwraps.\n\nTwo.\n")
+    event = parse_event(
+        "x.md", "### [2020-1-2](/news/2020/01/02/index.md)\n\n# Headline  \n\nPara one\nwraps.\n\nTwo.\n"
+    )
     assert event.date == dt.date(2020, 1, 2)
     assert event.headline == "Headline"
     assert event.summary == "Para one wraps.\n\nTwo."
@@ -113,7 +119,8 @@ def test_full_archive_matches_gold():
     archive = read_archive(FULL)
     assert len(archive.events) == 113_512
     assert archive.skipped == []
-    gold = [json.loads(line) for line in gzip.open(FULL / "gold.jsonl.gz")]
+    with gzip.open(FULL / "gold.jsonl.gz") as handle:
+        gold = [json.loads(line) for line in handle]
     assert len(gold) == 33_071
     assert sum(1 for e in archive.events.values() if e.related) == 33_071
     mismatched = [g["id"] for g in gold if archive.curated_ids(archive.events[g["id"]]) != g["related"]]

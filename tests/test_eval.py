@@ -110,8 +110,20 @@ def test_eval_on_the_sample(recommender, sample_archive, tmp_path, sample_path, 
     assert m["fused"]["ndcg@10"] >= m["dense"]["ndcg@10"]  # the default stays at least as good as dense
 
     out = tmp_path / "report"
-    result = CliRunner().invoke(app, ["eval", "--archive", str(sample_path), "--index", str(sample_index_path),
-                                      "--queries", "60", "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--archive",
+            str(sample_path),
+            "--index",
+            str(sample_index_path),
+            "--queries",
+            "60",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["systems"]) == {"random", "recency", "bm25", "dense", "fused"}
@@ -126,8 +138,20 @@ def test_eval_on_the_sample(recommender, sample_archive, tmp_path, sample_path, 
 def test_gold_file_and_split(recommender, sample_archive, tmp_path, sample_path, sample_index_path):
     gold = tmp_path / "gold.jsonl"
     gold.write_text(json.dumps({"id": "SEED-EXAMPLE.md", "related": ["news/2016/03/22/nope.md"]}) + "\n")
-    result = CliRunner().invoke(app, ["eval", "--archive", str(sample_path), "--index", str(sample_index_path),
-                                      "--gold", str(gold), "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--archive",
+            str(sample_path),
+            "--index",
+            str(sample_index_path),
+            "--gold",
+            str(gold),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code == 2 and "no queries" in result.output
     assert {split_of(i) for i in sample_archive.events} == {"train", "test"}
     share = sum(split_of(i) == "test" for i in sample_archive.events) / len(sample_archive.events)

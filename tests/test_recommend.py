@@ -56,8 +56,9 @@ def test_cli_related_json_shape(sample_index_path):
 
 
 def test_cli_unknown_id_exit_2_with_closest(sample_index_path):
-    result = CliRunner().invoke(app, ["related", "news/2016/03/14/russian-president", "--index",
-                                      str(sample_index_path)])
+    result = CliRunner().invoke(
+        app, ["related", "news/2016/03/14/russian-president", "--index", str(sample_index_path)]
+    )
     assert result.exit_code == 2
     assert result.output.startswith("error: unknown event id") and PUTIN in result.output
 
@@ -70,3 +71,15 @@ def test_cli_bad_parameters_name_the_parameter(sample_index_path):
     assert both.exit_code == 2 and "not both" in both.output
     k = runner.invoke(app, ["related", PUTIN, "--k", "0", "--index", str(sample_index_path)])
     assert k.exit_code == 2 and "--k" in k.output
+
+
+def test_features_match_their_names(recommender):
+    from recommender.recommend import FEATURES
+
+    query = recommender.query_for_row(recommender.index.position[PUTIN])
+    pool, features = recommender.candidates(query, recommender.allowed(query, None, None))
+    assert features.shape == (len(pool), len(FEATURES))
+    assert features[:, FEATURES.index("dense")].max() <= 1.0001
+    text_query = recommender.query_for_text("Putin orders withdrawal from Syria")
+    pool, features = recommender.candidates(text_query, recommender.allowed(text_query, None, None))
+    assert features.shape == (len(pool), len(FEATURES))

@@ -1,0 +1,127 @@
+"""Speed benchmark: embedding backends on the same real events, incremental indexing, cold `related`.
+
+    .venv/bin/python eval/bench_speed.py --archive ../shared/archive --index models/full [--events 5000]
+
+Prints docs/s of torch fp32, ONNX fp32 and ONNX int8 on the same events with ratios against torch (the
+baseline, run in the same process), their cosine agreement with torch; the time to add 15 new events to
+the index (in a warm process and as a CLI run); and the time of a cold `recommender related ID`.
+Add --full-index to also time a cold full index build with each ONNX backend (minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from recommender.archive import Archive, read_archive  # noqa: E402
+from recommender.embed import Embedder  # noqa: E402
+from recommender.index import build_index, load_index  # noqa: E402
+
+
+def bench_backends(texts: list[str]) -> None:
+    print(f"\n## Embedding {len(texts):,} real events (same events, same process)")
+    reference = None
+    baseline = 0.0
+    for backend in ("torch", "onnx", "onnx-int8"):
+        embedder = Embedder(backend)
+        embedder.encode(texts[:64])  # load and export outside the timing
+        started = time.perf_counter()
+        vectors = embedder.encode(texts)
+        rate = len(texts) / (time.perf_counter() - started)
+        if reference is None:
+            reference, baseline = vectors, rate
+        cosine = (reference * vectors).sum(axis=1)
+        print(
+            f"{backend:<10} {rate:8.1f} docs/s  x{rate / baseline:4.2f} vs torch  "
+            f"cosine to torch: min {cosine.min():.4f} mean {cosine.mean():.4f}"
+        )
+
+
+def bench_incremental(archive: Archive, index: Path, archive_arg: str) -> None:
+    print("\n## Adding 15 new events to the index")
+    held_out = sorted(archive.events)[-15:]
+    with tempfile.TemporaryDirectory(dir=index.parent) as tmp:
+        work = Path(tmp) / "index"
+        shutil.copytree(index, work)
+        before = Archive({i: e for i, e in archive.events.items() if i not in held_out})
+        build_index(before, work, archive_name=archive_arg)  # the index without the 15 (vectors reused)
+        embedder = Embedder(load_index(work).meta.backend)
+        embedder.encode(["warm up"])
+        started = time.perf_counter()
+        report = build_index(archive, work, embedder, archive_name=archive_arg)
+        warm = time.perf_counter() - started
+        print(f"warm process: {warm:.1f}s (embedded {report.embedded}, reused {report.reused:,})")
+
+        build_index(before, work, embedder, archive_name=archive_arg)
+        cli = str(Path(sys.executable).with_name("recommender"))
+        started = time.perf_counter()
+        subprocess.run(
+            [cli, "index", "--archive", archive_arg, "--out", str(work), "--backend", embedder.backend],
+            check=True,
+            capture_output=True,
+        )
+        print(f"CLI run (reads the archive, loads the model): {time.perf_counter() - started:.1f}s")
+
+
+def bench_cold_related(index: Path) -> None:
+    print("\n## Cold `recommender related ID` (a new process; no model loaded for by-id)")
+    ids = load_index(index).ids
+    cli = str(Path(sys.executable).with_name("recommender"))
+    times = []
+    for event_id in random.Random(3).sample(ids, 3):
+        started = time.perf_counter()
+        subprocess.run([cli, "related", event_id, "--index", str(index)], check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    print(
+        f"cold related: median {np.median(times):.2f}s over {len(times)} runs ({', '.join(f'{t:.2f}' for t in times)})"
+    )
+
+
+def bench_full_index(archive: Archive, archive_arg: str, backends: list[str]) -> None:
+    print("\n## Cold full index build")
+    for backend in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            embedder = Embedder(backend)
+            embedder.encode(["warm up"])
+            started = time.perf_counter()
+            report = build_index(archive, Path(tmp) / "index", embedder, archive_name=archive_arg, reuse=False)
+            seconds = time.perf_counter() - started
+            print(
+                f"{backend:<10} {report.count:,} events in {seconds:.0f}s ({report.count / seconds:.0f} docs/s "
+                f"overall, {report.docs_per_second:.0f} docs/s embedding)"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--archive", default="archive")
+    parser.add_argument("--index", default="models/default")
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--full-index", action="store_true", help="also time cold full index builds (minutes)")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    archive = read_archive(args.archive)
+    print(f"read {len(archive.events):,} events from {args.archive} in {time.perf_counter() - started:.1f}s")
+    texts = [e.text for e in archive.events.values()]
+    texts = random.Random(5).sample(texts, min(args.events, len(texts)))
+    bench_backends(texts)
+    bench_cold_related(Path(args.index))
+    bench_incremental(archive, Path(args.index), args.archive)
+    if args.full_index:
+        bench_full_index(archive, args.archive, ["onnx-int8", "onnx"])
+
+
+if __name__ == "__main__":
+    main()
