@@ -300,6 +300,7 @@ def suggest(
     from recommender.atomic import atomic_path
     from recommender.suggest import (
         FORMATS,
+        EditorRules,
         RulesError,
         load_rules,
         render,
@@ -312,10 +313,12 @@ def suggest(
         if fmt not in FORMATS:
             raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
         window = parse_date(since, "--since"), parse_date(until, "--until")
-        if not archive.is_dir():
-            raise UsageError(f"--archive: {archive} must be a folder of event files (suggest reads and writes them)")
+        if write and not archive.is_dir():
+            raise UsageError(f"--write: {archive} must be a folder of event files to write into")
         try:
-            rules = load_rules(rules_file or archive / "editors.toml")
+            rules = load_rules(rules_file) if rules_file else EditorRules()
+            if rules_file is None and archive.is_dir():
+                rules = load_rules(archive / "editors.toml")
         except RulesError as exc:
             raise UsageError(str(exc)) from None
         started = time.perf_counter()
@@ -341,10 +344,11 @@ def suggest(
                 if item.curated:
                     totals["events_with_curated"] += 1
                     totals["curated_matches"] += sum(s.curated for s in item.suggestions)
-                outcome = write_suggestions(archive, item, dry_run=not write)
-                outcomes[outcome.status] += 1
-                if outcome.status == "skipped":
-                    typer.echo(f"skipped {outcome.path}: {outcome.reason}", err=True)
+                if archive.is_dir():  # a tarball is read-only: no files to change or to report on
+                    outcome = write_suggestions(archive, item, dry_run=not write)
+                    outcomes[outcome.status] += 1
+                    if outcome.status == "skipped":
+                        typer.echo(f"skipped {outcome.path}: {outcome.reason}", err=True)
                 yield item
 
         if out is None:

@@ -43,7 +43,11 @@ FEATURES = (
     "days_rank_similar",
     "story_density",
     "query_story_density",
+    "days_rank_named",
+    "bm25_rank",
+    "query_best_dense",
 )
+NAMED = 0.15  # share of the query's name weight a candidate must share to count as naming the same things
 SIMILAR = 0.45  # cosine above which a candidate likely belongs to the query's story
 RANKER_DIR = Path(__file__).with_name("ranker")
 POOL = 300  # candidates taken from each of dense and BM25 before fusion
@@ -298,6 +302,17 @@ class Recommender:
             centre = query.vector + index.vectors[pool[np.argsort(-dense_pool)[:5]]].sum(axis=0)
         story = index.vectors[pool] @ (centre / max(float(np.linalg.norm(centre)), 1e-6))
         year = index.day[pool].astype(np.float32) / 365.25
+        bm25_rank = np.empty(n, dtype=np.float32)
+        bm25_rank[np.argsort(-bm25[pool], kind="stable")] = np.arange(n)
+        named_rank = np.full(n, np.float32(n))
+        if query.day is not None:
+            named = names_q >= NAMED
+            by_days = np.argsort(
+                np.where(named, np.abs(index.day[pool] - query.day), np.iinfo(np.int32).max), kind="stable"
+            )[: int(named.sum())]
+            named_rank[by_days] = np.arange(len(by_days))
+        else:
+            named_rank[:] = np.nan
         query_density = index.story_density[query.row] if query.row is not None else np.nan
         return np.column_stack(
             [
@@ -317,6 +332,9 @@ class Recommender:
                 days_rank,
                 np.log1p(index.story_density[pool]),
                 np.full(n, np.log1p(query_density), dtype=np.float32),
+                named_rank,
+                bm25_rank,
+                np.full(n, dense_pool.max(initial=0.0), dtype=np.float32),
             ]
         ).astype(np.float32)
 
@@ -342,8 +360,6 @@ class Recommender:
             if headline in seen_headlines:
                 continue  # the same item again, perhaps with a summary added
             vector = self.index.vectors[row]
-            if float(vector @ query.vector) >= NEAR_DUPLICATE:
-                continue  # the query's own item, repeated with small edits
             if chosen and float(np.max(self.index.vectors[pool[chosen]] @ vector)) >= NEAR_DUPLICATE:
                 continue
             seen_text.add(shas[row])

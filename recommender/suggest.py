@@ -14,7 +14,7 @@ import json
 import re
 import tomllib
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from recommender.atomic import write_text
@@ -141,8 +141,6 @@ def suggest_for(
 
 
 def _renumber(suggestion: Suggestion, rank: int) -> Suggestion:
-    from dataclasses import replace
-
     return replace(suggestion, rank=rank)
 
 

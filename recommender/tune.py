@@ -18,9 +18,9 @@ from recommender.evaluate import Truth, split_of
 from recommender.recommend import FEATURES, RANKER_DIR, Recommender
 
 FEATURE_GROUPS = {
-    "dense": ("dense", "dense_gap", "dense_rank", "dense_rank_near", "story"),
-    "bm25": ("bm25", "bm25_raw"),
-    "names": ("names", "names_of_candidate", "names_shared", "names_max_idf"),
+    "dense": ("dense", "dense_gap", "dense_rank", "dense_rank_near", "story", "query_best_dense"),
+    "bm25": ("bm25", "bm25_raw", "bm25_rank"),
+    "names": ("names", "names_of_candidate", "names_shared", "names_max_idf", "days_rank_named"),
     "time": (
         "log_days",
         "days",
@@ -35,9 +35,9 @@ FEATURE_GROUPS = {
 PARAMS = {
     "objective": "lambdarank",
     "lambdarank_truncation_level": 20,
-    "n_estimators": 300,
+    "n_estimators": 200,
     "num_leaves": 31,
-    "learning_rate": 0.05,
+    "learning_rate": 0.1,
     "min_child_samples": 50,
     "deterministic": True,
     "force_row_wise": True,
