@@ -121,6 +121,7 @@ class EvalResult:
     truth: Truth
     seconds: dict[str, float]
     extra: dict[str, Any] = field(default_factory=dict)
+    ranx: Any = field(default=None, repr=False)  # (Qrels, {system: Run}), built once by _ranx
 
 
 def select_queries(truth: Truth, config: EvalConfig) -> list[str]:
@@ -274,19 +275,34 @@ def breakdowns(result: EvalResult, archive_dates: dict[str, dt.date]) -> dict[st
     return out
 
 
+def _ranx(result: EvalResult) -> tuple[Any, dict[str, Any]]:
+    """ranx Qrels and Runs of a result, built once (each costs seconds on tens of thousands of queries)."""
+    from ranx import Qrels, Run
+
+    if result.ranx is None:
+        qrels = Qrels({q: {d: 1 for d in result.truth.relevant[q]} for q in result.query_ids})
+        runs = {
+            s: Run({q: run.get(q, {}) for q in result.query_ids}, name=s)
+            for s, run in result.runs.items()
+            if any(run.values())
+        }
+        result.ranx = (qrels, runs)
+    return result.ranx
+
+
 def significance(result: EvalResult, against: tuple[str, ...] = ("bm25", "dense", "fused")) -> list[dict[str, Any]]:
     """Paired two-sided tests (ranx `compare`, Student's t) of every system against bm25, dense and fused."""
-    from ranx import Qrels, Run, compare
+    from ranx import compare
 
-    qrels = Qrels({q: {d: 1 for d in result.truth.relevant[q]} for q in result.query_ids})
+    qrels, ranx_runs = _ranx(result)
     rows = []
     for base in against:
-        if base not in result.runs:
+        if base not in ranx_runs:
             continue
         for system in result.runs:
-            if system in (*against[: against.index(base) + 1], *BASELINES):
+            if system in (*against[: against.index(base) + 1], *BASELINES) or system not in ranx_runs:
                 continue
-            runs = [Run(result.runs[base], name=base), Run(result.runs[system], name=system)]
+            runs = [ranx_runs[base], ranx_runs[system]]
             report = compare(qrels, runs, ["ndcg@10", "precision@10"], stat_test="student", max_p=0.01).to_dict()
             pvalues = report[system]["comparisons"].get(base, {})
             rows.append(
@@ -303,14 +319,18 @@ def significance(result: EvalResult, against: tuple[str, ...] = ("bm25", "dense"
 
 
 def precision_curve(result: EvalResult) -> dict[str, dict[int, dict[str, float]]]:
-    from ranx import Qrels, Run, evaluate
+    from ranx import evaluate
 
-    qrels = Qrels({q: {d: 1 for d in result.truth.relevant[q]} for q in result.query_ids})
+    qrels, ranx_runs = _ranx(result)
+    ks = range(1, result.config.k + 1)
     curve: dict[str, dict[int, dict[str, float]]] = {}
-    for system, run in result.runs.items():
+    for system in result.runs:
+        if system not in ranx_runs:  # a run with no document at all
+            curve[system] = {k: {"precision": 0.0, "ndcg": 0.0} for k in ks}
+            continue
         values = evaluate(
             qrels,
-            Run(run, name=system),
+            ranx_runs[system],
             [f"{m}@{k}" for m in ("precision", "ndcg") for k in range(1, result.config.k + 1)],
         )
         curve[system] = {
