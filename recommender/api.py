@@ -116,7 +116,12 @@ class BatchResponse(BaseModel):
 
 
 def create_app(index_path: str | Path = DEFAULT_INDEX, recommender: Recommender | None = None) -> FastAPI:
-    """The API over the index at `index_path` (or an already loaded `recommender`)."""
+    """The API over the index at `index_path` (or an already loaded `recommender`).
+
+    The endpoints are `async` on purpose: ranking is CPU-bound numpy/BLAS work, and running it one request at
+    a time on the event loop beats a thread pool whose threads fight over the cores (measured: 5 req/s with
+    threads, see eval/bench_api.py).
+    """
     recommender = recommender or Recommender(load_index(index_path))
     recommender.warm_up(text=True)
     index = recommender.index
@@ -133,7 +138,7 @@ def create_app(index_path: str | Path = DEFAULT_INDEX, recommender: Recommender 
         return row
 
     @app.get("/health", response_model=Health)
-    def health() -> Health:
+    async def health() -> Health:
         meta = index.meta
         return Health(
             status="ok",
@@ -145,7 +150,7 @@ def create_app(index_path: str | Path = DEFAULT_INDEX, recommender: Recommender 
         )
 
     @app.get("/events/{event_id:path}/related", response_model=list[SuggestionOut])
-    def related(
+    async def related(
         event_id: str,
         k: Annotated[int, Query(ge=1, le=100)] = 10,
         since: dt.date | None = None,
@@ -157,7 +162,7 @@ def create_app(index_path: str | Path = DEFAULT_INDEX, recommender: Recommender 
         return [SuggestionOut.of(s) for s in suggestions]
 
     @app.get("/events/{event_id:path}", response_model=EventOut)
-    def event(event_id: str) -> EventOut:
+    async def event(event_id: str) -> EventOut:
         record = index.record(row_of(event_id))
         return EventOut(
             id=record.id,
@@ -169,12 +174,12 @@ def create_app(index_path: str | Path = DEFAULT_INDEX, recommender: Recommender 
         )
 
     @app.post("/similar", response_model=list[SuggestionOut])
-    def similar(request: SimilarRequest) -> list[SuggestionOut]:
+    async def similar(request: SimilarRequest) -> list[SuggestionOut]:
         suggestions = recommender.similar(request.text, request.k, since=request.since, until=request.until)
         return [SuggestionOut.of(s) for s in suggestions]
 
     @app.post("/related/batch", response_model=BatchResponse)
-    def batch(request: Annotated[BatchRequest, Body()]) -> BatchResponse:
+    async def batch(request: Annotated[BatchRequest, Body()]) -> BatchResponse:
         results: dict[str, list[SuggestionOut]] = {}
         unknown: list[str] = []
         for event_id in dict.fromkeys(request.ids):
