@@ -75,6 +75,10 @@ def test_metrics_of_perfect_reversed_and_empty_rankings(tmp_path):
     assert metrics["perfect"]["lenient_precision@10"] == pytest.approx(2 / 10)
 
 
+def eval_args(archive, index) -> list[str]:
+    return ["eval", "--archive", str(archive), "--index", str(index)]
+
+
 def shuffle_related_sections(folder, seed=7):
     """Give every event another event's Related section (the truth changes, the texts do not)."""
     files = sorted(folder.rglob("news/**/*.md"))
@@ -113,11 +117,7 @@ def test_eval_on_the_sample(recommender, sample_archive, tmp_path, sample_path, 
     result = CliRunner().invoke(
         app,
         [
-            "eval",
-            "--archive",
-            str(sample_path),
-            "--index",
-            str(sample_index_path),
+            *eval_args(sample_path, sample_index_path),
             "--queries",
             "60",
             "--out",
@@ -141,11 +141,7 @@ def test_gold_file_and_split(recommender, sample_archive, tmp_path, sample_path,
     result = CliRunner().invoke(
         app,
         [
-            "eval",
-            "--archive",
-            str(sample_path),
-            "--index",
-            str(sample_index_path),
+            *eval_args(sample_path, sample_index_path),
             "--gold",
             str(gold),
             "--out",

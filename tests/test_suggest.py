@@ -19,6 +19,11 @@ def related_section(text: str) -> str:
     return match.group(0).rstrip("\n") if match else ""
 
 
+def one_day(archive, index) -> list[str]:
+    """Arguments selecting the events of 2016-03-14 in a copy of the sample."""
+    return ["--archive", str(archive), "--index", str(index), "--since", "2016-03-14", "--until", "2016-03-14"]
+
+
 def invoke(*args: str):
     return CliRunner().invoke(app, ["suggest", *args])
 
@@ -26,14 +31,7 @@ def invoke(*args: str):
 def test_write_twice_is_idempotent_and_leaves_curated_lists_alone(archive_copy, sample_index_path):
     before = {p: p.read_bytes() for p in archive_copy.rglob("news/2016/03/14/*.md")}
     args = [
-        "--archive",
-        str(archive_copy),
-        "--index",
-        str(sample_index_path),
-        "--since",
-        "2016-03-14",
-        "--until",
-        "2016-03-14",
+        *one_day(archive_copy, sample_index_path),
         "--k",
         "5",
     ]
@@ -132,14 +130,7 @@ def test_read_only_and_vanished_files_are_reported_and_skipped(archive_copy, sam
     files[0].chmod(0o444)
     files[1].unlink()
     result = invoke(
-        "--archive",
-        str(archive_copy),
-        "--index",
-        str(sample_index_path),
-        "--since",
-        "2016-03-14",
-        "--until",
-        "2016-03-14",
+        *one_day(archive_copy, sample_index_path),
         "--write",
     )
     assert result.exit_code == 0, result.output
