@@ -82,6 +82,7 @@ class Archive:
     events: dict[str, Event]
     skipped: list[SkippedFile] = field(default_factory=list)
     fingerprint: str = ""
+    packed: bool = False  # some events were read from tarballs: they cannot be written in place
     _keys: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -200,7 +201,9 @@ def read_archive(path: str | Path) -> Archive:
     events: dict[str, Event] = {}
     skipped: list[SkippedFile] = []
     digest = hashlib.sha256()
+    packed = False
     for event_id, display, data in sorted(_files(root), key=lambda f: f[0]):
+        packed = packed or display != str(root / event_id) and display != str(root)
         if isinstance(data, str):
             skipped.append(SkippedFile(display, data))
             continue
@@ -224,7 +227,7 @@ def read_archive(path: str | Path) -> Archive:
         digest.update(event_id.encode() + b"\0" + hashlib.sha256(data).digest())
     if not events and not skipped and not _looks_like_archive(root):
         raise ArchiveError(f"no event files (.md or .tar.gz) under {root}")
-    return Archive(events=events, skipped=skipped, fingerprint=digest.hexdigest()[:16])
+    return Archive(events=events, skipped=skipped, fingerprint=digest.hexdigest()[:16], packed=packed)
 
 
 def _looks_like_archive(root: Path) -> bool:

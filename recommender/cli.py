@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -295,6 +296,7 @@ def suggest(
     rules_file: Annotated[
         Path | None, typer.Option("--rules", help="Editors' rules (default: ARCHIVE/editors.toml).")
     ] = None,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes (default: one per core).")] = os.cpu_count() or 1,
 ) -> None:
     """Related suggestions for many events, for editors: as jsonl/markdown/csv, or written into the files."""
     from recommender.atomic import atomic_path
@@ -324,6 +326,9 @@ def suggest(
         started = time.perf_counter()
         recommender = _recommender(index_path)
         data = read_archive(archive)
+        if write and data.packed:
+            raise UsageError(f"--write: {archive} holds tarballs, which cannot be written in place; unpack them first")
+        in_files = archive.is_dir() and not data.packed  # tarballs are read-only: no files to change or report on
         missing = [i for i in data.events if i not in recommender.index.position]
         if missing:
             typer.echo(
@@ -333,7 +338,7 @@ def suggest(
             )
         new_ids = {e.id for e in data.events.values() if not e.related and not e.suggested} if new_only else None
         rows = select_events(recommender, only or (), *window, rules=rules, new_ids=new_ids)
-        items = suggest_all(recommender, rows, k, rules, past_only, progress=sys.stderr.isatty())
+        items = suggest_all(recommender, rows, k, rules, past_only, progress=sys.stderr.isatty(), jobs=jobs)
         totals = {"events": 0, "suggestions": 0, "curated_matches": 0, "events_with_curated": 0}
         outcomes: dict[str, int] = {"added": 0, "replaced": 0, "unchanged": 0, "skipped": 0}
 
@@ -344,7 +349,7 @@ def suggest(
                 if item.curated:
                     totals["events_with_curated"] += 1
                     totals["curated_matches"] += sum(s.curated for s in item.suggestions)
-                if archive.is_dir():  # a tarball is read-only: no files to change or to report on
+                if in_files:
                     outcome = write_suggestions(archive, item, dry_run=not write)
                     outcomes[outcome.status] += 1
                     if outcome.status == "skipped":
@@ -360,11 +365,16 @@ def suggest(
                     handle.write(chunk)
     seconds = time.perf_counter() - started
     verb = "written" if write else "would change (dry run; --write to apply)"
+    files = (
+        f" Files {verb}: {outcomes['added']:,} added, {outcomes['replaced']:,} replaced, "
+        f"{outcomes['unchanged']:,} unchanged, {outcomes['skipped']:,} skipped."
+        if in_files
+        else ""
+    )
     typer.echo(
         f"{totals['events']:,} events, {totals['suggestions']:,} suggestions in {seconds:.1f}s; "
-        f"{totals['curated_matches']:,} already in the curated lists of {totals['events_with_curated']:,} events. "
-        f"Files {verb}: {outcomes['added']:,} added, {outcomes['replaced']:,} replaced, "
-        f"{outcomes['unchanged']:,} unchanged, {outcomes['skipped']:,} skipped.",
+        f"{totals['curated_matches']:,} already in the curated lists of {totals['events_with_curated']:,} events."
+        + files,
         err=True,
     )
 

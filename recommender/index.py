@@ -132,11 +132,13 @@ class Index:
 
     @cached_property
     def vectors(self) -> np.ndarray:
-        """All vectors as one (n, dim) float32 array, a view on the FAISS index's storage."""
+        """All vectors as one (n, dim) float32 array, a view on the FAISS index's storage (not a copy)."""
         import faiss
 
-        codes = faiss.vector_to_array(self.faiss.codes).view(np.float32)
-        return codes.reshape(len(self.ids), self.meta.dim)
+        flat = self.faiss
+        if not len(self.ids):
+            return np.zeros((0, self.meta.dim), dtype=np.float32)
+        return faiss.rev_swig_ptr(flat.get_xb(), len(self.ids) * self.meta.dim).reshape(len(self.ids), self.meta.dim)
 
     @cached_property
     def bm25(self) -> Any:
@@ -257,26 +259,50 @@ class BuildReport:
         return self.embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
 
 
-def _previous_vectors(out: Path, fingerprint: str) -> tuple[dict[str, np.ndarray], set[str]]:
-    """Vectors of the index already at `out`, by text hash, if built with the same model; and its ids.
+@dataclass
+class Previous:
+    """What an index already at the output folder lets a rebuild reuse: vectors (same model) and names by
+    text hash, story density by (id, date, text hash). Empty when there is none or it cannot be read."""
 
-    Read directly (not through load_index) so that an index of an older format still serves as a cache.
-    """
+    ids: set[str] = field(default_factory=set)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    names: dict[str, list[str]] = field(default_factory=dict)
+    density: dict[tuple[str, int, str], int] = field(default_factory=dict)
+
+
+def _previous(out: Path, fingerprint: str) -> Previous:
+    """Read directly (not through load_index) so that an index of an older format still serves as a cache."""
     import faiss
 
     try:
         meta = json.loads((out / "meta.json").read_text())
         columns = json.loads((out / "columns.json").read_text())
         ids, hashes = list(columns["id"]), list(columns["text_sha"])
-        if meta.get("model_fingerprint") != fingerprint:
-            return {}, set(ids)
+    except (OSError, ValueError, KeyError):
+        return Previous()
+    previous = Previous(ids=set(ids))
+    if meta.get("format") == FORMAT_VERSION:  # names and density are computed as this version computes them
+        try:
+            data = np.load(out / "names.npz")
+            vocab = json.loads((out / "names.json").read_text())["vocab"]
+            indptr, indices = data["indptr"], data["indices"]
+            previous.names = {h: [vocab[n] for n in indices[indptr[i] : indptr[i + 1]]] for i, h in enumerate(hashes)}
+            previous.density = {
+                key: int(d)
+                for key, d in zip(zip(ids, columns["date"], hashes, strict=True), columns["story_density"], strict=True)
+            }
+        except (OSError, ValueError, KeyError, IndexError):
+            previous.names, previous.density = {}, {}
+    if meta.get("model_fingerprint") != fingerprint:
+        return previous
+    try:
         flat: Any = faiss.read_index(str(out / "vectors.faiss"))
-        if flat.ntotal != len(hashes):
-            return {}, set(ids)
-        vectors = faiss.vector_to_array(flat.codes).view(np.float32).reshape(flat.ntotal, flat.d)
-        return dict(zip(hashes, vectors, strict=True)), set(ids)
-    except (OSError, ValueError, KeyError, RuntimeError):
-        return {}, set()
+    except RuntimeError:
+        return previous
+    if flat.ntotal == len(hashes):
+        vectors = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d).copy()
+        previous.vectors = dict(zip(hashes, vectors, strict=True))
+    return previous
 
 
 def build_index(
@@ -301,7 +327,8 @@ def build_index(
     texts = [e.text for e in events]
     hashes = [text_hash(t) for t in texts]
 
-    cache, previous_ids = _previous_vectors(out, embedder.fingerprint) if reuse else ({}, set())
+    previous = _previous(out, embedder.fingerprint) if reuse else Previous()
+    cache = previous.vectors
     todo = [i for i, h in enumerate(hashes) if h not in cache]
     log(f"embedding {len(todo)} of {len(events)} events ({len(events) - len(todo)} unchanged, reused)")
     embed_started = time.perf_counter()
@@ -328,7 +355,7 @@ def build_index(
         days = np.asarray([e.date.toordinal() for e in events], dtype=np.int32)
         columns = {
             "id": ids,
-            "story_density": story_density(vectors, days).tolist(),
+            "story_density": _story_density(vectors, days, ids, hashes, previous.density).tolist(),
             "date": [e.date.toordinal() for e in events],
             "headline": [e.headline for e in events],
             "summary": [e.summary for e in events],
@@ -341,7 +368,7 @@ def build_index(
         retriever = bm25s.BM25()
         retriever.index(_tokenize(texts), show_progress=False)
         retriever.save(str(tmp / "bm25"))
-        _write_names(tmp, texts)
+        _write_names(tmp, texts, hashes, previous.names)
 
         meta = IndexMeta(
             model=embedder.name,
@@ -361,7 +388,7 @@ def build_index(
         _replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    removed = len(previous_ids - set(ids))
+    removed = len(previous.ids - set(ids))
     return BuildReport(
         out,
         len(events),
@@ -373,20 +400,46 @@ def build_index(
     )
 
 
-def story_density(vectors: np.ndarray, days: np.ndarray, window: int = 7, threshold: float = 0.5) -> np.ndarray:
+def story_density(
+    vectors: np.ndarray, days: np.ndarray, window: int = 7, threshold: float = 0.5, only_days: set[int] | None = None
+) -> np.ndarray:
     """For each event, how many others within `window` days are similar (cosine >= threshold) to it.
 
     Events of an ongoing story have many such neighbours; one-off items have few. Text and dates only.
+    `only_days`: compute just the events of these days (the others are left at 0).
     """
     order = np.argsort(days, kind="stable")
     sorted_days = days[order]
     counts = np.zeros(len(days), dtype=np.int32)
     for day in np.unique(sorted_days):
+        if only_days is not None and int(day) not in only_days:
+            continue
         lo, hi = np.searchsorted(sorted_days, day, "left"), np.searchsorted(sorted_days, day, "right")
         start = np.searchsorted(sorted_days, day - window, "left")
         end = np.searchsorted(sorted_days, day + window, "right")
         similar = vectors[order[lo:hi]] @ vectors[order[start:end]].T >= threshold
         counts[order[lo:hi]] = similar.sum(axis=1) - 1  # not itself
+    return counts
+
+
+def _story_density(
+    vectors: np.ndarray,
+    days: np.ndarray,
+    ids: list[str],
+    hashes: list[str],
+    previous: dict[tuple[str, int, str], int],
+    window: int = 7,
+) -> np.ndarray:
+    """`story_density`, recomputed only for the days within `window` of an added, changed or removed event."""
+    keys = list(zip(ids, days.tolist(), hashes, strict=True))
+    if not previous:
+        return story_density(vectors, days, window)
+    changed = {key[1] for key in keys if key not in previous} | {key[1] for key in previous.keys() - set(keys)}
+    affected = {day + offset for day in changed for offset in range(-window, window + 1)}
+    counts = story_density(vectors, days, window, only_days=affected)
+    for row, key in enumerate(keys):
+        if key[1] not in affected:
+            counts[row] = previous[key]
     return counts
 
 
@@ -416,12 +469,14 @@ def _write_records(folder: Path, events: list[Event], archive: Archive) -> None:
     np.save(folder / "records.offsets.npy", offsets)
 
 
-def _write_names(folder: Path, texts: list[str]) -> None:
+def _write_names(folder: Path, texts: list[str], hashes: list[str], previous: dict[str, list[str]]) -> None:
+    """The names of each text (reused by text hash from the previous index where it has them)."""
     vocab: dict[str, int] = {}
     indptr = [0]
     indices: list[int] = []
-    for text in texts:
-        row = sorted({vocab.setdefault(name, len(vocab)) for name in extract_names(text)})
+    for text, sha in zip(texts, hashes, strict=True):
+        names = previous[sha] if sha in previous else extract_names(text)
+        row = sorted({vocab.setdefault(name, len(vocab)) for name in names})
         indices.extend(row)
         indptr.append(len(indices))
     np.savez(

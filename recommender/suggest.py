@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from recommender.atomic import write_text
 from recommender.recommend import Recommender, Suggestion
 
@@ -122,8 +124,11 @@ def suggest_for(
     rules: EditorRules,
     past_only: bool = False,
     excluded: set[int] | None = None,
+    dense: np.ndarray | None = None,
 ) -> EventSuggestions:
-    """Suggestions for one event with the editors' rules applied: exclusions, never-pairs, pins first."""
+    """Suggestions for one event with the editors' rules applied: exclusions, never-pairs, pins first.
+
+    `dense`: the event's row of `Recommender.dense_scores`, when computed for a batch."""
     index = recommender.index
     event_id = index.ids[row]
     never = {index.position[i] for pair in rules.never if event_id in pair for i in pair if i in index.position}
@@ -131,7 +136,8 @@ def suggest_for(
     skip.discard(row)
     until = index.date(row) if past_only else None
     pinned = [p for p in rules.pins.get(event_id, []) if p in index.position and p != event_id]
-    suggestions = recommender.related(event_id, k, until=until, exclude_rows=skip | {index.position[p] for p in pinned})
+    exclude = skip | {index.position[p] for p in pinned}
+    suggestions = recommender.related(event_id, k, until=until, exclude_rows=exclude, dense=dense)
     if pinned:
         suggestions = recommender.describe(event_id, pinned) + suggestions
     suggestions = [_renumber(s, i + 1) for i, s in enumerate(suggestions[:k])]
@@ -144,14 +150,53 @@ def _renumber(suggestion: Suggestion, rank: int) -> Suggestion:
     return replace(suggestion, rank=rank)
 
 
+BLOCK = 256  # events whose dense scores are computed in one matrix product (256 x 113,512 floats: 116 MB)
+_worker: tuple[Recommender, int, EditorRules, bool, set[int]] | None = None
+
+
 def suggest_all(
-    recommender: Recommender, rows: list[int], k: int, rules: EditorRules, past_only: bool, progress: bool = False
+    recommender: Recommender,
+    rows: list[int],
+    k: int,
+    rules: EditorRules,
+    past_only: bool,
+    progress: bool = False,
+    jobs: int = 1,
 ) -> Iterator[EventSuggestions]:
+    """`suggest_for` every row, in order: blocks of events share one matrix product for their dense scores,
+    and `jobs` > 1 processes share the blocks (forked, so the loaded index is shared, not copied)."""
+    global _worker
     from tqdm import tqdm
 
-    excluded = excluded_rows(recommender, rules)
-    for row in tqdm(rows, disable=not progress, desc="suggest", unit="event"):
-        yield suggest_for(recommender, row, k, rules, past_only, excluded)
+    blocks = [rows[i : i + BLOCK] for i in range(0, len(rows), BLOCK)]
+    _worker = (recommender, k, rules, past_only, excluded_rows(recommender, rules))
+    bar = tqdm(total=len(rows), disable=not progress, desc="suggest", unit="event", mininterval=1)
+    if jobs > 1 and len(blocks) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(blocks)), initializer=_one_thread) as pool:
+            for done in pool.imap(_suggest_block, blocks):
+                bar.update(len(done))
+                yield from done
+    else:
+        for block in blocks:
+            done = _suggest_block(block)
+            bar.update(len(done))
+            yield from done
+    bar.close()
+
+
+def _one_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # the processes already use every core; BLAS threads would fight over them
+
+
+def _suggest_block(rows: list[int]) -> list[EventSuggestions]:
+    assert _worker is not None
+    recommender, k, rules, past_only, excluded = _worker
+    dense = recommender.dense_scores(rows)
+    return [suggest_for(recommender, row, k, rules, past_only, excluded, dense[i]) for i, row in enumerate(rows)]
 
 
 # --- rendering --------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from recommender.archive import read_archive
 from recommender.cli import app
 from recommender.embed import Embedder, weights_fingerprint
-from recommender.index import IndexLoadError, build_index, check_model, load_index
+from recommender.index import IndexLoadError, build_index, check_model, load_index, story_density
+from recommender.names import extract_names
 
 
 def test_index_holds_every_event_with_unit_vectors(sample_index, sample_archive):
@@ -73,6 +74,10 @@ def test_reindex_embeds_only_what_changed(archive_copy, index_copy):
     index = load_index(index_copy)
     assert gone_id not in index.position
     assert index.headlines[index.position[PUTIN]].startswith("Russia's President")
+    # names and story density were reused where nothing changed, and equal a computation from scratch
+    assert np.array_equal(index.story_density, story_density(index.vectors, index.day))
+    for row in range(len(index)):
+        assert {index.name_vocab[n] for n in index.names_of(row)} == set(extract_names(index.text(row)))
     again = build_index(read_archive(archive_copy), index_copy)
     assert (again.embedded, again.reused) == (0, 1154)
 

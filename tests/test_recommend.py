@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import numpy as np
 from conftest import PUTIN
 from typer.testing import CliRunner
 
@@ -83,3 +84,18 @@ def test_features_match_their_names(recommender):
     text_query = recommender.query_for_text("Putin orders withdrawal from Syria")
     pool, features = recommender.candidates(text_query, recommender.allowed(text_query, None, None))
     assert features.shape == (len(pool), len(FEATURES))
+
+
+def test_top_selection_matches_a_full_sort():
+    from recommender.recommend import _top
+
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        size, n = int(rng.integers(1, 150_000)), int(rng.integers(0, 400))
+        scores = np.round(rng.standard_normal(size), 2).astype(np.float32)  # many ties
+        if trial % 3 == 0:
+            scores[rng.random(size) < 0.95] = -np.inf  # mostly disallowed rows
+        top = _top(scores, n)
+        expected = np.sort(scores)[::-1][: min(n, size)]
+        assert len(set(top.tolist())) == len(top)
+        assert np.array_equal(scores[top], expected)
