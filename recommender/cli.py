@@ -264,6 +264,9 @@ def tune(
     queries: Annotated[int, typer.Option(min=10, help="Train-split queries to learn from (seeded sample).")] = 6000,
     seed: Annotated[int, typer.Option()] = 42,
     out: Annotated[Path, typer.Option(help="Folder for the ranker models.")] = Path("recommender/ranker"),
+    features_cache: Annotated[
+        Path | None, typer.Option(help="Keep the training features in this .npz and reuse them when they match.")
+    ] = None,
 ) -> None:
     """Train the fused ranker and its ablations on the train split of the curated lists."""
     from recommender.evaluate import truth_from_archive
@@ -272,7 +275,7 @@ def tune(
     with clear_errors():
         recommender = _recommender(index_path)
         truth = truth_from_archive(read_archive(archive), set(recommender.index.ids))
-        train_rankers(recommender, truth, queries, seed, out, log=typer.echo)
+        train_rankers(recommender, truth, queries, seed, out, log=typer.echo, cache=features_cache)
     typer.echo(f"rankers written to {out}")
 
 

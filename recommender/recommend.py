@@ -48,6 +48,11 @@ FEATURES = (
     "days_rank_named",
     "bm25_rank",
     "query_best_dense",
+    "query_terms",
+    "query_names",
+    "candidate_length",
+    "names_rank",
+    "story_rank",
 )
 NAMED = 0.15  # share of the query's name weight a candidate must share to count as naming the same things
 SIMILAR = 0.45  # cosine above which a candidate likely belongs to the query's story
@@ -278,6 +283,15 @@ class Recommender:
         by_day = np.argsort(self.index.day, kind="stable")
         return by_day, self.index.day[by_day]
 
+    @cached_property
+    def _text_length(self) -> np.ndarray:
+        index = self.index
+        return np.fromiter(
+            (len(h) + len(s) for h, s in zip(index.headlines, index.summaries, strict=True)),
+            dtype=np.float32,
+            count=len(index),
+        )
+
     def dense_scores(self, rows: Sequence[int]) -> np.ndarray:
         """(len(rows), n) cosine of each indexed event in `rows` with every event: one matrix product, so a
         batch pays for reading the vectors once instead of once per event."""
@@ -339,6 +353,10 @@ class Recommender:
         else:
             named_rank[:] = np.nan
         query_density = index.story_density[query.row] if query.row is not None else np.nan
+        names_rank = np.empty(n, dtype=np.float32)
+        names_rank[np.argsort(-names_q, kind="stable")] = np.arange(n)
+        story_rank = np.empty(n, dtype=np.float32)
+        story_rank[np.argsort(-story, kind="stable")] = np.arange(n)
         return np.column_stack(
             [
                 dense_pool,
@@ -360,6 +378,12 @@ class Recommender:
                 named_rank,
                 bm25_rank,
                 np.full(n, dense_pool.max(initial=0.0), dtype=np.float32),
+                # how much text each side has: short items match less on every signal
+                np.full(n, np.log1p(len(query.tokens)), dtype=np.float32),
+                np.full(n, len(query.names), dtype=np.float32),
+                np.log1p(self._text_length[pool]),
+                names_rank,
+                story_rank,
             ]
         ).astype(np.float32)
 

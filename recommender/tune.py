@@ -18,9 +18,17 @@ from recommender.evaluate import Truth, split_of
 from recommender.recommend import FEATURES, RANKER_DIR, Recommender
 
 FEATURE_GROUPS = {
-    "dense": ("dense", "dense_gap", "dense_rank", "dense_rank_near", "story", "query_best_dense"),
+    "dense": ("dense", "dense_gap", "dense_rank", "dense_rank_near", "story", "query_best_dense", "story_rank"),
     "bm25": ("bm25", "bm25_raw", "bm25_rank"),
-    "names": ("names", "names_of_candidate", "names_shared", "names_max_idf", "days_rank_named"),
+    "names": (
+        "names",
+        "names_of_candidate",
+        "names_shared",
+        "names_max_idf",
+        "days_rank_named",
+        "query_names",
+        "names_rank",
+    ),
     "time": (
         "log_days",
         "days",
@@ -63,6 +71,26 @@ def training_data(
     return np.vstack(features), np.concatenate(labels), np.asarray(sizes)
 
 
+def cached_training_data(
+    recommender: Recommender, truth: Truth, query_ids: list[str], cache: Path | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`training_data`, kept in `cache` (.npz) for the same index, queries and features, so that refitting
+    with other parameters does not rebuild every candidate pool."""
+    from recommender.atomic import atomic_path
+
+    meta = recommender.index.meta
+    key = json.dumps([meta.built_at, meta.count, query_ids, FEATURES])
+    if cache is not None and cache.exists():
+        with np.load(cache) as saved:
+            if str(saved["key"]) == key:
+                return saved["features"], saved["labels"], saved["sizes"]
+    features, labels, sizes = training_data(recommender, truth, query_ids)
+    if cache is not None:
+        with atomic_path(cache) as tmp, tmp.open("wb") as file:
+            np.savez(file, key=key, features=features, labels=labels, sizes=sizes)
+    return features, labels, sizes
+
+
 def train_rankers(
     recommender: Recommender,
     truth: Truth,
@@ -70,6 +98,7 @@ def train_rankers(
     seed: int,
     out: Path = RANKER_DIR,
     log: Callable[[str], None] = lambda _: None,
+    cache: Path | None = None,
 ) -> dict[str, list[str]]:
     """Train `fused` and one ablation per signal group on train-split queries; write them to `out`."""
     import lightgbm
@@ -80,7 +109,7 @@ def train_rankers(
     if queries < len(train):
         train = sorted(np.random.default_rng(seed).choice(train, size=queries, replace=False).tolist())
     log(f"building candidate pools and features for {len(train):,} train-split queries")
-    features, labels, sizes = training_data(recommender, truth, train)
+    features, labels, sizes = cached_training_data(recommender, truth, train, cache)
     log(f"{len(labels):,} candidates, {int(labels.sum()):,} relevant ({labels.sum() / len(train):.1f} per query)")
     out.mkdir(parents=True, exist_ok=True)
     systems: dict[str, dict[str, object]] = {}
