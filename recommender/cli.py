@@ -261,7 +261,9 @@ def eval_command(
 def tune(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
     index_path: IndexOption = DEFAULT_INDEX,
-    queries: Annotated[int, typer.Option(min=10, help="Train-split queries to learn from (seeded sample).")] = 6000,
+    queries: Annotated[
+        int | None, typer.Option(min=10, help="Train-split queries to learn from (a seeded sample; default: all).")
+    ] = None,
     seed: Annotated[int, typer.Option()] = 42,
     out: Annotated[Path, typer.Option(help="Folder for the ranker models.")] = Path("recommender/ranker"),
     features_cache: Annotated[

@@ -53,6 +53,11 @@ FEATURES = (
     "candidate_length",
     "names_rank",
     "story_rank",
+    "dense_z",
+    "bm25_z",
+    "story_z",
+    "days_rank",
+    "names_ratio",
 )
 NAMED = 0.15  # share of the query's name weight a candidate must share to count as naming the same things
 SIMILAR = 0.45  # cosine above which a candidate likely belongs to the query's story
@@ -60,6 +65,10 @@ RANKER_DIR = Path(__file__).with_name("ranker")
 POOL = 300  # candidates taken from each of dense and BM25 before fusion
 LOCAL_POOL = 300  # and the best dense matches among events close in date: stories run in time
 LOCAL_DAYS = 30
+MAX_POOL = 2 * POOL + LOCAL_POOL
+# "not in this set" for the rank features: a constant past any pool's end. A pool-size sentinel would tell
+# the trees how large the pool is, which differs between the full archive and a small one.
+NOT_RANKED = np.float32(MAX_POOL)
 NEAR_DUPLICATE = 0.97  # cosine above which two suggestions count as one item repeated with small edits
 
 
@@ -143,6 +152,8 @@ class Query:
     day: int | None = None
     row: int | None = None
     text_sha: str = ""
+    dated: bool = True  # False: `day` was inferred (free text placed at its closest event's date)
+    story_density: float = np.nan  # of an indexed event: how many similar events surround it in time
     exclude: set[int] = field(default_factory=set)
     dense: np.ndarray | None = None  # scores against every event, computed once per query
     bm25: np.ndarray | None = None
@@ -323,12 +334,12 @@ class Recommender:
         if query.day is not None:
             days = (index.day[pool] - query.day).astype(np.float32)
             near = np.abs(days) <= LOCAL_DAYS
-            local_rank = np.full(n, np.float32(n))
+            local_rank = np.full(n, NOT_RANKED)
             order = np.argsort(-np.where(near, dense_pool, -np.inf), kind="stable")
             local_rank[order[: int(near.sum())]] = np.arange(int(near.sum()))
             similar = dense_pool >= SIMILAR
             hot = np.full(n, np.float32(np.sum(similar & (np.abs(days) <= 7))))
-            days_rank = np.full(n, np.float32(n))
+            days_rank = np.full(n, NOT_RANKED)
             by_days = np.argsort(np.where(similar, np.abs(days), np.inf), kind="stable")[: int(similar.sum())]
             days_rank[by_days] = np.arange(len(by_days))
             time = [np.log1p(np.abs(days)), np.clip(days, -3650, 3650), local_rank]
@@ -343,7 +354,7 @@ class Recommender:
         year = index.day[pool].astype(np.float32) / 365.25
         bm25_rank = np.empty(n, dtype=np.float32)
         bm25_rank[np.argsort(-bm25[pool], kind="stable")] = np.arange(n)
-        named_rank = np.full(n, np.float32(n))
+        named_rank = np.full(n, NOT_RANKED)
         if query.day is not None:
             named = names_q >= NAMED
             by_days = np.argsort(
@@ -352,11 +363,14 @@ class Recommender:
             named_rank[by_days] = np.arange(len(by_days))
         else:
             named_rank[:] = np.nan
-        query_density = index.story_density[query.row] if query.row is not None else np.nan
+        query_density = index.story_density[query.row] if query.row is not None else query.story_density
         names_rank = np.empty(n, dtype=np.float32)
         names_rank[np.argsort(-names_q, kind="stable")] = np.arange(n)
         story_rank = np.empty(n, dtype=np.float32)
         story_rank[np.argsort(-story, kind="stable")] = np.arange(n)
+        days_rank_all = np.full(n, np.nan, dtype=np.float32)
+        if query.day is not None:
+            days_rank_all[np.argsort(np.abs(index.day[pool] - query.day), kind="stable")] = np.arange(n)
         return np.column_stack(
             [
                 dense_pool,
@@ -384,6 +398,12 @@ class Recommender:
                 np.log1p(self._text_length[pool]),
                 names_rank,
                 story_rank,
+                # the same signals relative to this query's pool: trees score one candidate at a time
+                _standardised(dense_pool),
+                _standardised(bm25[pool]),
+                _standardised(story),
+                days_rank_all,
+                names_q / max(float(names_q.max(initial=0.0)), 1e-6),
             ]
         ).astype(np.float32)
 
@@ -470,9 +490,30 @@ class Recommender:
         until: dt.date | None = None,
         system: str = "fused",
     ) -> list[Suggestion]:
-        """Suggestions for free text (no date: closeness in time plays no part)."""
+        """Suggestions for free text. Text has no date of its own: it is placed at the date of its closest
+        event (within since/until), so that closeness in time to that story counts as it does for events."""
         query = self.query_for_text(text)
+        self.anchor_in_time(query, since, until)
         return self._suggestions(query, self.rank(query, k, system, since, until), set())
+
+    def anchor_in_time(self, query: Query, since: dt.date | None = None, until: dt.date | None = None) -> None:
+        """Give an undated query the date of its closest allowed event by dense cosine (not one with the same
+        text): the rankers were trained on dated events, and a story is told around a date."""
+        if query.day is not None:
+            return
+        if query.dense is None:
+            query.dense = self.index.vectors @ query.vector
+        allowed = self.allowed(query, since, until)
+        same_text = [
+            row
+            for row in _top(np.where(allowed, query.dense, -np.inf), 5)
+            if self.index.text_sha[row] == query.text_sha
+        ]
+        allowed[same_text] = False
+        if allowed.any():
+            closest = int(np.argmax(np.where(allowed, query.dense, -np.inf)))
+            query.day, query.dated = int(self.index.day[closest]), False
+            query.story_density = float(self.index.story_density[closest])
 
     def _suggestions(self, query: Query, ranked: Ranked, curated: set[str]) -> list[Suggestion]:
         index = self.index
@@ -494,7 +535,9 @@ class Recommender:
                         dense=round(float(features[FEATURES.index("dense")]), 4),
                         bm25=round(float(features[FEATURES.index("bm25")]), 4),
                         names=round(float(features[FEATURES.index("names")]), 4),
-                        days_apart=abs(int(index.day[row]) - query.day) if query.day is not None else None,
+                        days_apart=abs(int(index.day[row]) - query.day)
+                        if query.day is not None and query.dated
+                        else None,
                         shared_names=self.display_names(shared, index.text(row)),
                     ),
                 )
@@ -525,6 +568,11 @@ def _as_written(name: str, text: str) -> str:
     return match.group(0) if match else name
 
 
+def _standardised(values: np.ndarray) -> np.ndarray:
+    values = values.astype(np.float64)
+    return (values - values.mean()) / max(float(values.std()), 1e-6) if len(values) else values
+
+
 def _top(scores: np.ndarray, n: int) -> np.ndarray:
     """Indices of the `n` highest scores, highest first (ties in index order)."""
     n = max(0, min(n, len(scores)))
@@ -534,7 +582,7 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
     if len(scores) > 64 * n:
         # A full argpartition of 113,512 scores costs ~0.7 ms; a threshold from a strided sample keeps only a
         # few times n of them to partition. Exact: if fewer than n pass the threshold, fall back to all.
-        sample = scores[:: len(scores) // 4096]
+        sample = scores[:: max(1, len(scores) // 4096)]
         place = len(sample) - 1 - (2 * n * len(sample)) // len(scores)  # about 2n of all scores lie above it
         threshold = np.partition(sample, place)[place]
         above = np.flatnonzero(scores >= threshold)

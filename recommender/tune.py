@@ -18,8 +18,18 @@ from recommender.evaluate import Truth, split_of
 from recommender.recommend import FEATURES, RANKER_DIR, Recommender
 
 FEATURE_GROUPS = {
-    "dense": ("dense", "dense_gap", "dense_rank", "dense_rank_near", "story", "query_best_dense", "story_rank"),
-    "bm25": ("bm25", "bm25_raw", "bm25_rank"),
+    "dense": (
+        "dense",
+        "dense_gap",
+        "dense_rank",
+        "dense_rank_near",
+        "story",
+        "query_best_dense",
+        "story_rank",
+        "dense_z",
+        "story_z",
+    ),
+    "bm25": ("bm25", "bm25_raw", "bm25_rank", "bm25_z"),
     "names": (
         "names",
         "names_of_candidate",
@@ -28,6 +38,7 @@ FEATURE_GROUPS = {
         "days_rank_named",
         "query_names",
         "names_rank",
+        "names_ratio",
     ),
     "time": (
         "log_days",
@@ -38,6 +49,7 @@ FEATURE_GROUPS = {
         "days_rank_similar",
         "story_density",
         "query_story_density",
+        "days_rank",
     ),
 }
 PARAMS = {
@@ -94,7 +106,7 @@ def cached_training_data(
 def train_rankers(
     recommender: Recommender,
     truth: Truth,
-    queries: int,
+    queries: int | None,
     seed: int,
     out: Path = RANKER_DIR,
     log: Callable[[str], None] = lambda _: None,
@@ -106,7 +118,7 @@ def train_rankers(
     from recommender.atomic import atomic_path, write_text
 
     train = sorted(q for q in truth.relevant if split_of(q) == "train")
-    if queries < len(train):
+    if queries is not None and queries < len(train):
         train = sorted(np.random.default_rng(seed).choice(train, size=queries, replace=False).tolist())
     log(f"building candidate pools and features for {len(train):,} train-split queries")
     features, labels, sizes = cached_training_data(recommender, truth, train, cache)

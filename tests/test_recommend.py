@@ -38,7 +38,18 @@ def test_free_text_finds_the_story(recommender):
     suggestions = recommender.similar("Russia pulls its troops out of Syria", k=5)
     assert len(suggestions) == 5
     assert sum("Syria" in s.headline or "Russia" in s.headline for s in suggestions) >= 4
-    assert all(s.signals and s.signals.days_apart is None for s in suggestions)
+    assert all(s.signals and s.signals.days_apart is None for s in suggestions)  # text has no date of its own
+
+
+def test_free_text_is_placed_at_its_closest_event(recommender):
+    query = recommender.query_for_text("Russia pulls its troops out of Syria")
+    assert query.day is None
+    recommender.anchor_in_time(query, since=dt.date(2016, 3, 1), until=dt.date(2016, 3, 31))
+    closest = int(
+        np.argmax(np.where(recommender.allowed(query, dt.date(2016, 3, 1), dt.date(2016, 3, 31)), query.dense, -1))
+    )
+    assert query.day == recommender.index.day[closest] and not query.dated
+    assert dt.date(2016, 3, 1).toordinal() <= query.day <= dt.date(2016, 3, 31).toordinal()
 
 
 def test_date_window_and_exclude_curated(recommender):
@@ -81,6 +92,13 @@ def test_features_match_their_names(recommender):
     pool, features = recommender.candidates(query, recommender.allowed(query, None, None))
     assert features.shape == (len(pool), len(FEATURES))
     assert features[:, FEATURES.index("dense")].max() <= 1.0001
+    column = dict(zip(FEATURES, features.T, strict=True))
+    # pool-relative signals: standardised over the pool, ranks a permutation of 0..n-1
+    assert abs(float(column["dense_z"].mean())) < 1e-3 and abs(float(column["dense_z"].std()) - 1) < 1e-3
+    assert sorted(column["days_rank"].tolist()) == list(range(len(pool)))
+    days = np.abs(recommender.index.day[pool] - query.day)
+    assert np.all(np.diff(days[np.argsort(column["days_rank"])]) >= 0)
+    assert column["names_ratio"].max() == 1.0
     text_query = recommender.query_for_text("Putin orders withdrawal from Syria")
     pool, features = recommender.candidates(text_query, recommender.allowed(text_query, None, None))
     assert features.shape == (len(pool), len(FEATURES))
@@ -90,8 +108,11 @@ def test_top_selection_matches_a_full_sort():
     from recommender.recommend import _top
 
     rng = np.random.default_rng(0)
-    for trial in range(60):
-        size, n = int(rng.integers(1, 150_000)), int(rng.integers(0, 400))
+    for trial in range(80):
+        if trial < 20:  # small archives, few wanted
+            size, n = int(rng.integers(1, 5000)), int(rng.integers(0, 12))
+        else:
+            size, n = int(rng.integers(1, 150_000)), int(rng.integers(0, 400))
         scores = np.round(rng.standard_normal(size), 2).astype(np.float32)  # many ties
         if trial % 3 == 0:
             scores[rng.random(size) < 0.95] = -np.inf  # mostly disallowed rows
