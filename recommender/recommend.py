@@ -329,8 +329,7 @@ class Recommender:
             shared = rows @ (weights > 0).astype(np.float32)
             rarest = np.asarray(rows.multiply(weights).max(axis=1).todense()).ravel()
         dense_pool = dense[pool]
-        dense_rank = np.empty(n, dtype=np.float32)
-        dense_rank[np.argsort(-dense_pool, kind="stable")] = np.arange(n)
+        dense_rank = _ranks(dense_pool)
         if query.day is not None:
             days = (index.day[pool] - query.day).astype(np.float32)
             near = np.abs(days) <= LOCAL_DAYS
@@ -352,8 +351,7 @@ class Recommender:
             centre = query.vector + index.vectors[pool[np.argsort(-dense_pool)[:5]]].sum(axis=0)
         story = index.vectors[pool] @ (centre / max(float(np.linalg.norm(centre)), 1e-6))
         year = index.day[pool].astype(np.float32) / 365.25
-        bm25_rank = np.empty(n, dtype=np.float32)
-        bm25_rank[np.argsort(-bm25[pool], kind="stable")] = np.arange(n)
+        bm25_rank = _ranks(bm25[pool])
         named_rank = np.full(n, NOT_RANKED)
         if query.day is not None:
             named = names_q >= NAMED
@@ -364,13 +362,7 @@ class Recommender:
         else:
             named_rank[:] = np.nan
         query_density = index.story_density[query.row] if query.row is not None else query.story_density
-        names_rank = np.empty(n, dtype=np.float32)
-        names_rank[np.argsort(-names_q, kind="stable")] = np.arange(n)
-        story_rank = np.empty(n, dtype=np.float32)
-        story_rank[np.argsort(-story, kind="stable")] = np.arange(n)
-        days_rank_all = np.full(n, np.nan, dtype=np.float32)
-        if query.day is not None:
-            days_rank_all[np.argsort(np.abs(index.day[pool] - query.day), kind="stable")] = np.arange(n)
+        days_rank_all = _ranks(-np.abs(index.day[pool] - query.day)) if query.day is not None else np.full(n, np.nan)
         return np.column_stack(
             [
                 dense_pool,
@@ -396,8 +388,8 @@ class Recommender:
                 np.full(n, np.log1p(len(query.tokens)), dtype=np.float32),
                 np.full(n, len(query.names), dtype=np.float32),
                 np.log1p(self._text_length[pool]),
-                names_rank,
-                story_rank,
+                _ranks(names_q),
+                _ranks(story),
                 # the same signals relative to this query's pool: trees score one candidate at a time
                 _standardised(dense_pool),
                 _standardised(bm25[pool]),
@@ -503,15 +495,10 @@ class Recommender:
             return
         if query.dense is None:
             query.dense = self.index.vectors @ query.vector
-        allowed = self.allowed(query, since, until)
-        same_text = [
-            row
-            for row in _top(np.where(allowed, query.dense, -np.inf), 5)
-            if self.index.text_sha[row] == query.text_sha
-        ]
-        allowed[same_text] = False
-        if allowed.any():
-            closest = int(np.argmax(np.where(allowed, query.dense, -np.inf)))
+        scores = np.where(self.allowed(query, since, until), query.dense, -np.inf)
+        scores[[row for row in _top(scores, 5) if self.index.text_sha[row] == query.text_sha]] = -np.inf
+        closest = int(np.argmax(scores))
+        if np.isfinite(scores[closest]):
             query.day, query.dated = int(self.index.day[closest]), False
             query.story_density = float(self.index.story_density[closest])
 
@@ -566,6 +553,13 @@ def _normal(text: str) -> str:
 def _as_written(name: str, text: str) -> str:
     match = re.search(re.escape(name).replace(r"\ ", r"\s+"), text, flags=re.IGNORECASE)
     return match.group(0) if match else name
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Each value's rank in the pool, 0 for the highest (ties in pool order)."""
+    ranks = np.empty(len(values), dtype=np.float32)
+    ranks[np.argsort(-values, kind="stable")] = np.arange(len(values))
+    return ranks
 
 
 def _standardised(values: np.ndarray) -> np.ndarray:
