@@ -4,7 +4,8 @@
 
 Prints docs/s of torch fp32, ONNX fp32 and ONNX int8 on the same events with ratios against torch (the
 baseline, run in the same process), their cosine agreement with torch; the time to add 15 new events to
-the index (in a warm process and as a CLI run); and the time of a cold `recommender related ID`.
+the index (in a warm process and as a CLI run); the time of a cold `recommender related ID`; and p50/p95 of a
+warm `related` by id, dense against fused (`--warm-related-only` for just that).
 Add --full-index to also time a cold full index build with each ONNX backend (minutes).
 """
 
@@ -88,6 +89,29 @@ def bench_cold_related(index: Path) -> None:
     )
 
 
+def bench_warm_related(index: Path, queries: int = 300) -> None:
+    print(f"\n## Warm `related` by id ({queries} random events, one process, index and rankers loaded)")
+    from recommender.recommend import Recommender
+
+    recommender = Recommender(load_index(index))
+    recommender.warm_up()
+    ids = random.Random(7).sample(recommender.index.ids, min(queries, len(recommender.index)))
+    baseline = 0.0
+    for system, threads in (("dense", 1), ("fused", 1), ("fused", os.cpu_count() or 1)):
+        recommender.threads = threads
+        times = []
+        for event_id in ids:
+            started = time.perf_counter()
+            recommender.related(event_id, k=10, system=system)
+            times.append((time.perf_counter() - started) * 1000)
+        p50 = float(np.median(times))
+        baseline = baseline or p50
+        print(
+            f"{system:<6} ranker threads {threads}: p50 {p50:5.1f} ms  p95 {np.percentile(times, 95):5.1f} ms  "
+            f"x{p50 / baseline:4.2f} vs dense"
+        )
+
+
 def bench_full_index(archive: Archive, archive_arg: str, backends: list[str]) -> None:
     print("\n## Cold full index build")
     for backend in backends:
@@ -109,7 +133,11 @@ def main() -> None:
     parser.add_argument("--index", default="models/default")
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--full-index", action="store_true", help="also time cold full index builds (minutes)")
+    parser.add_argument("--warm-related-only", action="store_true", help="only the warm `related` latency")
     args = parser.parse_args()
+    if args.warm_related_only:
+        bench_warm_related(Path(args.index))
+        return
 
     started = time.perf_counter()
     archive = read_archive(args.archive)
@@ -118,6 +146,7 @@ def main() -> None:
     texts = random.Random(5).sample(texts, min(args.events, len(texts)))
     bench_backends(texts)
     bench_cold_related(Path(args.index))
+    bench_warm_related(Path(args.index))
     bench_incremental(archive, Path(args.index), args.archive)
     if args.full_index:
         bench_full_index(archive, args.archive, ["onnx-int8", "onnx"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ FEATURES = (
     "story_z",
     "days_rank",
     "names_ratio",
+    "names_story",
+    "names_story_share",
 )
 NAMED = 0.15  # share of the query's name weight a candidate must share to count as naming the same things
 SIMILAR = 0.45  # cosine above which a candidate likely belongs to the query's story
@@ -129,8 +132,8 @@ class Ranker:
 
         return lightgbm.Booster(model_file=str(self.model_file))
 
-    def score(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.predict(features[:, self.columns], num_threads=1), dtype=np.float32)
+    def score(self, features: np.ndarray, threads: int = 1) -> np.ndarray:
+        return np.asarray(self.booster.predict(features[:, self.columns], num_threads=threads), dtype=np.float32)
 
 
 def load_rankers(folder: Path = RANKER_DIR) -> dict[str, Ranker]:
@@ -173,6 +176,9 @@ class Recommender:
         self.index = index
         self._embedder = embedder
         self.rankers = load_rankers() if rankers is None else rankers
+        # threads for the ranker's trees on one query: every core for an interactive query; batch workers,
+        # which already run one process per core, set 1
+        self.threads = os.cpu_count() or 1
 
     @property
     def embedder(self) -> Embedder:
@@ -263,7 +269,7 @@ class Recommender:
             scores = query.bm25
         elif system in self.rankers:
             pool, features = self.candidates(query, allowed)
-            return self._select(query, pool, self.rankers[system].score(features), features, k, dense)
+            return self._select(query, pool, self.rankers[system].score(features, self.threads), features, k, dense)
         else:
             raise ValueError(f"unknown system {system!r}: choose one of {', '.join(self.systems)}")
         pool = _top(np.where(allowed, scores, -np.inf), min(4 * k + 20, int(allowed.sum())))
@@ -344,12 +350,13 @@ class Recommender:
             time = [np.log1p(np.abs(days)), np.clip(days, -3650, 3650), local_rank]
             # the story around the query: its nearest events in time and text, as one pseudo-query
             nearest = pool[order[: min(5, int(near.sum()))]]
-            centre = query.vector + index.vectors[nearest].sum(axis=0) if len(nearest) else query.vector
         else:
             time = [np.full(n, np.nan, dtype=np.float32)] * 3
             hot = days_rank = np.full(n, np.nan, dtype=np.float32)
-            centre = query.vector + index.vectors[pool[np.argsort(-dense_pool)[:5]]].sum(axis=0)
+            nearest = pool[np.argsort(-dense_pool)[:5]]
+        centre = query.vector + index.vectors[nearest].sum(axis=0)
         story = index.vectors[pool] @ (centre / max(float(np.linalg.norm(centre)), 1e-6))
+        names_story, names_story_share = self._story_names(query, pool, nearest)
         year = index.day[pool].astype(np.float32) / 365.25
         bm25_rank = _ranks(bm25[pool])
         named_rank = np.full(n, NOT_RANKED)
@@ -396,8 +403,24 @@ class Recommender:
                 _standardised(story),
                 days_rank_all,
                 names_q / max(float(names_q.max(initial=0.0)), 1e-6),
+                names_story,
+                names_story_share,
             ]
         ).astype(np.float32)
+
+    def _story_names(self, query: Query, pool: np.ndarray, story: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Names each candidate shares with the query's story (its own names and those of its nearest events):
+        a follow-up often names the story's other actors, not the query's. Returns the shared weight as a
+        share of the story's and of the candidate's name weight."""
+        index = self.index
+        in_story = np.zeros(index.names.shape[1], dtype=bool)
+        in_story[query.names] = True
+        in_story[index.names[story].indices] = True
+        weights = np.where(in_story, index.name_idf, np.float32(0))
+        rows = index.names[pool]
+        overlap = rows @ weights
+        own = rows @ index.name_idf
+        return overlap / max(float(weights.sum()), 1e-6), overlap / np.maximum(own, 1e-6)
 
     def _select(
         self,
@@ -470,7 +493,7 @@ class Recommender:
         if query.bm25 is None:
             query.bm25 = self.index.bm25_scores(query.tokens)
         features = self.features(query, rows, query.dense, query.bm25)
-        scores = self.rankers["fused"].score(features) if "fused" in self.rankers else query.dense[rows]
+        scores = self.rankers["fused"].score(features, self.threads) if "fused" in self.rankers else query.dense[rows]
         ranked = Ranked(rows=rows, scores=scores, features=features)
         return self._suggestions(query, ranked, set(self.index.record(row).curated))
 

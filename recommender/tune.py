@@ -7,6 +7,7 @@ alone, so a train event's list cannot reveal a test event's. Every reported figu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -39,6 +40,8 @@ FEATURE_GROUPS = {
         "query_names",
         "names_rank",
         "names_ratio",
+        "names_story",
+        "names_story_share",
     ),
     "time": (
         "log_days",
@@ -55,10 +58,10 @@ FEATURE_GROUPS = {
 PARAMS = {
     "objective": "lambdarank",
     "lambdarank_truncation_level": 20,
-    "n_estimators": 200,
-    "num_leaves": 31,
-    "learning_rate": 0.1,
-    "min_child_samples": 50,
+    "n_estimators": 400,
+    "num_leaves": 63,
+    "learning_rate": 0.05,
+    "min_child_samples": 100,
     "deterministic": True,
     "force_row_wise": True,
     "verbose": -1,
@@ -91,7 +94,7 @@ def cached_training_data(
     from recommender.atomic import atomic_path
 
     meta = recommender.index.meta
-    key = json.dumps([meta.built_at, meta.count, query_ids, FEATURES])
+    key = hashlib.sha256(json.dumps([meta.built_at, meta.count, query_ids, FEATURES]).encode()).hexdigest()
     if cache is not None and cache.exists():
         with np.load(cache) as saved:
             if str(saved["key"]) == key:

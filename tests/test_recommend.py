@@ -99,6 +99,11 @@ def test_features_match_their_names(recommender):
     days = np.abs(recommender.index.day[pool] - query.day)
     assert np.all(np.diff(days[np.argsort(column["days_rank"])]) >= 0)
     assert column["names_ratio"].max() == 1.0
+    # the story's names include the query's own: every candidate naming them shares story names too, and
+    # some candidates share only names that the query's nearest events bring in
+    assert np.all(column["names_story"][column["names"] > 0] > 0)
+    assert np.any((column["names_story"] > 0) & (column["names"] == 0))
+    assert column["names_story_share"].min() >= 0 and column["names_story_share"].max() <= 1.0001
     text_query = recommender.query_for_text("Putin orders withdrawal from Syria")
     pool, features = recommender.candidates(text_query, recommender.allowed(text_query, None, None))
     assert features.shape == (len(pool), len(FEATURES))
