@@ -21,9 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# isort: off
+import recommender  # noqa: E402, F401  (first: it sets the thread settings numpy and LightGBM read on load)
+import numpy as np  # noqa: E402
+# isort: on
 
 from recommender.archive import Archive, read_archive  # noqa: E402
 from recommender.embed import Embedder  # noqa: E402
@@ -93,16 +96,16 @@ def bench_warm_related(index: Path, queries: int = 300) -> None:
     print(f"\n## Warm `related` by id ({queries} random events, one process, index and rankers loaded)")
     from recommender.recommend import Recommender
 
-    recommender = Recommender(load_index(index))
-    recommender.warm_up()
-    ids = random.Random(7).sample(recommender.index.ids, min(queries, len(recommender.index)))
+    ranker = Recommender(load_index(index))
+    ranker.warm_up()
+    ids = random.Random(7).sample(ranker.index.ids, min(queries, len(ranker.index)))
     baseline = 0.0
     for system, threads in (("dense", 1), ("fused", 1), ("fused", os.cpu_count() or 1)):
-        recommender.threads = threads
+        ranker.threads = threads
         times = []
         for event_id in ids:
             started = time.perf_counter()
-            recommender.related(event_id, k=10, system=system)
+            ranker.related(event_id, k=10, system=system)
             times.append((time.perf_counter() - started) * 1000)
         p50 = float(np.median(times))
         baseline = baseline or p50

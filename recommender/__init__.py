@@ -5,9 +5,17 @@ index = load_index("models/default")
 Recommender(index).related("news/2016/03/14/....md", k=10)
 """
 
-from recommender.archive import Archive, Event, read_archive
-from recommender.index import build_index, load_index
-from recommender.recommend import Recommender, Suggestion
+import os
+
+# Read by OpenBLAS and OpenMP when numpy and LightGBM load them, so set before any import below. Idle worker
+# threads otherwise spin after each call and take the second core from the next step (the dense scan's BLAS
+# threads from the ranker's trees): warm `related` by id p50 28.5 -> 18.6 ms on 2 cores (eval/bench_speed.py).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from recommender.archive import Archive, Event, read_archive  # noqa: E402
+from recommender.index import build_index, load_index  # noqa: E402
+from recommender.recommend import Recommender, Suggestion  # noqa: E402
 
 __all__ = ["Archive", "Event", "Recommender", "Suggestion", "build_index", "load_index", "read_archive"]
 __version__ = "0.1.0"
