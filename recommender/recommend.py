@@ -325,13 +325,14 @@ class Recommender:
         names_c = np.zeros(n, dtype=np.float32)
         shared = np.zeros(n, dtype=np.float32)
         rarest = np.zeros(n, dtype=np.float32)
+        rows = index.names[pool]  # each candidate's names, and their whole IDF weight
+        own_weight = rows @ index.name_idf
         if len(query.names):
             weights = np.zeros(index.names.shape[1], dtype=np.float32)
             weights[query.names] = index.name_idf[query.names]
-            rows = index.names[pool]
             overlap = rows @ weights
             names_q = overlap / max(float(weights.sum()), 1e-6)
-            names_c = overlap / np.maximum(rows @ index.name_idf, 1e-6)
+            names_c = overlap / np.maximum(own_weight, 1e-6)
             shared = rows @ (weights > 0).astype(np.float32)
             rarest = np.asarray(rows.multiply(weights).max(axis=1).todense()).ravel()
         dense_pool = dense[pool]
@@ -356,7 +357,7 @@ class Recommender:
             nearest = pool[np.argsort(-dense_pool)[:5]]
         centre = query.vector + index.vectors[nearest].sum(axis=0)
         story = index.vectors[pool] @ (centre / max(float(np.linalg.norm(centre)), 1e-6))
-        names_story, names_story_share = self._story_names(query, pool, nearest)
+        names_story, names_story_share = self._story_names(query, nearest, rows, own_weight)
         year = index.day[pool].astype(np.float32) / 365.25
         bm25_rank = _ranks(bm25[pool])
         named_rank = np.full(n, NOT_RANKED)
@@ -369,7 +370,7 @@ class Recommender:
         else:
             named_rank[:] = np.nan
         query_density = index.story_density[query.row] if query.row is not None else query.story_density
-        days_rank_all = _ranks(-np.abs(index.day[pool] - query.day)) if query.day is not None else np.full(n, np.nan)
+        days_rank_all = _ranks(-np.abs(days)) if query.day is not None else np.full(n, np.nan)
         return np.column_stack(
             [
                 dense_pool,
@@ -408,19 +409,19 @@ class Recommender:
             ]
         ).astype(np.float32)
 
-    def _story_names(self, query: Query, pool: np.ndarray, story: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Names each candidate shares with the query's story (its own names and those of its nearest events):
-        a follow-up often names the story's other actors, not the query's. Returns the shared weight as a
-        share of the story's and of the candidate's name weight."""
+    def _story_names(
+        self, query: Query, story: np.ndarray, rows: Any, own_weight: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Names each candidate (`rows` of the names matrix) shares with the query's story (its own names and
+        those of its nearest events): a follow-up often names the story's other actors, not the query's.
+        Returns the shared weight as a share of the story's and of the candidate's (`own_weight`)."""
         index = self.index
         in_story = np.zeros(index.names.shape[1], dtype=bool)
         in_story[query.names] = True
         in_story[index.names[story].indices] = True
         weights = np.where(in_story, index.name_idf, np.float32(0))
-        rows = index.names[pool]
         overlap = rows @ weights
-        own = rows @ index.name_idf
-        return overlap / max(float(weights.sum()), 1e-6), overlap / np.maximum(own, 1e-6)
+        return overlap / max(float(weights.sum()), 1e-6), overlap / np.maximum(own_weight, 1e-6)
 
     def _select(
         self,
