@@ -5,7 +5,8 @@
 Prints docs/s of torch fp32, ONNX fp32 and ONNX int8 on the same events with ratios against torch (the
 baseline, run in the same process), their cosine agreement with torch; the time to add 15 new events to
 the index (in a warm process and as a CLI run); the time of a cold `recommender related ID`; and p50/p95 of a
-warm `related` by id, dense against fused (`--warm-related-only` for just that).
+warm `related` by id, dense against fused. `--only incremental,cold` runs just those parts
+(`backends`, `cold`, `warm`, `incremental`); `--warm-related-only` is `--only warm`.
 Add --full-index to also time a cold full index build with each ONNX backend (minutes).
 """
 
@@ -53,12 +54,14 @@ def bench_backends(texts: list[str]) -> None:
 
 
 def bench_incremental(archive: Archive, index: Path, archive_arg: str) -> None:
+    """Editors add the 15 newest events: in a warm process (archive read, model loaded), then as CLI runs on an
+    archive folder whose newest tarball gains those 15 events (the other tarballs unchanged)."""
     print("\n## Adding 15 new events to the index")
-    held_out = sorted(archive.events)[-15:]
+    held_out = set(sorted(archive.events)[-15:])
     with tempfile.TemporaryDirectory(dir=index.parent) as tmp:
         work = Path(tmp) / "index"
         shutil.copytree(index, work)
-        before = Archive({i: e for i, e in archive.events.items() if i not in held_out})
+        before = Archive({i: e for i, e in archive.events.items() if i not in held_out}, digests=archive.digests)
         build_index(before, work, archive_name=archive_arg)  # the index without the 15 (vectors reused)
         embedder = Embedder(load_index(work).meta.backend)
         embedder.encode(["warm up"])
@@ -67,15 +70,39 @@ def bench_incremental(archive: Archive, index: Path, archive_arg: str) -> None:
         warm = time.perf_counter() - started
         print(f"warm process: {warm:.1f}s (embedded {report.embedded}, reused {report.reused:,})")
 
-        build_index(before, work, embedder, archive_name=archive_arg)
-        cli = str(Path(sys.executable).with_name("recommender"))
-        started = time.perf_counter()
-        subprocess.run(
-            [cli, "index", "--archive", archive_arg, "--out", str(work), "--backend", embedder.backend],
-            check=True,
-            capture_output=True,
-        )
-        print(f"CLI run (reads the archive, loads the model): {time.perf_counter() - started:.1f}s")
+        folder, newest = _archive_folder(Path(archive_arg), Path(tmp))
+        cli = [str(Path(sys.executable).with_name("recommender")), "index", "--archive", str(folder)]
+        cli += ["--out", str(work), "--backend", embedder.backend]
+        for cache in ("off", str(Path(tmp) / "cache")):
+            _pack(newest, folder / newest.name, leave_out=held_out)
+            env = {**os.environ, "RECOMMENDER_CACHE": cache}
+            subprocess.run(cli, check=True, capture_output=True, env=env)  # the index (and cache) before
+            _pack(newest, folder / newest.name)
+            started = time.perf_counter()
+            run = subprocess.run(cli, check=True, capture_output=True, text=True, env=env)
+            seconds = time.perf_counter() - started
+            label = "no parse cache" if cache == "off" else f"parse cache: {newest.name} re-read, the rest cached"
+            print(f"CLI run, {label}: {seconds:.1f}s  ({run.stdout.strip()})")
+
+
+def _archive_folder(source: Path, tmp: Path) -> tuple[Path, Path]:
+    """A folder of links to the archive's tarballs but the newest (returned, to be re-packed there)."""
+    folder = tmp / "archive"
+    folder.mkdir()
+    tarballs = sorted(source.glob("*.tar.gz"))
+    newest = tarballs[-1]
+    for tarball in tarballs[:-1]:
+        (folder / tarball.name).symlink_to(tarball.resolve())
+    return folder, newest
+
+
+def _pack(source: Path, target: Path, leave_out: frozenset[str] | set[str] = frozenset()) -> None:
+    import tarfile
+
+    with tarfile.open(source, "r:gz") as src, tarfile.open(target, "w:gz") as out:
+        for member in src:
+            if member.name.lstrip("./") not in leave_out:
+                out.addfile(member, src.extractfile(member) if member.isfile() else None)
 
 
 def bench_cold_related(index: Path) -> None:
@@ -136,21 +163,27 @@ def main() -> None:
     parser.add_argument("--index", default="models/default")
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--full-index", action="store_true", help="also time cold full index builds (minutes)")
-    parser.add_argument("--warm-related-only", action="store_true", help="only the warm `related` latency")
+    parser.add_argument("--warm-related-only", action="store_true", help="the same as --only warm")
+    parser.add_argument("--only", default="backends,cold,warm,incremental", help="comma-separated parts to run")
     args = parser.parse_args()
-    if args.warm_related_only:
+    parts = {"warm"} if args.warm_related_only else set(args.only.split(","))
+    if unknown := parts - {"backends", "cold", "warm", "incremental"}:
+        parser.error(f"--only: unknown part(s) {', '.join(sorted(unknown))}")
+    if "cold" in parts:
+        bench_cold_related(Path(args.index))
+    if "warm" in parts:
         bench_warm_related(Path(args.index))
+    if not parts & {"backends", "incremental"} and not args.full_index:
         return
 
     started = time.perf_counter()
     archive = read_archive(args.archive)
     print(f"read {len(archive.events):,} events from {args.archive} in {time.perf_counter() - started:.1f}s")
-    texts = [e.text for e in archive.events.values()]
-    texts = random.Random(5).sample(texts, min(args.events, len(texts)))
-    bench_backends(texts)
-    bench_cold_related(Path(args.index))
-    bench_warm_related(Path(args.index))
-    bench_incremental(archive, Path(args.index), args.archive)
+    if "backends" in parts:
+        texts = [e.text for e in archive.events.values()]
+        bench_backends(random.Random(5).sample(texts, min(args.events, len(texts))))
+    if "incremental" in parts:
+        bench_incremental(archive, Path(args.index), args.archive)
     if args.full_index:
         bench_full_index(archive, args.archive, ["onnx-int8", "onnx"])
 

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import pickle
 import re
 import tarfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Any, NamedTuple
+
+from recommender.atomic import atomic_path
 
 DATE_LINK = re.compile(r"^###\s*\[(?P<date>[^\]]*)\]\((?P<href>[^)]*)\)")
 ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
@@ -83,11 +88,11 @@ class Archive:
     skipped: list[SkippedFile] = field(default_factory=list)
     fingerprint: str = ""
     packed: bool = False  # some events were read from tarballs: they cannot be written in place
-    _keys: dict[str, str] = field(default_factory=dict, repr=False)
+    digests: dict[str, str] = field(default_factory=dict)  # id -> SHA-256 of the event file's bytes
 
-    def __post_init__(self) -> None:
-        if not self._keys:
-            self._keys = {link_key(event_id): event_id for event_id in self.events}
+    @cached_property
+    def _keys(self) -> dict[str, str]:
+        return {link_key(event_id): event_id for event_id in self.events}
 
     def resolve(self, href: str) -> str | None:
         """The id of the event a link points to, whatever its day padding or leading slash; None if absent."""
@@ -193,62 +198,124 @@ def _links(lines: list[str]) -> Iterator[RelatedLink]:
         )
 
 
-def read_archive(path: str | Path) -> Archive:
-    """Read every event under `path`: a folder of .md files, a .tar.gz of them, or a folder of tarballs."""
+def read_archive(path: str | Path, cache: Path | None = None) -> Archive:
+    """Read every event under `path`: a folder of .md files, a .tar.gz of them, or a folder of tarballs.
+
+    With a `cache` folder, what each tarball or folder of .md files parsed to is kept there and reused while the
+    tarball, or every file of the folder, keeps its size and modification time.
+    """
     root = Path(path)
     if not root.exists():
         raise ArchiveError(f"archive not found: {root}")
+    files: list[ParsedFile] = []
+    for unit, key, read in _units(root):
+        files.extend(_parse_unit(root, unit, key, read, cache))
     events: dict[str, Event] = {}
+    digests: dict[str, str] = {}
     skipped: list[SkippedFile] = []
     digest = hashlib.sha256()
     packed = False
-    for event_id, display, data in sorted(_files(root), key=lambda f: f[0]):
-        packed = packed or display != str(root / event_id) and display != str(root)
-        if isinstance(data, str):
-            skipped.append(SkippedFile(display, data))
-            continue
-        head = data[:512].decode("utf-8", errors="replace").lstrip("\ufeff").lstrip()
-        if not DATE_LINK.match(head.split("\n", 1)[0].strip()):
+    for file in sorted(files, key=lambda f: f.id):
+        packed = packed or file.display != str(root / file.id) and file.display != str(root)
+        if isinstance(file.outcome, str):
+            skipped.append(SkippedFile(file.display, file.outcome))
+        elif file.outcome is None:
             continue  # not an event file (a README, notes): ignored, not skipped
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            skipped.append(SkippedFile(display, f"bad encoding: invalid UTF-8 at byte {exc.start}"))
-            continue
-        try:
-            event = parse_event(event_id, text)
-        except EventParseError as exc:
-            skipped.append(SkippedFile(display, str(exc)))
-            continue
-        if event_id in events:
-            skipped.append(SkippedFile(display, f"duplicate id {event_id}"))
-            continue
-        events[event_id] = event
-        digest.update(event_id.encode() + b"\0" + hashlib.sha256(data).digest())
+        elif file.id in events:
+            skipped.append(SkippedFile(file.display, f"duplicate id {file.id}"))
+        else:
+            events[file.id] = file.outcome
+            digests[file.id] = file.sha256.hex()
+            digest.update(file.id.encode() + b"\0" + file.sha256)
     if not events and not skipped and not _looks_like_archive(root):
         raise ArchiveError(f"no event files (.md or .tar.gz) under {root}")
-    return Archive(events=events, skipped=skipped, fingerprint=digest.hexdigest()[:16], packed=packed)
+    return Archive(events=events, skipped=skipped, fingerprint=digest.hexdigest()[:16], packed=packed, digests=digests)
+
+
+class ParsedFile(NamedTuple):
+    """One file of the archive: its id, the path shown in messages, and the Event, the reason it was skipped,
+    or None for markdown that is not an event."""
+
+    id: str
+    display: str
+    outcome: Event | str | None
+    sha256: bytes = b""
+
+
+def parse_file(event_id: str, display: str, data: bytes | str) -> ParsedFile:
+    """Parse one file's bytes (or pass on the reason it could not be read)."""
+    if isinstance(data, str):
+        return ParsedFile(event_id, display, data)
+    head = data[:512].decode("utf-8", errors="replace").lstrip("\ufeff").lstrip()
+    if not DATE_LINK.match(head.split("\n", 1)[0].strip()):
+        return ParsedFile(event_id, display, None)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return ParsedFile(event_id, display, f"bad encoding: invalid UTF-8 at byte {exc.start}")
+    try:
+        event = parse_event(event_id, text)
+    except EventParseError as exc:
+        return ParsedFile(event_id, display, str(exc))
+    return ParsedFile(event_id, display, event, hashlib.sha256(data).digest())
+
+
+# What a cache entry was parsed with: a change to this module invalidates every entry.
+_PARSER = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+FileReader = Callable[[], Iterable[tuple[str, str, bytes | str]]]
+
+
+def _parse_unit(root: Path, unit: Path, key: tuple[Any, ...], read: FileReader, cache: Path | None) -> list[ParsedFile]:
+    if cache is None:
+        return [parse_file(*file) for file in read()]
+    entry = cache / (hashlib.sha256(f"{root.resolve()}\0{unit.resolve()}".encode()).hexdigest()[:32] + ".pickle")
+    stamp = (_PARSER, key)
+    try:
+        stored, parsed = pickle.loads(entry.read_bytes())
+        if stored == stamp:
+            return list(parsed)
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, pickle.UnpicklingError):
+        pass  # no entry yet, or a damaged one: parse again
+    parsed = [parse_file(*file) for file in read()]
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with atomic_path(entry) as tmp:
+            tmp.write_bytes(pickle.dumps((stamp, parsed), protocol=pickle.HIGHEST_PROTOCOL))
+    except OSError:
+        pass  # a cache that cannot be written only makes the next read slower
+    return parsed
 
 
 def _looks_like_archive(root: Path) -> bool:
     return root.is_dir() and any(root.rglob("*.md"))
 
 
-def _files(root: Path) -> Iterable[tuple[str, str, bytes | str]]:
-    """(id, path to show in messages, bytes, or the reason it could not be read) of every candidate file."""
+def _units(root: Path) -> Iterator[tuple[Path, tuple[Any, ...], FileReader]]:
+    """What is read (and cached) together: each tarball, each folder of .md files. Yields (path, a key that
+    changes when any of its files does, a reader of (id, path to show, bytes or why unreadable))."""
     if root.is_file():
         if root.name.endswith((".tar.gz", ".tgz")):
-            yield from _tar_files(root)
+            yield root, _stat_key(root), lambda: _tar_files(root)
         elif root.suffix == ".md":
-            yield root.name, str(root), root.read_bytes()
+            yield root, _stat_key(root), lambda: [(root.name, str(root), root.read_bytes())]
         else:
             raise ArchiveError(f"not an archive: {root} (expected a folder, a .tar.gz or a .md file)")
         return
-    for file in root.rglob("*"):
+    folders: dict[Path, list[Path]] = {}
+    for file in sorted(root.rglob("*")):
         if file.is_file() and file.suffix == ".md":
-            yield file.relative_to(root).as_posix(), str(file), file.read_bytes()
+            folders.setdefault(file.parent, []).append(file)
         elif file.is_file() and file.name.endswith((".tar.gz", ".tgz")):
-            yield from _tar_files(file)
+            yield file, _stat_key(file), lambda file=file: _tar_files(file)  # type: ignore[misc]
+    for folder, files in folders.items():
+        key = tuple((f.name, *_stat_key(f)) for f in files)
+        yield folder, key, lambda files=files: ((f.relative_to(root).as_posix(), str(f), f.read_bytes()) for f in files)  # type: ignore[misc]
+
+
+def _stat_key(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _tar_files(path: Path) -> Iterator[tuple[str, str, bytes | str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from recommender.archive import ArchiveError, read_archive
+from recommender.archive import Archive, ArchiveError, read_archive
 from recommender.embed import BACKENDS, DEFAULT_BACKEND, EmbedderError
 from recommender.index import DEFAULT_INDEX, IndexLoadError
 
@@ -66,6 +67,28 @@ def parse_date(value: str | None, parameter: str) -> dt.date | None:
         raise UsageError(f"{parameter}: {value!r} is not a date (expected YYYY-MM-DD)") from None
 
 
+def archive_cache() -> Path | None:
+    """Where parsed archives are kept between runs: $RECOMMENDER_CACHE, else $XDG_CACHE_HOME/recommender/archive
+    (~/.cache/recommender/archive); RECOMMENDER_CACHE=off keeps nothing."""
+    chosen = os.environ.get("RECOMMENDER_CACHE")
+    if chosen:
+        return None if chosen == "off" else Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "recommender" / "archive"
+
+
+def read(archive: Path, cached: bool = True) -> Archive:
+    """Read the archive, through the parse cache unless `cached` is false."""
+    # The archive lives as long as the command. Its million small objects need never be scanned by the cyclic
+    # GC, which would otherwise walk them again and again while they are made (a third of a cached read).
+    gc.disable()
+    try:
+        return read_archive(archive, cache=archive_cache() if cached else None)
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -78,7 +101,7 @@ def validate(
 ) -> None:
     """Parse every event file and report counts, unresolved links and every skipped file with its reason."""
     with clear_errors():
-        data = read_archive(archive)
+        data = read(archive)
     events = data.events.values()
     unresolved = data.unresolved_links()
     report = {
@@ -108,8 +131,8 @@ def index(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
     out: Annotated[Path, typer.Option("--out", help="Index folder to write.")] = DEFAULT_INDEX,
     backend: Annotated[str, typer.Option(help=f"Embedding backend: {', '.join(BACKENDS)}.")] = DEFAULT_BACKEND,
-    full: Annotated[bool, typer.Option("--full", help="Re-embed every event (ignore the cache).")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 64,
+    full: Annotated[bool, typer.Option("--full", help="Re-read and re-embed everything (no caches).")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Texts per batch (torch only).")] = 64,
 ) -> None:
     """Embed every event (only new or changed ones when an index is already there) and save the index."""
     from recommender.embed import Embedder
@@ -117,7 +140,7 @@ def index(
 
     with clear_errors():
         started = time.perf_counter()
-        data = read_archive(archive)
+        data = read(archive, cached=not full)
         read_seconds = time.perf_counter() - started
         for skipped in data.skipped:
             typer.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
@@ -228,7 +251,7 @@ def eval_command(
         )
         started = time.perf_counter()
         recommender = _recommender(index_path)
-        data = read_archive(archive)
+        data = read(archive)
         known = set(recommender.index.ids)
         try:
             truth = truth_from_file(gold, known, data) if gold else truth_from_archive(data, known)
@@ -276,7 +299,7 @@ def tune(
 
     with clear_errors():
         recommender = _recommender(index_path)
-        truth = truth_from_archive(read_archive(archive), set(recommender.index.ids))
+        truth = truth_from_archive(read(archive), set(recommender.index.ids))
         train_rankers(recommender, truth, queries, seed, out, log=typer.echo, cache=features_cache)
     typer.echo(f"rankers written to {out}")
 
@@ -330,7 +353,7 @@ def suggest(
             raise UsageError(str(exc)) from None
         started = time.perf_counter()
         recommender = _recommender(index_path)
-        data = read_archive(archive)
+        data = read(archive)
         if write and data.packed:
             raise UsageError(f"--write: {archive} holds tarballs, which cannot be written in place; unpack them first")
         in_files = archive.is_dir() and not data.packed  # tarballs are read-only: no files to change or report on

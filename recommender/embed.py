@@ -21,7 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8")
-DEFAULT_BACKEND = "torch"
+DEFAULT_BACKEND = "onnx-int8"
 ONNX_DIR = Path("models") / "onnx"
 
 
@@ -85,18 +85,16 @@ class Embedder:
         return int(self.model.get_embedding_dimension())
 
     def _load(self) -> Any:
-        import torch
-
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
-        if self.backend == "torch":
+        if self.backend == "torch":  # the ONNX backends do not import torch (a second of start-up) unless exporting
+            import torch
             from sentence_transformers import SentenceTransformer
+
+            torch.set_num_threads(max(1, os.cpu_count() or 1))
 
             return SentenceTransformer(str(model_path()), device="cpu", local_files_only=True)
         from recommender.onnx_export import OnnxEncoder
 
-        return OnnxEncoder(
-            model_path(), self.onnx_dir, quantized=self.backend == "onnx-int8", batch_size=self.batch_size
-        )
+        return OnnxEncoder(model_path(), self.onnx_dir, quantized=self.backend == "onnx-int8")
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:

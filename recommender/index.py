@@ -3,14 +3,17 @@
 Layout of an index folder (default `models/default/`):
     meta.json            model name and weights fingerprint, dimension, counts, archive fingerprint, file sizes
     vectors.faiss        FAISS exact inner-product index of unit vectors (row i is event i)
-    columns.json         id, date, headline, summary and text hash of every event, in row order
+    columns.json         id, date, headline, summary, text hash and file digest of every event, in row order
     records.jsonl        the full event (sources, curated Related) one per line, read by byte offset
-    records.offsets.npy  byte offset of each line of records.jsonl
+    records.offsets.npy  (start, end) byte span of each row's line in records.jsonl
     bm25/                bm25s index over the same text the embedder sees
+    tokens.npz .json     the BM25 term counts of each event (sparse rows) and their vocabulary
     names.npz names.json the names of each event (sparse rows) and their vocabulary
 
 A build writes everything to a temporary folder and renames it into place, so a crash never leaves half an
-index. Vectors of unchanged events (same model fingerprint, same text hash) are reused, not re-embedded.
+index. An update reuses, row by row, what the index at the output folder already holds for unchanged events:
+vectors, names and BM25 terms by text hash (same model), the records.jsonl line by file digest. Curated links
+are stored as written and resolved to ids when read, so a record never goes stale when other events come or go.
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import scipy.sparse as sp
 
-from recommender.archive import Archive, Event
+from recommender.archive import Archive, Event, link_key
 from recommender.embed import Embedder, text_hash
 from recommender.names import extract_names
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 DEFAULT_INDEX = Path("models") / "default"
 REQUIRED_FILES = (
     "vectors.faiss",
@@ -42,6 +46,8 @@ REQUIRED_FILES = (
     "records.offsets.npy",
     "names.npz",
     "names.json",
+    "tokens.npz",
+    "tokens.json",
 )
 
 
@@ -95,10 +101,59 @@ def tokenize_query(text: str) -> list[str]:
     return _tokenize([text])[0]
 
 
+@dataclass
+class Terms:
+    """The terms of every event (its names, or its BM25 tokens) as an events x vocabulary matrix of counts."""
+
+    matrix: sp.csr_matrix
+    vocab: list[str]
+
+    @property
+    def rows(self) -> int:
+        return int(self.matrix.shape[0])
+
+    @classmethod
+    def load(cls, folder: Path, stem: str) -> Terms:
+        data = np.load(folder / f"{stem}.npz")
+        vocab = list(json.loads((folder / f"{stem}.json").read_text())["vocab"])
+        indptr = data["indptr"]
+        matrix = sp.csr_matrix((data["data"], data["indices"], indptr), shape=(len(indptr) - 1, len(vocab)))
+        return cls(matrix, vocab)
+
+    def save(self, folder: Path, stem: str) -> None:
+        m = self.matrix
+        np.savez(folder / f"{stem}.npz", indptr=m.indptr.astype(np.int64), indices=m.indices, data=m.data)
+        (folder / f"{stem}.json").write_text(json.dumps({"vocab": self.vocab}, ensure_ascii=False))
+
+    @classmethod
+    def assemble(cls, previous: Terms | None, source: np.ndarray, fresh: list[list[str]]) -> Terms:
+        """Rows for a new index: row i is `previous` row `source[i]` where that is >= 0, else the next list of
+        `fresh` terms. Terms no row uses any more leave the vocabulary."""
+        vocab = {term: i for i, term in enumerate(previous.vocab)} if previous else {}
+        rows, columns = [], []
+        for row, terms in enumerate(fresh):
+            for term in terms:
+                rows.append(row)
+                columns.append(vocab.setdefault(term, len(vocab)))
+        ones = np.ones(len(rows), dtype=np.float32)
+        added = sp.csr_matrix((ones, (rows, columns)), shape=(len(fresh), len(vocab)))  # duplicates summed
+        kept = previous.matrix if previous else sp.csr_matrix((0, 0), dtype=np.float32)
+        kept = sp.csr_matrix((kept.data, kept.indices, kept.indptr), shape=(kept.shape[0], len(vocab)))
+        order = source.copy()
+        order[source < 0] = kept.shape[0] + np.arange(len(fresh))
+        matrix = sp.vstack([kept, added], format="csr")[order]
+        used = np.unique(matrix.indices)
+        renumber = np.zeros(len(vocab), dtype=np.int32)
+        renumber[used] = np.arange(len(used), dtype=np.int32)
+        terms = list(vocab)
+        matrix = sp.csr_matrix((matrix.data, renumber[matrix.indices], matrix.indptr), shape=(len(order), len(used)))
+        return cls(matrix, [terms[i] for i in used])
+
+
 class Index:
     """A loaded index. Rows are events; `position[id]` gives the row."""
 
-    def __init__(self, path: Path, meta: IndexMeta, columns: dict[str, list[Any]]):
+    def __init__(self, path: Path, meta: IndexMeta, columns: dict[str, Any]):
         self.path = path
         self.meta = meta
         self.ids: list[str] = columns["id"]
@@ -108,6 +163,7 @@ class Index:
         self.day: np.ndarray = np.asarray(columns["date"], dtype=np.int32)  # proleptic ordinal
         self.story_density: np.ndarray = np.asarray(columns["story_density"], dtype=np.float32)
         self.position: dict[str, int] = {event_id: i for i, event_id in enumerate(self.ids)}
+        self.aliases: dict[str, str] = columns["aliases"]  # link key -> id, for ids that are not their own key
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -157,16 +213,17 @@ class Index:
         return np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
 
     @cached_property
+    def _names(self) -> Terms:
+        return Terms.load(self.path, "names")
+
+    @property
     def names(self) -> sp.csr_matrix:
         """Binary (events x names) matrix."""
-        data = np.load(self.path / "names.npz")
-        indptr, indices = data["indptr"], data["indices"]
-        ones = np.ones(len(indices), dtype=np.float32)
-        return sp.csr_matrix((ones, indices, indptr), shape=(len(self.ids), len(self.name_vocab)))
+        return self._names.matrix
 
-    @cached_property
+    @property
     def name_vocab(self) -> list[str]:
-        return list(json.loads((self.path / "names.json").read_text())["vocab"])
+        return self._names.vocab
 
     @cached_property
     def name_lookup(self) -> dict[str, int]:
@@ -190,13 +247,26 @@ class Index:
         return np.load(self.path / "records.offsets.npy")
 
     def record(self, row: int) -> EventRecord:
-        """The full event at `row` (sources, curated Related) from records.jsonl."""
-        start = int(self._offsets[row])
+        """The full event at `row` (sources, curated Related with their links resolved) from records.jsonl."""
+        start, end = (int(x) for x in self._offsets[row])
         with open(self.path / "records.jsonl", "rb") as handle:
             handle.seek(start)
-            raw = json.loads(handle.readline())
-        raw["date"] = dt.date.fromisoformat(raw["date"])
-        return EventRecord(**raw)
+            raw = json.loads(handle.read(end - start))
+        related = [{**link, "id": self.resolve(link["href"])} for link in raw["related"]]
+        return EventRecord(
+            id=raw["id"],
+            date=dt.date.fromisoformat(raw["date"]),
+            headline=raw["headline"],
+            summary=raw["summary"],
+            sources=raw["sources"],
+            related=related,
+            curated=[link["id"] for link in related if link["id"] is not None],
+        )
+
+    def resolve(self, href: str) -> str | None:
+        """The id of the indexed event a link points to, whatever its day padding or leading slash; else None."""
+        key = link_key(href)
+        return key if key in self.position else self.aliases.get(key)
 
 
 def _damaged(path: Path, why: str) -> IndexLoadError:
@@ -226,8 +296,8 @@ def load_index(path: str | Path = DEFAULT_INDEX) -> Index:
         if file.stat().st_size != size:
             raise _damaged(folder, f"{name} has {file.stat().st_size} bytes, expected {size} (truncated?)")
     try:
-        columns = json.loads((folder / "columns.json").read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        columns = orjson.loads((folder / "columns.json").read_bytes())
+    except orjson.JSONDecodeError as exc:
         raise _damaged(folder, f"columns.json is unreadable ({exc})") from None
     if len(columns.get("id", [])) != meta.count:
         raise _damaged(folder, "columns.json does not match meta.json")
@@ -261,47 +331,60 @@ class BuildReport:
 
 @dataclass
 class Previous:
-    """What an index already at the output folder lets a rebuild reuse: vectors (same model) and names by
-    text hash, story density by (id, date, text hash). Empty when there is none or it cannot be read."""
+    """What the index already at the output folder lets an update reuse, row by row. `vectors` only when it was
+    built with the same model, the rest only when it has this format. Empty when there is none."""
 
-    ids: set[str] = field(default_factory=set)
-    vectors: dict[str, np.ndarray] = field(default_factory=dict)
-    names: dict[str, list[str]] = field(default_factory=dict)
-    density: dict[tuple[str, int, str], int] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+    names: Terms | None = None
+    tokens: Terms | None = None
+    digests: list[str] = field(default_factory=list)
+    records: Path | None = None  # its records.jsonl, and where each row's line is in it
+    spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    aliases: dict[str, str] = field(default_factory=dict)
+    days: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    density: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+
+    def rows_by_text(self, hashes: list[str]) -> np.ndarray:
+        """For each text hash, a previous row with the same text, or -1."""
+        row_of = {h: row for row, h in enumerate(self.hashes)}
+        return np.fromiter((row_of.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
 
 
 def _previous(out: Path, fingerprint: str) -> Previous:
-    """Read directly (not through load_index) so that an index of an older format still serves as a cache."""
+    """Read directly (not through load_index) so that an index of an older format still serves for its vectors."""
     import faiss
 
     try:
         meta = json.loads((out / "meta.json").read_text())
-        columns = json.loads((out / "columns.json").read_text())
-        ids, hashes = list(columns["id"]), list(columns["text_sha"])
+        columns = orjson.loads((out / "columns.json").read_bytes())
+        previous = Previous(ids=list(columns["id"]), hashes=list(columns["text_sha"]))
     except (OSError, ValueError, KeyError):
         return Previous()
-    previous = Previous(ids=set(ids))
-    if meta.get("format") == FORMAT_VERSION:  # names and density are computed as this version computes them
+    if meta.get("format") == FORMAT_VERSION:  # names, terms and records are computed as this version does
         try:
-            data = np.load(out / "names.npz")
-            vocab = json.loads((out / "names.json").read_text())["vocab"]
-            indptr, indices = data["indptr"], data["indices"]
-            previous.names = {h: [vocab[n] for n in indices[indptr[i] : indptr[i + 1]]] for i, h in enumerate(hashes)}
-            previous.density = {
-                key: int(d)
-                for key, d in zip(zip(ids, columns["date"], hashes, strict=True), columns["story_density"], strict=True)
-            }
+            previous.names = Terms.load(out, "names")
+            previous.tokens = Terms.load(out, "tokens")
+            previous.spans = np.load(out / "records.offsets.npy")
+            previous.records = out / "records.jsonl"
+            previous.digests = list(columns["digest"])
+            previous.aliases = dict(columns["aliases"])
+            previous.days = np.asarray(columns["date"], dtype=np.int32)
+            previous.density = np.asarray(columns["story_density"], dtype=np.int32)
         except (OSError, ValueError, KeyError, IndexError):
-            previous.names, previous.density = {}, {}
+            previous = Previous(ids=previous.ids, hashes=previous.hashes)
+        n = len(previous.ids)
+        if previous.spans.shape != (n, 2) or (previous.names and previous.names.rows != n):
+            previous = Previous(ids=previous.ids, hashes=previous.hashes)
     if meta.get("model_fingerprint") != fingerprint:
         return previous
     try:
         flat: Any = faiss.read_index(str(out / "vectors.faiss"))
     except RuntimeError:
         return previous
-    if flat.ntotal == len(hashes):
-        vectors = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d).copy()
-        previous.vectors = dict(zip(hashes, vectors, strict=True))
+    if flat.ntotal == len(previous.hashes):
+        previous.vectors = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d).copy()
     return previous
 
 
@@ -314,8 +397,8 @@ def build_index(
     reuse: bool = True,
     log: Callable[[str], None] = lambda _: None,
 ) -> BuildReport:
-    """Embed every event of `archive` (reusing unchanged vectors) and write the index atomically to `out`."""
-    import bm25s
+    """Embed every event of `archive` and write the index atomically to `out`, reusing what the index already
+    there holds for unchanged events (see the module docstring)."""
     import faiss
 
     started = time.perf_counter()
@@ -324,24 +407,25 @@ def build_index(
     events: list[Event] = [archive.events[i] for i in sorted(archive.events)]
     if not events:
         raise IndexLoadError(f"archive {archive_name or '?'} holds no events: nothing to index")
+    ids = [e.id for e in events]
     texts = [e.text for e in events]
     hashes = [text_hash(t) for t in texts]
 
     previous = _previous(out, embedder.fingerprint) if reuse else Previous()
-    cache = previous.vectors
-    todo = [i for i, h in enumerate(hashes) if h not in cache]
+    same_text = previous.rows_by_text(hashes)
+    vector_source = same_text if previous.vectors is not None else np.full(len(events), -1)
+    todo = np.flatnonzero(vector_source < 0)
     log(f"embedding {len(todo)} of {len(events)} events ({len(events) - len(todo)} unchanged, reused)")
     embed_started = time.perf_counter()
-    if todo:
-        fresh = embedder.encode([texts[i] for i in todo], progress=progress)
-    else:  # nothing changed: the model is not even loaded
-        fresh = np.zeros((0, len(next(iter(cache.values())))), dtype=np.float32)
+    fresh = embedder.encode([texts[i] for i in todo], progress=progress) if len(todo) else None
     embed_seconds = time.perf_counter() - embed_started
-    dim = fresh.shape[1]
+    dim = fresh.shape[1] if fresh is not None else previous.vectors.shape[1]  # type: ignore[union-attr]
     vectors = np.empty((len(events), dim), dtype=np.float32)
-    fresh_rows = dict(zip(todo, range(len(todo)), strict=True))
-    for i, h in enumerate(hashes):
-        vectors[i] = fresh[fresh_rows[i]] if i in fresh_rows else cache[h]
+    kept = vector_source >= 0
+    if kept.any():
+        vectors[kept] = previous.vectors[vector_source[kept]]  # type: ignore[index]
+    if fresh is not None:
+        vectors[todo] = fresh
 
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -351,24 +435,33 @@ def build_index(
         flat.add(vectors)
         faiss.write_index(flat, str(tmp / "vectors.faiss"))
 
-        ids = [e.id for e in events]
         days = np.asarray([e.date.toordinal() for e in events], dtype=np.int32)
+        digests = [archive.digests.get(event_id, "") for event_id in ids]
+        known = set(ids)
+        new_ids = known - set(previous.ids)
+        aliases = {key: i for key, i in previous.aliases.items() if i in known}
+        aliases.update((key, i) for i in new_ids if (key := link_key(i)) != i)
         columns = {
             "id": ids,
-            "story_density": _story_density(vectors, days, ids, hashes, previous.density).tolist(),
-            "date": [e.date.toordinal() for e in events],
+            "story_density": _story_density(vectors, days, ids, hashes, previous).tolist(),
+            "date": days.tolist(),
             "headline": [e.headline for e in events],
             "summary": [e.summary for e in events],
             "text_sha": hashes,
+            "digest": digests,
+            "aliases": aliases,
         }
-        (tmp / "columns.json").write_text(json.dumps(columns, ensure_ascii=False))
-        _write_records(tmp, events, archive)
+        (tmp / "columns.json").write_bytes(orjson.dumps(columns))
+        _write_records(tmp, events, digests, previous)
 
         log("indexing BM25 and names")
-        retriever = bm25s.BM25()
-        retriever.index(_tokenize(texts), show_progress=False)
-        retriever.save(str(tmp / "bm25"))
-        _write_names(tmp, texts, hashes, previous.names)
+        term_source = same_text if previous.tokens is not None else np.full(len(events), -1)
+        new_rows = np.flatnonzero(term_source < 0)
+        tokens = Terms.assemble(previous.tokens, term_source, _tokenize([texts[i] for i in new_rows]))
+        tokens.save(tmp, "tokens")
+        _write_bm25(tmp / "bm25", tokens)
+        names = [list(dict.fromkeys(extract_names(texts[i]))) for i in new_rows]
+        Terms.assemble(previous.names, term_source, names).save(tmp, "names")
 
         meta = IndexMeta(
             model=embedder.name,
@@ -388,13 +481,12 @@ def build_index(
         _replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    removed = len(previous.ids - set(ids))
     return BuildReport(
         out,
         len(events),
         len(todo),
         len(events) - len(todo),
-        removed,
+        len(set(previous.ids) - known),
         time.perf_counter() - started,
         embed_seconds,
     )
@@ -423,68 +515,105 @@ def story_density(
 
 
 def _story_density(
-    vectors: np.ndarray,
-    days: np.ndarray,
-    ids: list[str],
-    hashes: list[str],
-    previous: dict[tuple[str, int, str], int],
-    window: int = 7,
+    vectors: np.ndarray, days: np.ndarray, ids: list[str], hashes: list[str], previous: Previous, window: int = 7
 ) -> np.ndarray:
     """`story_density`, recomputed only for the days within `window` of an added, changed or removed event."""
-    keys = list(zip(ids, days.tolist(), hashes, strict=True))
-    if not previous:
+    if len(previous.density) != len(previous.ids) or not len(previous.ids):
         return story_density(vectors, days, window)
-    changed = {key[1] for key in keys if key not in previous} | {key[1] for key in previous.keys() - set(keys)}
+    row_of = {event_id: row for row, event_id in enumerate(previous.ids)}
+    source = np.fromiter((row_of.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+    same = source >= 0
+    old_hashes, new_hashes = np.asarray(previous.hashes, dtype=object), np.asarray(hashes, dtype=object)
+    same[same] = (previous.days[source[same]] == days[same]) & (old_hashes[source[same]] == new_hashes[same])
+    matched = np.zeros(len(previous.ids), dtype=bool)
+    matched[source[same]] = True
+    changed = {int(d) for d in np.concatenate([days[~same], previous.days[~matched]])}
     affected = {day + offset for day in changed for offset in range(-window, window + 1)}
     counts = story_density(vectors, days, window, only_days=affected)
-    for row, key in enumerate(keys):
-        if key[1] not in affected:
-            counts[row] = previous[key]
+    untouched = ~np.isin(days, np.fromiter(affected, dtype=np.int64, count=len(affected)))
+    counts[untouched] = previous.density[source[untouched]]
     return counts
 
 
-def _write_records(folder: Path, events: list[Event], archive: Archive) -> None:
-    offsets = np.zeros(len(events), dtype=np.int64)
-    with open(folder / "records.jsonl", "wb") as handle:
-        for i, event in enumerate(events):
-            offsets[i] = handle.tell()
-            record = {
-                "id": event.id,
-                "date": event.date.isoformat(),
-                "headline": event.headline,
-                "summary": event.summary,
-                "sources": [{"name": s.name, "url": s.url} for s in event.sources],
-                "related": [
-                    {
-                        "text": r.text,
-                        "href": r.href,
-                        "context": list(r.context),
-                        "id": archive.resolve(r.href),
-                    }
-                    for r in event.related
-                ],
-                "curated": archive.curated_ids(event),
-            }
-            handle.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
-    np.save(folder / "records.offsets.npy", offsets)
+def _write_records(folder: Path, events: list[Event], digests: list[str], previous: Previous) -> None:
+    """One JSON line per event, found by its (start, end) byte span in records.offsets.npy.
 
-
-def _write_names(folder: Path, texts: list[str], hashes: list[str], previous: dict[str, list[str]]) -> None:
-    """The names of each text (reused by text hash from the previous index where it has them)."""
-    vocab: dict[str, int] = {}
-    indptr = [0]
-    indices: list[int] = []
-    for text, sha in zip(texts, hashes, strict=True):
-        names = previous[sha] if sha in previous else extract_names(text)
-        row = sorted({vocab.setdefault(name, len(vocab)) for name in names})
-        indices.extend(row)
-        indptr.append(len(indices))
-    np.savez(
-        folder / "names.npz",
-        indptr=np.asarray(indptr, dtype=np.int64),
-        indices=np.asarray(indices, dtype=np.int32),
+    Append-only across updates: the previous file is copied and only the lines of new or changed events are
+    appended. Once lines that no row uses would make up a quarter of the file, it is rewritten in row order.
+    """
+    line_of = {(i, d): row for row, (i, d) in enumerate(zip(previous.ids, previous.digests, strict=False)) if d}
+    source = np.fromiter(
+        (line_of.get((e.id, d), -1) if d else -1 for e, d in zip(events, digests, strict=True)),
+        dtype=np.int64,
+        count=len(events),
     )
-    (folder / "names.json").write_text(json.dumps({"vocab": list(vocab)}, ensure_ascii=False))
+    kept = source >= 0
+    kept_spans = previous.spans[source[kept]]
+    added = [_record_line(events[i]) for i in np.flatnonzero(~kept)]
+    size = previous.records.stat().st_size if previous.records and kept.any() else 0
+    live = int((kept_spans[:, 1] - kept_spans[:, 0]).sum()) + sum(len(line) for line in added)
+    spans = np.zeros((len(events), 2), dtype=np.int64)
+    target = folder / "records.jsonl"
+    if previous.records and kept.any() and size + sum(len(line) for line in added) - live <= live // 3:
+        shutil.copyfile(previous.records, target)
+        lengths = np.asarray([len(line) for line in added], dtype=np.int64)
+        ends = size + np.cumsum(lengths)
+        spans[kept] = kept_spans
+        spans[~kept, 0], spans[~kept, 1] = ends - lengths, ends
+        with open(target, "ab") as handle:
+            handle.write(b"".join(added))
+    else:
+        old = previous.records.read_bytes() if previous.records and size else b""
+        fresh = iter(added)
+        kept_lines = iter(old[a:b] for a, b in kept_spans.tolist())
+        lines = [next(kept_lines) if k else next(fresh) for k in kept.tolist()]
+        ends = np.cumsum([len(line) for line in lines], dtype=np.int64)
+        spans[:, 1] = ends
+        spans[1:, 0] = ends[:-1]
+        target.write_bytes(b"".join(lines))
+    np.save(folder / "records.offsets.npy", spans)
+
+
+def _record_line(event: Event) -> bytes:
+    record = {
+        "id": event.id,
+        "date": event.date.isoformat(),
+        "headline": event.headline,
+        "summary": event.summary,
+        "sources": [{"name": s.name, "url": s.url} for s in event.sources],
+        "related": [{"text": r.text, "href": r.href, "context": list(r.context)} for r in event.related],
+    }
+    return json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def _write_bm25(folder: Path, tokens: Terms) -> None:
+    """Save a bm25s index (read back with `bm25s.BM25.load`) computed from the term counts of every event.
+
+    The same scores as `bm25s.BM25().index(tokens)` with its default Lucene BM25 (tests check it), computed with
+    array operations: bm25s counts terms document by document in Python, seconds on the full archive.
+    """
+    import bm25s
+
+    retriever = bm25s.BM25()
+    counts = tokens.matrix
+    n_docs, n_terms = counts.shape
+    lengths = np.asarray(counts.sum(axis=1)).ravel()
+    average = float(lengths.mean()) if n_docs else 1.0
+    df = np.bincount(counts.indices, minlength=n_terms)
+    idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+    tf = counts.data.astype(np.float64)
+    k1, b = retriever.k1, retriever.b
+    norm = k1 * ((1 - b) + b * np.repeat(lengths, np.diff(counts.indptr)) / average)
+    scores = sp.csr_matrix(
+        ((idf[counts.indices] * tf / (norm + tf)).astype(np.float32), counts.indices, counts.indptr),
+        shape=counts.shape,
+    ).tocsc()
+    retriever.scores = {"data": scores.data, "indices": scores.indices, "indptr": scores.indptr, "num_docs": n_docs}
+    retriever.vocab_dict = {term: i for i, term in enumerate(tokens.vocab)}
+    retriever.vocab_dict.setdefault("", n_terms)  # bm25s's own index adds the empty token too
+    retriever.unique_token_ids_set = set(retriever.vocab_dict.values())
+    retriever.nonoccurrence_array = None  # only the bm25l and bm25+ variants use it
+    retriever.save(str(folder))
 
 
 def _replace(tmp: Path, out: Path) -> None:

@@ -68,37 +68,49 @@ def export(model_dir: Path, out_dir: Path, quantized: bool) -> Path:
 
 
 class OnnxEncoder:
-    """`encode(texts) -> (n, 384)` unit vectors, like SentenceTransformer.encode for this model."""
+    """`encode(texts) -> (n, 384)` unit vectors, like SentenceTransformer.encode for this model.
 
-    def __init__(self, model_dir: Path, out_dir: Path, quantized: bool, batch_size: int = 64):
+    Each text is run alone, one per CPU core at a time (ONNX Runtime releases the GIL). Alone, a text is never
+    padded to its batch's longest, which is faster on the CPU (measured: 488 texts/s against 209 in batches of
+    64 on the sample, 2 cores), and its vector is the same whatever it is encoded with: int8 dynamic
+    quantisation scales activations per input tensor, so in a batch a text's vector depends on its neighbours.
+    """
+
+    def __init__(self, model_dir: Path, out_dir: Path, quantized: bool, threads: int | None = None):
         import onnxruntime
         from tokenizers import Tokenizer
 
         self.file = export(model_dir, out_dir, quantized)
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.tokenizer.no_padding()
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(self.file), options, providers=["CPUExecutionProvider"])
-        self.batch_size = batch_size
+        self.threads = threads or os.cpu_count() or 1
         self.dim = int(json.loads((model_dir / "config.json").read_text())["hidden_size"])
 
+    def encode_one(self, text: str) -> np.ndarray:
+        ids = np.asarray([self.tokenizer.encode(text).ids], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        pooled = self.session.run(None, feeds)[0][0].mean(axis=0)  # mean over tokens: none is padding
+        return np.asarray(pooled / max(float(np.linalg.norm(pooled)), 1e-12), dtype=np.float32)
+
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        from concurrent.futures import ThreadPoolExecutor
+
         from tqdm import tqdm
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        # shortest first, so each batch pads to similar lengths (as sentence-transformers does)
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        starts = range(0, len(texts), self.batch_size)
-        for start in tqdm(starts, disable=not progress, desc="Batches", unit="batch"):
-            rows = order[start : start + self.batch_size]
-            encoded = self.tokenizer.encode_batch([texts[i] for i in rows])
-            ids = np.asarray([e.ids for e in encoded], dtype=np.int64)
-            mask = np.asarray([e.attention_mask for e in encoded], dtype=np.int64)
-            feeds: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            hidden = self.session.run(None, feeds)[0]
-            summed = (hidden * mask[:, :, None]).sum(axis=1)
-            pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
-            out[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        with tqdm(total=len(texts), disable=not progress, desc="Texts", unit="text") as bar:
+
+            def work(first: int) -> None:
+                for i in range(first, len(texts), self.threads):
+                    out[i] = self.encode_one(texts[i])
+                    bar.update()
+
+            with ThreadPoolExecutor(self.threads) as pool:
+                for done in [pool.submit(work, first) for first in range(self.threads)]:
+                    done.result()  # re-raises a worker's error here
         return out

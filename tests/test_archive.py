@@ -10,6 +10,7 @@ import pytest
 from conftest import FULL, PUTIN
 from typer.testing import CliRunner
 
+import recommender.archive
 from recommender.archive import link_key, parse_event, read_archive
 from recommender.cli import app
 
@@ -104,6 +105,36 @@ def test_validate_reads_a_tarball_and_a_folder_of_tarballs(tmp_path, sample_path
     from_file = read_archive(tmp_path / "news-2016.tar.gz")
     assert len(from_folder.events) == len(from_file.events) > 500
     assert all(i.startswith("news/2016/03/") for i in from_folder.events)
+
+
+def test_the_parse_cache_rereads_only_what_changed(archive_copy, tmp_path, monkeypatch):
+    import os
+    import tarfile
+
+    with tarfile.open(archive_copy / "news-2015.tar.gz", "w:gz") as tar:  # a tarball beside the folders
+        tar.add(archive_copy / "news" / "2015", arcname="news/2015")
+    (archive_copy / "news" / "2015").rename(tmp_path / "moved-2015")
+    (archive_copy / "news/2016/03/14/broken.md").write_text("### [2016-03-14](/x)\n\nno headline\n")
+    cache = tmp_path / "cache"
+    plain = read_archive(archive_copy)
+    first = read_archive(archive_copy, cache=cache)
+    assert first == plain and len(first.skipped) == 1 and len(first.digests) == len(first.events) == 1155
+
+    parsed: list[str] = []
+    real = recommender.archive.parse_file
+    monkeypatch.setattr(recommender.archive, "parse_file", lambda i, *a: parsed.append(i) or real(i, *a))
+    assert read_archive(archive_copy, cache=cache) == plain and parsed == []  # nothing parsed again
+
+    event = archive_copy / PUTIN
+    event.write_text(event.read_text().replace("# Russian President", "# Russia's President"))
+    os.utime(event, ns=(1, 1))  # even a file put back with an old time is seen: its size changed
+    (archive_copy / "news-2015.tar.gz").touch()
+    again = read_archive(archive_copy, cache=cache)
+    assert again.events[PUTIN].headline.startswith("Russia's President")
+    assert again.digests[PUTIN] != plain.digests[PUTIN] and again.fingerprint != plain.fingerprint
+    day = {p.relative_to(archive_copy).as_posix() for p in event.parent.glob("*.md")}
+    assert set(parsed) == day | {i for i in plain.events if i.startswith("news/2015/")}
+    assert again == read_archive(archive_copy)
 
 
 def test_validate_missing_archive_is_one_line():

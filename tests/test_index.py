@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from conftest import PUTIN
 from typer.testing import CliRunner
 
-from recommender.archive import read_archive
+from recommender.archive import Archive, read_archive
 from recommender.cli import app
 from recommender.embed import Embedder, weights_fingerprint
-from recommender.index import IndexLoadError, build_index, check_model, load_index, story_density
+from recommender.index import (
+    IndexLoadError,
+    Terms,
+    _tokenize,
+    _write_bm25,
+    build_index,
+    check_model,
+    load_index,
+    story_density,
+)
 from recommender.names import extract_names
 
 
@@ -22,7 +32,7 @@ def test_index_holds_every_event_with_unit_vectors(sample_index, sample_archive)
     assert np.allclose(np.linalg.norm(sample_index.vectors, axis=1), 1.0, atol=1e-4)
     meta = sample_index.meta
     assert meta.model == "sentence-transformers/all-MiniLM-L6-v2"
-    assert meta.model_fingerprint == f"{weights_fingerprint()}-torch"
+    assert meta.model_fingerprint == f"{weights_fingerprint()}-onnx-int8"  # the default backend
     assert meta.archive_fingerprint == sample_archive.fingerprint and meta.count == 1155
     record = sample_index.record(sample_index.position["SEED-EXAMPLE.md"])
     # 10 curated links, 2 of them to events inside the sample
@@ -35,6 +45,16 @@ def test_the_related_section_is_never_embedded(sample_index):
     assert "Context" not in text and "Kilo-class" not in text
     vector = Embedder().encode([text])[0]
     assert float(vector @ sample_index.vectors[row]) > 0.999
+
+
+def test_a_text_has_one_vector_whatever_it_is_encoded_with(sample_index):
+    """The default (ONNX int8) encodes each text alone: in a batch, int8 activation scales would mix texts."""
+    texts = [sample_index.text(row) for row in range(40)]
+    embedder = Embedder()
+    together = embedder.encode(texts)
+    alone = np.vstack([embedder.encode([text]) for text in texts[::7]])
+    assert np.allclose(together[::7], alone, atol=1e-6)
+    assert np.allclose(together, sample_index.vectors[:40], atol=1e-6)  # as the index holds them
 
 
 def test_truncated_index_file_is_a_clear_error(index_copy):
@@ -88,9 +108,76 @@ def test_a_failed_build_leaves_the_old_index_whole(archive_copy, index_copy, mon
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("recommender.index._write_names", boom)
+    monkeypatch.setattr("recommender.index._write_bm25", boom)
     with pytest.raises(RuntimeError):
         build_index(read_archive(archive_copy), index_copy)
     assert (index_copy / "vectors.faiss").read_bytes() == before
     assert len(load_index(index_copy)) == 1155
     assert not [p for p in index_copy.parent.iterdir() if ".tmp-" in p.name]
+
+
+def test_an_update_equals_a_build_from_scratch(sample_archive, sample_index, tmp_path):
+    """Build without 40 events and with one headline changed, then update with the real archive: every file
+    must hold what the build from scratch holds (vectors to float precision, row by row)."""
+    out = tmp_path / "index"
+    left_out = sorted(sample_archive.events)[::29][:40]
+    events = {i: e for i, e in sample_archive.events.items() if i not in left_out}
+    events[PUTIN] = replace(events[PUTIN], headline="Putin orders a withdrawal from Syria")
+    digests = {**sample_archive.digests, PUTIN: "changed"}
+    build_index(Archive(events, digests=digests), out, reuse=False)
+    report = build_index(sample_archive, out)
+    assert (report.embedded, report.reused) == (41, 1155 - 41)
+    fresh, updated = sample_index, load_index(out)
+    assert updated.ids == fresh.ids and updated.aliases == fresh.aliases
+    assert np.allclose(updated.vectors, fresh.vectors, atol=1e-5)
+    assert np.array_equal(updated.story_density, fresh.story_density)
+    assert updated.headlines == fresh.headlines and updated.text_sha == fresh.text_sha
+    # records.jsonl was appended to: the 41 new lines at its end, the headline's old line left unused
+    assert (out / "records.jsonl").stat().st_size > (fresh.path / "records.jsonl").stat().st_size
+    for row in range(len(fresh)):
+        assert updated.record(row) == fresh.record(row)
+    for stem in ("tokens", "names"):
+        a, b = Terms.load(out, stem), Terms.load(fresh.path, stem)
+        assert sorted(a.vocab) == sorted(b.vocab)  # terms of the left-out events came back, the old headline's went
+        for row in range(len(fresh)):
+            cells_a = dict(zip([a.vocab[t] for t in a.matrix[row].indices], a.matrix[row].data, strict=True))
+            cells_b = dict(zip([b.vocab[t] for t in b.matrix[row].indices], b.matrix[row].data, strict=True))
+            assert cells_a == cells_b
+    for query in ("putin syria withdrawal", "zika virus brazil", "the of and"):
+        tokens = _tokenize([query])[0]
+        assert np.allclose(updated.bm25_scores(tokens), fresh.bm25_scores(tokens))
+
+    # with half the events gone, unused lines would be most of records.jsonl: it is rewritten in row order
+    half = Archive(dict(list(sample_archive.events.items())[::2]), digests=sample_archive.digests)
+    build_index(half, out)
+    smaller = load_index(out)
+    spans = np.load(out / "records.offsets.npy")
+    assert spans[0, 0] == 0 and np.array_equal(spans[1:, 0], spans[:-1, 1])
+    assert spans[-1, 1] == (out / "records.jsonl").stat().st_size
+    for row, event_id in enumerate(smaller.ids):
+        mine, full = smaller.record(row), fresh.record(fresh.position[event_id])
+        assert (mine.id, mine.summary, mine.sources) == (full.id, full.summary, full.sources)
+        # links are resolved against the events indexed now: those to left-out events no longer resolve
+        assert [link["href"] for link in mine.related] == [link["href"] for link in full.related]
+        assert set(mine.curated) == {i for i in full.curated if i in smaller.position}
+
+
+def test_bm25_scores_are_those_of_bm25s(sample_index, tmp_path):
+    """The index's BM25 (array operations over stored term counts) scores as bm25s's own `index` does."""
+    import bm25s
+
+    texts = [sample_index.text(row) for row in range(len(sample_index))]
+    tokens = _tokenize(texts)
+    ours = Terms.assemble(None, np.full(len(texts), -1), tokens)
+    _write_bm25(tmp_path / "bm25", ours)
+    loaded = bm25s.BM25.load(str(tmp_path / "bm25"))
+    reference = bm25s.BM25()
+    reference.index(tokens, show_progress=False)
+    checked = 0
+    for query in ("putin syria withdrawal", "zika virus brazil", "election president vote", "apple fbi iphone"):
+        ids = [loaded.vocab_dict[t] for t in _tokenize([query])[0] if t in loaded.vocab_dict]
+        reference_ids = [reference.vocab_dict[t] for t in _tokenize([query])[0] if t in reference.vocab_dict]
+        scores, expected = loaded.get_scores_from_ids(ids), reference.get_scores_from_ids(reference_ids)
+        assert np.allclose(scores, expected, rtol=1e-5, atol=1e-6) and expected.max() > 0
+        checked += int((expected > 0).sum())
+    assert checked > 50
