@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 
 import numpy as np
 from conftest import PUTIN
@@ -125,3 +127,23 @@ def test_top_selection_matches_a_full_sort():
         expected = np.sort(scores)[::-1][: min(n, size)]
         assert len(set(top.tolist())) == len(top)
         assert np.array_equal(scores[top], expected)
+
+
+def test_a_cold_related_loads_lightgbm_without_scikit_learn(sample_index_path, recommender):
+    """The CLI's `related` only predicts: it skips LightGBM's 0.9 s import of scikit-learn, same answers."""
+    script = f"""
+import sys
+from recommender.cli import app
+sys.argv = ["recommender", "related", "SEED-EXAMPLE.md", "--index", {str(sample_index_path)!r}, "--k", "5", "--json"]
+try:
+    app()
+except SystemExit as done:
+    assert done.code in (0, None), done.code
+import lightgbm
+assert "sklearn.base" not in sys.modules and not lightgbm.compat.SKLEARN_INSTALLED
+import sklearn.base  # still importable afterwards
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    expected = [s.id for s in recommender.related("SEED-EXAMPLE.md", k=5)]
+    assert [s["id"] for s in json.loads(result.stdout)] == expected
