@@ -275,8 +275,8 @@ def _parse_unit(root: Path, unit: Path, key: tuple[Any, ...], read: FileReader, 
         stored, parsed = pickle.loads(entry.read_bytes())
         if stored == stamp:
             return list(parsed)
-    except (OSError, EOFError, ValueError, TypeError, AttributeError, pickle.UnpicklingError):
-        pass  # no entry yet, or a damaged one: parse again
+    except Exception:  # noqa: BLE001  (no entry yet, or a damaged one, whatever it raises: parse again)
+        pass
     parsed = [parse_file(*file) for file in read()]
     try:
         cache.mkdir(parents=True, exist_ok=True)

@@ -438,9 +438,9 @@ def build_index(
         days = np.asarray([e.date.toordinal() for e in events], dtype=np.int32)
         digests = [archive.digests.get(event_id, "") for event_id in ids]
         known = set(ids)
-        new_ids = known - set(previous.ids)
+        aliased = set(previous.ids) if previous.tokens is not None else set()  # ids whose aliases it holds
         aliases = {key: i for key, i in previous.aliases.items() if i in known}
-        aliases.update((key, i) for i in new_ids if (key := link_key(i)) != i)
+        aliases.update((key, i) for i in known - aliased if (key := link_key(i)) != i)
         columns = {
             "id": ids,
             "story_density": _story_density(vectors, days, ids, hashes, previous).tolist(),
