@@ -275,8 +275,11 @@ class Recommender:
         pool = _top(np.where(allowed, scores, -np.inf), min(4 * k + 20, int(allowed.sum())))
         return self._select(query, pool, scores[pool], None, k, dense)
 
-    def candidates(self, query: Query, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The fused ranker's pool (top dense and top BM25 rows) and each candidate's signal values."""
+    def candidates(
+        self, query: Query, allowed: np.ndarray, extra: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The fused ranker's pool (top dense and top BM25 rows, and `extra` rows) and each candidate's signal
+        values. Several features are relative to the pool, so a candidate is only scored within one."""
         if query.dense is None:
             query.dense = self.index.vectors @ query.vector
         if query.bm25 is None:
@@ -287,6 +290,8 @@ class Recommender:
             near = near[allowed[near]]
             local = near[_top(query.dense[near], LOCAL_POOL)]
             pool = np.union1d(pool, local)
+        if extra is not None:
+            pool = np.union1d(pool, extra)
         return pool, self.features(query, pool, query.dense, query.bm25)
 
     def rows_within(self, day: int, days: int) -> np.ndarray:
@@ -489,11 +494,9 @@ class Recommender:
         row = self.row_of(event_id)
         query = self.query_for_row(row)
         rows = np.asarray([self.row_of(i) for i in ids], dtype=np.int64)
-        if query.dense is None:
-            query.dense = self.index.vectors @ query.vector
-        if query.bm25 is None:
-            query.bm25 = self.index.bm25_scores(query.tokens)
-        features = self.features(query, rows, query.dense, query.bm25)
+        pool, features = self.candidates(query, self.allowed(query, None, None), extra=rows)
+        features = features[np.searchsorted(pool, rows)]  # scored within the pool they would be ranked in
+        assert query.dense is not None  # computed by candidates()
         scores = self.rankers["fused"].score(features, self.threads) if "fused" in self.rankers else query.dense[rows]
         ranked = Ranked(rows=rows, scores=scores, features=features)
         return self._suggestions(query, ranked, set(self.index.record(row).curated))

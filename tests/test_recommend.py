@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import PUTIN
 from typer.testing import CliRunner
 
@@ -147,3 +148,12 @@ import sklearn.base  # still importable afterwards
     assert result.returncode == 0, result.stderr
     expected = [s.id for s in recommender.related("SEED-EXAMPLE.md", k=5)]
     assert [s["id"] for s in json.loads(result.stdout)] == expected
+
+
+def test_a_pinned_event_is_scored_as_it_would_be_ranked(recommender):
+    """Editors' pins are described with the features of the pool they would be ranked in (several features
+    are relative to the pool), so a pin that is also a natural candidate keeps its ranked score."""
+    ranked = recommender.related(PUTIN, k=5)
+    described = recommender.describe(PUTIN, [ranked[3].id, ranked[0].id])
+    assert [s.id for s in described] == [ranked[3].id, ranked[0].id]
+    assert [s.score for s in described] == pytest.approx([ranked[3].score, ranked[0].score], abs=1e-3)
