@@ -72,6 +72,10 @@ MAX_POOL = 2 * POOL + LOCAL_POOL
 # "not in this set" for the rank features: a constant past any pool's end. A pool-size sentinel would tell
 # the trees how large the pool is, which differs between the full archive and a small one.
 NOT_RANKED = np.float32(MAX_POOL)
+# The ranker's first trees alone pick which candidates get all of them: boosting is additive, so the first
+# PRUNE_TREES trees are a cheap first pass over the whole pool; the best PRUNE_KEEP (or 4k + 20) get the rest.
+PRUNE_TREES = 100
+PRUNE_KEEP = 60
 NEAR_DUPLICATE = 0.97  # cosine above which two suggestions count as one item repeated with small edits
 
 
@@ -132,8 +136,18 @@ class Ranker:
 
         return lightgbm.Booster(model_file=str(self.model_file))
 
-    def score(self, features: np.ndarray, threads: int = 1) -> np.ndarray:
-        return np.asarray(self.booster.predict(features[:, self.columns], num_threads=threads), dtype=np.float32)
+    def score(self, features: np.ndarray, threads: int = 1, keep: int | None = None) -> np.ndarray:
+        """The model's score of every candidate; with `keep`, only the `keep` best by its first PRUNE_TREES
+        trees are scored by all of them, the others get -inf (never selected)."""
+        columns = features[:, self.columns]
+        booster = self.booster
+        if keep is None or keep >= len(columns) or booster.num_trees() <= PRUNE_TREES:
+            return np.asarray(booster.predict(columns, num_threads=threads), dtype=np.float32)
+        first = booster.predict(columns, num_iteration=PRUNE_TREES, num_threads=threads)
+        best = np.argpartition(-first, keep - 1)[:keep]
+        scores = np.full(len(columns), -np.inf, dtype=np.float32)
+        scores[best] = first[best] + booster.predict(columns[best], start_iteration=PRUNE_TREES, num_threads=threads)
+        return scores
 
 
 def load_rankers(folder: Path = RANKER_DIR) -> dict[str, Ranker]:
@@ -179,6 +193,7 @@ class Recommender:
         # threads for the ranker's trees on one query: every core for an interactive query; batch workers,
         # which already run one process per core, set 1
         self.threads = os.cpu_count() or 1
+        self.prune = True  # the two-pass scoring of PRUNE_TREES; False scores every candidate with every tree
 
     @property
     def embedder(self) -> Embedder:
@@ -269,11 +284,16 @@ class Recommender:
             scores = query.bm25
         elif system in self.rankers:
             pool, features = self.candidates(query, allowed)
-            return self._select(query, pool, self.rankers[system].score(features, self.threads), features, k, dense)
+            scores = self.rankers[system].score(features, self.threads, keep=self.keep(k))
+            return self._select(query, pool, scores, features, k, dense)
         else:
             raise ValueError(f"unknown system {system!r}: choose one of {', '.join(self.systems)}")
         pool = _top(np.where(allowed, scores, -np.inf), min(4 * k + 20, int(allowed.sum())))
         return self._select(query, pool, scores[pool], None, k, dense)
+
+    def keep(self, k: int) -> int | None:
+        """How many candidates the full ranker scores for `k` suggestions (None: all; `prune = False`)."""
+        return max(PRUNE_KEEP, 4 * k + 20) if self.prune else None
 
     def candidates(
         self, query: Query, allowed: np.ndarray, extra: np.ndarray | None = None

@@ -157,3 +157,22 @@ def test_a_pinned_event_is_scored_as_it_would_be_ranked(recommender):
     described = recommender.describe(PUTIN, [ranked[3].id, ranked[0].id])
     assert [s.id for s in described] == [ranked[3].id, ranked[0].id]
     assert [s.score for s in described] == pytest.approx([ranked[3].score, ranked[0].score], abs=1e-3)
+
+
+def test_two_pass_scoring_gives_the_full_models_scores_to_the_candidates_it_keeps(recommender):
+    """The first PRUNE_TREES trees pick the candidates; those kept get exactly the full model's score."""
+    query = recommender.query_for_row(recommender.index.position[PUTIN])
+    pool, features = recommender.candidates(query, recommender.allowed(query, None, None))
+    fused = recommender.rankers["fused"]
+    full = fused.score(features)
+    pruned = fused.score(features, keep=60)
+    kept = np.isfinite(pruned)
+    assert kept.sum() == 60 and len(pool) > 200
+    assert np.allclose(pruned[kept], full[kept], atol=1e-4)
+    assert set(np.argsort(-full)[:10]) <= set(np.flatnonzero(kept))  # the full model's top 10 all kept here
+    recommender.prune = False
+    try:
+        every = [s.id for s in recommender.related(PUTIN, k=10)]
+    finally:
+        recommender.prune = True
+    assert [s.id for s in recommender.related(PUTIN, k=10)] == every
