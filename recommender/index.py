@@ -348,8 +348,16 @@ class Previous:
 
     def rows_by_text(self, hashes: list[str]) -> np.ndarray:
         """For each text hash, a previous row with the same text, or -1."""
-        row_of = {h: row for row, h in enumerate(self.hashes)}
-        return np.fromiter((row_of.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
+        return _rows_of(hashes, self.hashes)
+
+    def rows_by_id(self, ids: list[str]) -> np.ndarray:
+        """For each id, its previous row, or -1."""
+        return _rows_of(ids, self.ids)
+
+
+def _rows_of(wanted: list[str], keys: list[str]) -> np.ndarray:
+    row_of = {key: row for row, key in enumerate(keys)}
+    return np.fromiter((row_of.get(key, -1) for key in wanted), dtype=np.int64, count=len(wanted))
 
 
 def _previous(out: Path, fingerprint: str) -> Previous:
@@ -413,6 +421,7 @@ def build_index(
 
     previous = _previous(out, embedder.fingerprint) if reuse else Previous()
     same_text = previous.rows_by_text(hashes)
+    same_id = previous.rows_by_id(ids)
     vector_source = same_text if previous.vectors is not None else np.full(len(events), -1)
     todo = np.flatnonzero(vector_source < 0)
     log(f"embedding {len(todo)} of {len(events)} events ({len(events) - len(todo)} unchanged, reused)")
@@ -438,12 +447,12 @@ def build_index(
         days = np.asarray([e.date.toordinal() for e in events], dtype=np.int32)
         digests = [archive.digests.get(event_id, "") for event_id in ids]
         known = set(ids)
-        aliased = set(previous.ids) if previous.tokens is not None else set()  # ids whose aliases it holds
         aliases = {key: i for key, i in previous.aliases.items() if i in known}
-        aliases.update((key, i) for i in known - aliased if (key := link_key(i)) != i)
+        unaliased = np.flatnonzero(same_id < 0) if previous.tokens is not None else range(len(ids))  # new ids
+        aliases.update((key, ids[row]) for row in unaliased if (key := link_key(ids[row])) != ids[row])
         columns = {
             "id": ids,
-            "story_density": _story_density(vectors, days, ids, hashes, previous).tolist(),
+            "story_density": _story_density(vectors, days, hashes, previous, same_id).tolist(),
             "date": days.tolist(),
             "headline": [e.headline for e in events],
             "summary": [e.summary for e in events],
@@ -452,7 +461,7 @@ def build_index(
             "aliases": aliases,
         }
         (tmp / "columns.json").write_bytes(orjson.dumps(columns))
-        _write_records(tmp, events, digests, previous)
+        _write_records(tmp, events, digests, previous, same_id)
 
         log("indexing BM25 and names")
         term_source = same_text if previous.tokens is not None else np.full(len(events), -1)
@@ -486,7 +495,7 @@ def build_index(
         len(events),
         len(todo),
         len(events) - len(todo),
-        len(set(previous.ids) - known),
+        len(previous.ids) - int((same_id >= 0).sum()),  # removed
         time.perf_counter() - started,
         embed_seconds,
     )
@@ -515,13 +524,12 @@ def story_density(
 
 
 def _story_density(
-    vectors: np.ndarray, days: np.ndarray, ids: list[str], hashes: list[str], previous: Previous, window: int = 7
+    vectors: np.ndarray, days: np.ndarray, hashes: list[str], previous: Previous, source: np.ndarray, window: int = 7
 ) -> np.ndarray:
-    """`story_density`, recomputed only for the days within `window` of an added, changed or removed event."""
+    """`story_density`, recomputed only for the days within `window` of an added, changed or removed event.
+    `source`: each row's previous row with the same id, or -1."""
     if len(previous.density) != len(previous.ids) or not len(previous.ids):
         return story_density(vectors, days, window)
-    row_of = {event_id: row for row, event_id in enumerate(previous.ids)}
-    source = np.fromiter((row_of.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
     same = source >= 0
     old_hashes, new_hashes = np.asarray(previous.hashes, dtype=object), np.asarray(hashes, dtype=object)
     same[same] = (previous.days[source[same]] == days[same]) & (old_hashes[source[same]] == new_hashes[same])
@@ -535,18 +543,22 @@ def _story_density(
     return counts
 
 
-def _write_records(folder: Path, events: list[Event], digests: list[str], previous: Previous) -> None:
+def _write_records(
+    folder: Path, events: list[Event], digests: list[str], previous: Previous, same_id: np.ndarray
+) -> None:
     """One JSON line per event, found by its (start, end) byte span in records.offsets.npy.
 
-    Append-only across updates: the previous file is copied and only the lines of new or changed events are
-    appended. Once lines that no row uses would make up a quarter of the file, it is rewritten in row order.
+    Append-only across updates: the previous file is copied and only the lines of new or changed events (same
+    id, other file digest; `same_id` is each row's previous row with its id, or -1) are appended. Once lines no
+    row uses would make up a quarter of the file, it is rewritten in row order.
     """
-    line_of = {(i, d): row for row, (i, d) in enumerate(zip(previous.ids, previous.digests, strict=False)) if d}
-    source = np.fromiter(
-        (line_of.get((e.id, d), -1) if d else -1 for e, d in zip(events, digests, strict=True)),
-        dtype=np.int64,
-        count=len(events),
-    )
+    source = same_id.copy()
+    if previous.digests:
+        before = [previous.digests[row] if row >= 0 else "" for row in same_id.tolist()]
+        changed = np.asarray([not d or d != b for d, b in zip(digests, before, strict=True)], dtype=bool)
+        source[changed] = -1
+    else:
+        source[:] = -1
     kept = source >= 0
     kept_spans = previous.spans[source[kept]]
     added = [_record_line(events[i]) for i in np.flatnonzero(~kept)]

@@ -111,6 +111,9 @@ class OnnxEncoder:
         from tqdm import tqdm
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if len(texts) == 1:  # a query's text: no threads to start
+            out[0] = self.encode_one(texts[0])
+            return out
         with tqdm(total=len(texts), disable=not progress, desc="Texts", unit="text") as bar:
 
             def work(first: int) -> None:
