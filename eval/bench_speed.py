@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -128,8 +129,7 @@ def bench_warm_related(index: Path, queries: int = 300) -> None:
     ranker.warm_up()
     ids = random.Random(7).sample(ranker.index.ids, min(queries, len(ranker.index)))
     baseline = 0.0
-    for system, threads in (("dense", 1), ("fused", 1), ("fused", os.cpu_count() or 1)):
-        ranker.threads = threads
+    for system in ("dense", "fused"):
         times = []
         for event_id in ids:
             started = time.perf_counter()
@@ -137,10 +137,38 @@ def bench_warm_related(index: Path, queries: int = 300) -> None:
             times.append((time.perf_counter() - started) * 1000)
         p50 = float(np.median(times))
         baseline = baseline or p50
-        print(
-            f"{system:<6} ranker threads {threads}: p50 {p50:5.1f} ms  p95 {np.percentile(times, 95):5.1f} ms  "
-            f"x{p50 / baseline:4.2f} vs dense"
-        )
+        print(f"{system:<6} p50 {p50:5.1f} ms  p95 {np.percentile(times, 95):5.1f} ms  x{p50 / baseline:4.2f} vs dense")
+    bench_trees(ranker, ids[:100])
+
+
+def bench_trees(ranker: Any, ids: list[str]) -> None:
+    """The fused ranker's 400 trees over the same candidate pools: LightGBM's Booster.predict (the baseline)
+    against recommender.forest, and the cascade (recommend.CASCADE) against every tree on every candidate."""
+    import lightgbm
+
+    fused = ranker.rankers["fused"]
+    pools = []
+    for event_id in ids:
+        query = ranker.query_for_row(ranker.index.position[event_id])
+        pools.append(ranker.candidates(query, ranker.allowed(query, None, None))[1])
+    booster = lightgbm.Booster(model_file=str(fused.model_file))
+    candidates = sum(len(p) for p in pools)
+    print(
+        f"\n## The fused ranker's trees on {len(pools)} queries' candidate pools ({candidates / len(pools):.0f} each)"
+    )
+    runs = {
+        "LightGBM Booster.predict": lambda f: booster.predict(f[:, fused.columns], num_threads=1),
+        "forest, every tree": lambda f: fused.score(f),
+        "forest, cascade": lambda f: fused.score(f, ranker.cascade(10)),
+    }
+    baseline = 0.0
+    for name, run in runs.items():
+        started = time.perf_counter()
+        for features in pools:
+            run(features)
+        ms = (time.perf_counter() - started) * 1000 / len(pools)
+        baseline = baseline or ms
+        print(f"{name:<26} {ms:6.2f} ms/query  x{baseline / ms:5.2f} vs LightGBM")
 
 
 def bench_full_index(archive: Archive, archive_arg: str, backends: list[str]) -> None:

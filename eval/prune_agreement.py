@@ -1,5 +1,5 @@
-"""How closely the two-pass scoring (the ranker's first trees pick which candidates get all of them) agrees
-with scoring every candidate with every tree, and what it saves. Train-split queries only, and no labels:
+"""How closely the cascade (the ranker's first trees pick which candidates get all of them, recommend.CASCADE)
+agrees with scoring every candidate with every tree, and what it saves. Train-split queries only, and no labels:
 the settings are chosen here without looking at the test split, whose relevance the eval then reports.
 
     .venv/bin/python eval/prune_agreement.py --index models/full --queries 500
@@ -24,6 +24,24 @@ import recommender.recommend as rec  # noqa: E402
 from recommender.evaluate import split_of  # noqa: E402
 from recommender.index import load_index  # noqa: E402
 
+CASCADES = [
+    ((100, 60),),  # the two-pass scoring chosen at first
+    ((50, 100),),
+    ((25, 200), (100, 60)),
+    ((25, 300), (100, 60)),
+    ((50, 200), (100, 60)),
+    ((25, 150), (50, 100), (100, 60)),
+    ((10, 300), (50, 120), (100, 60)),
+    ((25, 200), (100, 60), (200, 40)),
+    ((50, 200), (150, 50)),  # keeps 60 at k = 10 (4k + 20)
+    ((50, 150), (150, 60)),
+    ((30, 250), (150, 60)),
+    ((40, 200), (200, 60)),
+    ((50, 120), (150, 60)),
+]
+if os.environ.get("CASCADES"):  # a subset, by position: CASCADES=0,8 python eval/prune_agreement.py
+    CASCADES = [CASCADES[int(i)] for i in os.environ["CASCADES"].split(",")]
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,7 +51,6 @@ def main() -> None:
     args = parser.parse_args()
     ranker = rec.Recommender(load_index(Path(args.index)))
     ranker.warm_up()
-    ranker.threads = 1
     train = [i for i in ranker.index.ids if split_of(i) == "train"]
     ids = random.Random(11).sample(train, min(args.queries, len(train)))
 
@@ -44,16 +61,16 @@ def main() -> None:
         return tops, (time.perf_counter() - started) * 1000 / len(ids)
 
     full, full_ms = run(False)
-    print(f"every tree on every candidate: {full_ms:.1f} ms/query (one tree thread), {len(ids)} train-split queries")
-    print("| first-pass trees | kept | top-10 overlap | same order | ms/query | x |")
-    print("|---|---|---|---|---|---|")
-    for trees in (25, 50, 100):
-        for keep in (60, 100, 200):
-            rec.PRUNE_TREES, rec.PRUNE_KEEP = trees, keep
-            pruned, ms = run(True)
-            overlap = np.mean([len(set(a) & set(b)) / max(len(a), 1) for a, b in zip(full, pruned, strict=True)])
-            same = np.mean([a == b for a, b in zip(full, pruned, strict=True)])
-            print(f"| {trees} | {keep} | {overlap:.4f} | {same:.3f} | {ms:.1f} | {full_ms / ms:.2f} |")
+    print(f"every tree on every candidate: {full_ms:.1f} ms/query, {len(ids)} train-split queries")
+    print("| cascade: (trees, kept) stages | top-10 overlap | same order | ms/query | x |")
+    print("|---|---|---|---|---|")
+    for cascade in CASCADES:
+        rec.CASCADE = cascade
+        pruned, ms = run(True)
+        overlap = np.mean([len(set(a) & set(b)) / max(len(a), 1) for a, b in zip(full, pruned, strict=True)])
+        same = np.mean([a == b for a, b in zip(full, pruned, strict=True)])
+        stages = ", ".join(f"({trees}, {keep})" for trees, keep in cascade)
+        print(f"| {stages} | {overlap:.4f} | {same:.3f} | {ms:.1f} | {full_ms / ms:.2f} |")
 
 
 if __name__ == "__main__":

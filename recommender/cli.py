@@ -168,22 +168,6 @@ def _recommender(index_path: Path) -> Any:
     return Recommender(load_index(index_path))
 
 
-def import_lightgbm_for_prediction() -> None:
-    """Import LightGBM without scikit-learn, for a command that only predicts.
-
-    LightGBM imports scikit-learn for its estimator classes (0.9 s, half of a cold `related`); a Booster does
-    not use them. Only for this process, and only when nothing imported either yet: `import sklearn` works
-    again afterwards (sentence-transformers needs it), while this process's LightGBM has no LGBMRanker.
-    """
-    if "lightgbm" in sys.modules or "sklearn" in sys.modules:
-        return
-    sys.modules["sklearn"] = None  # type: ignore[assignment]  # makes `import sklearn` raise ImportError
-    try:
-        import lightgbm  # noqa: F401
-    finally:
-        del sys.modules["sklearn"]
-
-
 def _print_suggestions(suggestions: list[Any], as_json: bool, title: str) -> None:
     if as_json:
         echo_json([asdict(s) for s in suggestions])
@@ -216,7 +200,6 @@ def related(
             raise UsageError("give an EVENT_ID or --text, not both or neither")
         if text is not None and not text.strip():
             raise UsageError("--text is empty")
-        import_lightgbm_for_prediction()
         recommender = _recommender(index_path)
         if system not in recommender.systems:
             raise UsageError(f"--system: unknown {system!r}, choose one of {', '.join(recommender.systems)}")

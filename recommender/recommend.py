@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,9 +21,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 
 from recommender.embed import Embedder, text_hash
+from recommender.forest import Forest
 from recommender.index import Index, check_model, tokenize_query
 
 FEATURES = (
@@ -72,10 +73,10 @@ MAX_POOL = 2 * POOL + LOCAL_POOL
 # "not in this set" for the rank features: a constant past any pool's end. A pool-size sentinel would tell
 # the trees how large the pool is, which differs between the full archive and a small one.
 NOT_RANKED = np.float32(MAX_POOL)
-# The ranker's first trees alone pick which candidates get all of them: boosting is additive, so the first
-# PRUNE_TREES trees are a cheap first pass over the whole pool; the best PRUNE_KEEP (or 4k + 20) get the rest.
-PRUNE_TREES = 100
-PRUNE_KEEP = 60
+# A cascade: boosting is additive, so the ranker's first trees are a cheap first look at the whole pool. Each
+# (trees, keep) stage scores the candidates still in with the trees up to `trees` and keeps the best `keep`
+# (at least 4k + 20); those left get every tree, and exactly the full model's score.
+CASCADE: tuple[tuple[int, int], ...] = ((50, 150), (150, 60))
 NEAR_DUPLICATE = 0.97  # cosine above which two suggestions count as one item repeated with small edits
 
 
@@ -122,31 +123,34 @@ class Suggestion:
 
 
 class Ranker:
-    """A trained LightGBM ranker over some of FEATURES (the ablations leave a signal's features out)."""
+    """A trained ranker over some of FEATURES (the ablations leave a signal's features out): LightGBM's trees,
+    walked without LightGBM (`forest.Forest`)."""
 
     def __init__(self, name: str, model_file: Path, features: list[str]):
         self.name = name
         self.model_file = model_file
-        self.columns = [FEATURES.index(f) for f in features]
+        self.columns = np.asarray([FEATURES.index(f) for f in features], dtype=np.int32)
 
     @cached_property
-    def booster(self) -> Any:
+    def forest(self) -> Forest:
         """Loaded on first use: a server needs `fused` alone, not the ablations (about 20 MB each)."""
-        import lightgbm
+        return Forest.load(self.model_file)
 
-        return lightgbm.Booster(model_file=str(self.model_file))
-
-    def score(self, features: np.ndarray, threads: int = 1, keep: int | None = None) -> np.ndarray:
-        """The model's score of every candidate; with `keep`, only the `keep` best by its first PRUNE_TREES
-        trees are scored by all of them, the others get -inf (never selected)."""
-        columns = features[:, self.columns]
-        booster = self.booster
-        if keep is None or keep >= len(columns) or booster.num_trees() <= PRUNE_TREES:
-            return np.asarray(booster.predict(columns, num_threads=threads), dtype=np.float32)
-        first = booster.predict(columns, num_iteration=PRUNE_TREES, num_threads=threads)
-        best = np.argpartition(-first, keep - 1)[:keep]
-        scores = np.full(len(columns), -np.inf, dtype=np.float32)
-        scores[best] = first[best] + booster.predict(columns[best], start_iteration=PRUNE_TREES, num_threads=threads)
+    def score(self, features: np.ndarray, cascade: Sequence[tuple[int, int]] = ()) -> np.ndarray:
+        """The model's score of every candidate (rows of `features`, all of FEATURES). With a `cascade` of
+        (trees, keep) stages, only the candidates kept by every stage get all the trees; the others get -inf."""
+        forest = self.forest
+        alive = np.arange(len(features))
+        partial = np.zeros(len(features))
+        done = 0
+        for trees, keep in cascade:
+            if keep >= len(alive) or trees >= forest.num_trees:
+                continue
+            partial[alive] = forest.predict(features[alive], done, trees, self.columns, partial[alive])
+            done = trees
+            alive = alive[np.argpartition(-partial[alive], keep - 1)[:keep]]
+        scores = np.full(len(features), -np.inf, dtype=np.float32)
+        scores[alive] = forest.predict(features[alive], done, columns=self.columns, initial=partial[alive])
         return scores
 
 
@@ -190,10 +194,7 @@ class Recommender:
         self.index = index
         self._embedder = embedder
         self.rankers = load_rankers() if rankers is None else rankers
-        # threads for the ranker's trees on one query: every core for an interactive query; batch workers,
-        # which already run one process per core, set 1
-        self.threads = os.cpu_count() or 1
-        self.prune = True  # the two-pass scoring of PRUNE_TREES; False scores every candidate with every tree
+        self.prune = True  # the CASCADE; False scores every candidate with every tree
 
     @property
     def embedder(self) -> Embedder:
@@ -284,16 +285,16 @@ class Recommender:
             scores = query.bm25
         elif system in self.rankers:
             pool, features = self.candidates(query, allowed)
-            scores = self.rankers[system].score(features, self.threads, keep=self.keep(k))
+            scores = self.rankers[system].score(features, self.cascade(k))
             return self._select(query, pool, scores, features, k, dense)
         else:
             raise ValueError(f"unknown system {system!r}: choose one of {', '.join(self.systems)}")
         pool = _top(np.where(allowed, scores, -np.inf), min(4 * k + 20, int(allowed.sum())))
         return self._select(query, pool, scores[pool], None, k, dense)
 
-    def keep(self, k: int) -> int | None:
-        """How many candidates the full ranker scores for `k` suggestions (None: all; `prune = False`)."""
-        return max(PRUNE_KEEP, 4 * k + 20) if self.prune else None
+    def cascade(self, k: int) -> list[tuple[int, int]]:
+        """CASCADE for `k` suggestions: every stage keeps at least 4k + 20 (none when `prune` is False)."""
+        return [(trees, max(keep, 4 * k + 20)) for trees, keep in CASCADE] if self.prune else []
 
     def candidates(
         self, query: Query, allowed: np.ndarray, extra: np.ndarray | None = None
@@ -346,20 +347,11 @@ class Recommender:
         n = len(pool)
         best_bm25 = float(bm25[pool].max(initial=0.0))
         bm25_scaled = bm25[pool] / best_bm25 if best_bm25 > 0 else np.zeros(n, dtype=np.float32)
-        names_q = np.zeros(n, dtype=np.float32)
-        names_c = np.zeros(n, dtype=np.float32)
-        shared = np.zeros(n, dtype=np.float32)
-        rarest = np.zeros(n, dtype=np.float32)
-        rows = index.names[pool]  # each candidate's names, and their whole IDF weight
-        own_weight = rows @ index.name_idf
-        if len(query.names):
-            weights = np.zeros(index.names.shape[1], dtype=np.float32)
-            weights[query.names] = index.name_idf[query.names]
-            overlap = rows @ weights
-            names_q = overlap / max(float(weights.sum()), 1e-6)
-            names_c = overlap / np.maximum(own_weight, 1e-6)
-            shared = rows @ (weights > 0).astype(np.float32)
-            rarest = np.asarray(rows.multiply(weights).max(axis=1).todense()).ravel()
+        weights = np.zeros(index.names.shape[1], dtype=np.float32)  # the query's names' IDF, 0 elsewhere
+        weights[query.names] = index.name_idf[query.names]
+        own_weight, overlap, shared, rarest = _name_overlaps(index.names, pool, index.name_idf, weights)
+        names_q = overlap / max(float(weights.sum()), 1e-6)
+        names_c = overlap / np.maximum(own_weight, 1e-6)
         dense_pool = dense[pool]
         dense_rank = _ranks(dense_pool)
         if query.day is not None:
@@ -382,7 +374,7 @@ class Recommender:
             nearest = pool[np.argsort(-dense_pool)[:5]]
         centre = query.vector + index.vectors[nearest].sum(axis=0)
         story = index.vectors[pool] @ (centre / max(float(np.linalg.norm(centre)), 1e-6))
-        names_story, names_story_share = self._story_names(query, nearest, rows, own_weight)
+        names_story, names_story_share = self._story_names(query, pool, nearest, own_weight)
         year = index.day[pool].astype(np.float32) / 365.25
         bm25_rank = _ranks(bm25[pool])
         named_rank = np.full(n, NOT_RANKED)
@@ -435,17 +427,19 @@ class Recommender:
         ).astype(np.float32)
 
     def _story_names(
-        self, query: Query, story: np.ndarray, rows: Any, own_weight: np.ndarray
+        self, query: Query, pool: np.ndarray, story: np.ndarray, own_weight: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Names each candidate (`rows` of the names matrix) shares with the query's story (its own names and
-        those of its nearest events): a follow-up often names the story's other actors, not the query's.
-        Returns the shared weight as a share of the story's and of the candidate's (`own_weight`)."""
+        """Names each candidate shares with the query's story (its own names and those of its nearest events,
+        rows `story`): a follow-up often names the story's other actors, not the query's. Returns the shared
+        weight as a share of the story's and of the candidate's (`own_weight`)."""
         index = self.index
-        in_story = np.zeros(index.names.shape[1], dtype=bool)
+        names = index.names
+        in_story = np.zeros(names.shape[1], dtype=bool)
         in_story[query.names] = True
-        in_story[index.names[story].indices] = True
+        for row in story:
+            in_story[names.indices[names.indptr[row] : names.indptr[row + 1]]] = True
         weights = np.where(in_story, index.name_idf, np.float32(0))
-        overlap = rows @ weights
+        overlap = _name_overlaps(names, pool, index.name_idf, weights)[1]
         return overlap / max(float(weights.sum()), 1e-6), overlap / np.maximum(own_weight, 1e-6)
 
     def _select(
@@ -517,7 +511,7 @@ class Recommender:
         pool, features = self.candidates(query, self.allowed(query, None, None), extra=rows)
         features = features[np.searchsorted(pool, rows)]  # scored within the pool they would be ranked in
         assert query.dense is not None  # computed by candidates()
-        scores = self.rankers["fused"].score(features, self.threads) if "fused" in self.rankers else query.dense[rows]
+        scores = self.rankers["fused"].score(features) if "fused" in self.rankers else query.dense[rows]
         ranked = Ranked(rows=rows, scores=scores, features=features)
         return self._suggestions(query, ranked, set(self.index.record(row).curated))
 
@@ -593,6 +587,35 @@ class Recommender:
         return tuple(_as_written(name, text) for name in picked)
 
 
+def _name_overlaps(
+    names: Any, pool: np.ndarray, idf: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each candidate in `pool` (rows of the binary events x names matrix `names`): the IDF weight of its
+    names, the `weights` of those names summed, how many have weight, and the largest weight (0 if none)."""
+    return _name_overlaps_kernel(names.indptr, names.indices, pool, idf, weights)
+
+
+@numba.njit(cache=True, nogil=True)
+def _name_overlaps_kernel(indptr, indices, pool, idf, weights):
+    # float32 sums in the matrix's column order: the same values as scipy's CSR product, without its overheads
+    n = len(pool)
+    own = np.zeros(n, dtype=np.float32)
+    overlap = np.zeros(n, dtype=np.float32)
+    shared = np.zeros(n, dtype=np.float32)
+    largest = np.zeros(n, dtype=np.float32)
+    for i in range(n):
+        row = pool[i]
+        for j in range(indptr[row], indptr[row + 1]):
+            name = indices[j]
+            own[i] += idf[name]
+            weight = weights[name]
+            overlap[i] += weight
+            if weight > 0:
+                shared[i] += np.float32(1.0)
+                largest[i] = max(largest[i], weight)
+    return own, overlap, shared, largest
+
+
 def _normal(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
@@ -638,9 +661,54 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def _union_top(dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
-    n = min(n, int(allowed.sum()))
-    top_dense = _top(np.where(allowed, dense, -np.inf), n)
-    lexical = np.where(allowed & (bm25 > 0), bm25, -np.inf)
-    top_bm25 = _top(lexical, n)
-    top_bm25 = top_bm25[np.isfinite(lexical[top_bm25])]
-    return np.unique(np.concatenate([top_dense, top_bm25]))
+    """The rows of the `n` best allowed dense scores and of the `n` best positive allowed BM25 scores, sorted."""
+    return np.union1d(_top_allowed(dense, allowed, n, False), _top_allowed(bm25, allowed, n, True))
+
+
+@numba.njit(cache=True, nogil=True)
+def _top_allowed(scores, allowed, n, positive_only):
+    """The `n` best allowed rows by `scores` (only rows scoring > 0 with `positive_only`; ties to the lower
+    row), in row order. A few passes over the scores and no array of their size: a threshold from a strided
+    sample leaves a few times n rows to sort (lower thresholds, then every eligible row, if too few pass)."""
+    size = len(scores)
+    stride = max(1, size // 4096)
+    sample = np.empty((size + stride - 1) // stride, dtype=scores.dtype)
+    taken = 0
+    for i in range(0, size, stride):
+        if allowed[i] and (scores[i] > 0 or not positive_only):
+            sample[taken] = scores[i]
+            taken += 1
+    sample = sample[:taken]
+    mask = np.zeros((size + 7) // 8 * 8, dtype=np.uint8)  # whole 8-byte words, read as such below
+    count = 0
+    for above in (3 * n, 12 * n, size):  # about this many eligible rows lie above the threshold
+        place = taken - 1 - above // stride
+        threshold = np.partition(sample, place)[place] if place >= 0 and size > 64 * n else -np.inf
+        count = 0
+        for i in range(size):  # branch-free, so that it vectorises
+            mask[i] = allowed[i] & (scores[i] >= threshold) & ((scores[i] > 0) | (not positive_only))
+            count += mask[i]
+        if count >= n or threshold == -np.inf:
+            break
+    rows = np.empty(count, dtype=np.int64)
+    count = 0
+    words = mask.view(np.uint64)
+    for word in range(len(words)):  # skip eight rows at a time: few pass the threshold
+        if words[word]:
+            for i in range(8 * word, 8 * word + 8):
+                if mask[i]:
+                    rows[count] = i
+                    count += 1
+    if count <= n:
+        return rows
+    values = scores[rows]
+    cut = -np.partition(-values, n - 1)[n - 1]  # the n-th best score: take all above it, then ties in row order
+    ties = n - np.sum(values > cut)
+    top = np.empty(n, dtype=np.int64)
+    taken = 0
+    for j in range(count):
+        if values[j] > cut or (values[j] == cut and ties > 0):
+            ties -= values[j] == cut
+            top[taken] = rows[j]
+            taken += 1
+    return top

@@ -190,8 +190,6 @@ def _one_thread() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # the processes already use every core; BLAS threads would fight over them
-    if _worker is not None:
-        _worker[0].threads = 1
 
 
 def _suggest_block(rows: list[int]) -> list[EventSuggestions]:

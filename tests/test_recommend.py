@@ -130,8 +130,26 @@ def test_top_selection_matches_a_full_sort():
         assert np.array_equal(scores[top], expected)
 
 
-def test_a_cold_related_loads_lightgbm_without_scikit_learn(sample_index_path, recommender):
-    """The CLI's `related` only predicts: it skips LightGBM's 0.9 s import of scikit-learn, same answers."""
+def test_the_candidate_pools_top_rows_are_those_of_a_full_sort():
+    """`_top_allowed` (the pool's top dense and top BM25 rows): the n best allowed rows, positive scores only for
+    BM25, ties to the lower row; archives large and small, many ties, most rows disallowed or none."""
+    from recommender.recommend import _top_allowed
+
+    rng = np.random.default_rng(1)
+    for trial in range(80):
+        size = int(rng.integers(1, 5000)) if trial < 20 else int(rng.integers(1, 150_000))
+        n = int(rng.integers(1, 400))
+        scores = np.round(rng.standard_normal(size), 2).astype(np.float32)  # many ties
+        allowed = rng.random(size) < (0.05 if trial % 3 == 0 else 0.99)
+        positive_only = bool(trial % 2)
+        eligible = np.flatnonzero(allowed & ((scores > 0) | (not positive_only)))
+        best = eligible[np.lexsort((eligible, -scores[eligible]))][:n]  # by score, then by row
+        assert np.array_equal(_top_allowed(scores, allowed, n, positive_only), np.sort(best))
+
+
+def test_a_cold_related_does_not_import_lightgbm(sample_index_path, recommender):
+    """The CLI's `related` walks the ranker's trees itself (recommender.forest): no LightGBM, pandas or
+    scikit-learn import (about a second of a cold start), same answers."""
     script = f"""
 import sys
 from recommender.cli import app
@@ -140,9 +158,8 @@ try:
     app()
 except SystemExit as done:
     assert done.code in (0, None), done.code
-import lightgbm
-assert "sklearn.base" not in sys.modules and not lightgbm.compat.SKLEARN_INSTALLED
-import sklearn.base  # still importable afterwards
+heavy = {{"lightgbm", "sklearn", "pandas"}} & set(sys.modules)
+assert not heavy, heavy
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
@@ -159,16 +176,17 @@ def test_a_pinned_event_is_scored_as_it_would_be_ranked(recommender):
     assert [s.score for s in described] == pytest.approx([ranked[3].score, ranked[0].score], abs=1e-3)
 
 
-def test_two_pass_scoring_gives_the_full_models_scores_to_the_candidates_it_keeps(recommender):
-    """The first PRUNE_TREES trees pick the candidates; those kept get exactly the full model's score."""
+@pytest.mark.parametrize("cascade", [[(100, 60)], [(25, 200), (100, 60)]])
+def test_the_cascade_gives_the_full_models_scores_to_the_candidates_it_keeps(recommender, cascade):
+    """The first trees pick the candidates; those kept get exactly the full model's score."""
     query = recommender.query_for_row(recommender.index.position[PUTIN])
     pool, features = recommender.candidates(query, recommender.allowed(query, None, None))
     fused = recommender.rankers["fused"]
     full = fused.score(features)
-    pruned = fused.score(features, keep=60)
+    pruned = fused.score(features, cascade)
     kept = np.isfinite(pruned)
     assert kept.sum() == 60 and len(pool) > 200
-    assert np.allclose(pruned[kept], full[kept], atol=1e-4)
+    assert np.array_equal(pruned[kept], full[kept])
     assert set(np.argsort(-full)[:10]) <= set(np.flatnonzero(kept))  # the full model's top 10 all kept here
     recommender.prune = False
     try:
