@@ -4,9 +4,11 @@
 
 Prints docs/s of torch fp32, ONNX fp32 and ONNX int8 on the same events with ratios against torch (the
 baseline, run in the same process), their cosine agreement with torch; the time to add 15 new events to
-the index (in a warm process and as a CLI run); the time of a cold `recommender related ID`; and p50/p95 of a
-warm `related` by id, dense against fused. `--only incremental,cold` runs just those parts
-(`backends`, `cold`, `warm`, `incremental`); `--warm-related-only` is `--only warm`.
+the index (in a warm process and as a CLI run); the time of a cold `recommender related ID`; p50/p95 of a
+warm `related` by id, dense against fused; and the fused ranker's trees on the same candidates: LightGBM's
+Booster.predict (the baseline) against recommender.forest, every tree and the cascade.
+`--only incremental,cold` runs just those parts (`backends`, `cold`, `warm`, `incremental`);
+`--warm-related-only` is `--only warm`.
 Add --full-index to also time a cold full index build with the default backend (minutes; the archive
 already read, so the figure is embedding plus indexing).
 """

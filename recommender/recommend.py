@@ -146,7 +146,7 @@ class Ranker:
         for trees, keep in cascade:
             if keep >= len(alive) or trees >= forest.num_trees:
                 continue
-            partial[alive] = forest.predict(features[alive], done, trees, self.columns, partial[alive])
+            partial[alive] = forest.predict(features[alive], done, trees, columns=self.columns, initial=partial[alive])
             done = trees
             alive = alive[np.argpartition(-partial[alive], keep - 1)[:keep]]
         scores = np.full(len(features), -np.inf, dtype=np.float32)
