@@ -347,11 +347,6 @@ class Recommender:
         n = len(pool)
         best_bm25 = float(bm25[pool].max(initial=0.0))
         bm25_scaled = bm25[pool] / best_bm25 if best_bm25 > 0 else np.zeros(n, dtype=np.float32)
-        weights = np.zeros(index.names.shape[1], dtype=np.float32)  # the query's names' IDF, 0 elsewhere
-        weights[query.names] = index.name_idf[query.names]
-        own_weight, overlap, shared, rarest = _name_overlaps(index.names, pool, index.name_idf, weights)
-        names_q = overlap / max(float(weights.sum()), 1e-6)
-        names_c = overlap / np.maximum(own_weight, 1e-6)
         dense_pool = dense[pool]
         dense_rank = _ranks(dense_pool)
         if query.day is not None:
@@ -374,7 +369,17 @@ class Recommender:
             nearest = pool[np.argsort(-dense_pool)[:5]]
         centre = query.vector + index.vectors[nearest].sum(axis=0)
         story = index.vectors[pool] @ (centre / max(float(np.linalg.norm(centre)), 1e-6))
-        names_story, names_story_share = self._story_names(query, pool, nearest, own_weight)
+        weights = np.zeros(index.names.shape[1], dtype=np.float32)  # the query's names' IDF, 0 elsewhere
+        weights[query.names] = index.name_idf[query.names]
+        story_weights = self._story_weights(query, nearest)
+        own_weight, overlap, shared, rarest, story_overlap = _name_overlaps(
+            index.names, pool, index.name_idf, weights, story_weights
+        )
+        names_q = overlap / max(float(weights.sum()), 1e-6)
+        names_c = overlap / np.maximum(own_weight, 1e-6)
+        # names shared with the story, as a share of the story's and of the candidate's
+        names_story = story_overlap / max(float(story_weights.sum()), 1e-6)
+        names_story_share = story_overlap / np.maximum(own_weight, 1e-6)
         year = index.day[pool].astype(np.float32) / 365.25
         bm25_rank = _ranks(bm25[pool])
         named_rank = np.full(n, NOT_RANKED)
@@ -426,21 +431,16 @@ class Recommender:
             ]
         ).astype(np.float32)
 
-    def _story_names(
-        self, query: Query, pool: np.ndarray, story: np.ndarray, own_weight: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Names each candidate shares with the query's story (its own names and those of its nearest events,
-        rows `story`): a follow-up often names the story's other actors, not the query's. Returns the shared
-        weight as a share of the story's and of the candidate's (`own_weight`)."""
+    def _story_weights(self, query: Query, story: np.ndarray) -> np.ndarray:
+        """The IDF of the names of the query's story (its own names and those of its nearest events, rows
+        `story`), 0 for other names: a follow-up often names the story's other actors, not the query's."""
         index = self.index
         names = index.names
         in_story = np.zeros(names.shape[1], dtype=bool)
         in_story[query.names] = True
         for row in story:
             in_story[names.indices[names.indptr[row] : names.indptr[row + 1]]] = True
-        weights = np.where(in_story, index.name_idf, np.float32(0))
-        overlap = _name_overlaps(names, pool, index.name_idf, weights)[1]
-        return overlap / max(float(weights.sum()), 1e-6), overlap / np.maximum(own_weight, 1e-6)
+        return np.where(in_story, index.name_idf, np.float32(0))
 
     def _select(
         self,
@@ -588,32 +588,35 @@ class Recommender:
 
 
 def _name_overlaps(
-    names: Any, pool: np.ndarray, idf: np.ndarray, weights: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    names: Any, pool: np.ndarray, idf: np.ndarray, weights: np.ndarray, story_weights: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """For each candidate in `pool` (rows of the binary events x names matrix `names`): the IDF weight of its
-    names, the `weights` of those names summed, how many have weight, and the largest weight (0 if none)."""
-    return _name_overlaps_kernel(names.indptr, names.indices, pool, idf, weights)
+    names, the `weights` of those names summed, how many have weight, the largest weight (0 if none), and the
+    `story_weights` of its names summed."""
+    return _name_overlaps_kernel(names.indptr, names.indices, pool, idf, weights, story_weights)
 
 
 @numba.njit(cache=True, nogil=True)
-def _name_overlaps_kernel(indptr, indices, pool, idf, weights):
+def _name_overlaps_kernel(indptr, indices, pool, idf, weights, story_weights):
     # float32 sums in the matrix's column order: the same values as scipy's CSR product, without its overheads
     n = len(pool)
     own = np.zeros(n, dtype=np.float32)
     overlap = np.zeros(n, dtype=np.float32)
     shared = np.zeros(n, dtype=np.float32)
     largest = np.zeros(n, dtype=np.float32)
+    story = np.zeros(n, dtype=np.float32)
     for i in range(n):
         row = pool[i]
         for j in range(indptr[row], indptr[row + 1]):
             name = indices[j]
             own[i] += idf[name]
+            story[i] += story_weights[name]
             weight = weights[name]
             overlap[i] += weight
             if weight > 0:
                 shared[i] += np.float32(1.0)
                 largest[i] = max(largest[i], weight)
-    return own, overlap, shared, largest
+    return own, overlap, shared, largest, story
 
 
 def _normal(text: str) -> str:
