@@ -62,26 +62,21 @@ class Forest:
         roots = []
         nodes = n_leaves = 0
         for number, tree in enumerate(trees):
-            if int(tree.get("num_cat", "0")) or int(tree.get("is_linear", "0")):
-                raise ModelFormatError(f"{path}: tree {number} has categorical or linear splits, not supported")
-            values = np.array(tree["leaf_value"].split(), dtype=np.float64)
-            if int(tree["num_leaves"]) == 1:
-                roots.append(~n_leaves)
-            else:
-                roots.append(nodes)
-                for key, field in (
-                    ("feature", "split_feature"),
-                    ("threshold", "threshold"),
-                    ("decision", "decision_type"),
-                ):
-                    parts[key].append(
-                        np.array(tree[field].split(), dtype=np.float64 if key == "threshold" else np.int32)
-                    )
-                for key, field in (("left", "left_child"), ("right", "right_child")):
-                    # tree-local numbering to the forest's: internal nodes shift by those before, leaf -1 - j too
-                    child = np.array(tree[field].split(), dtype=np.int64)
-                    parts[key].append(np.where(child >= 0, child + nodes, child - n_leaves))
-                nodes += len(parts["feature"][-1])
+            try:
+                if int(tree.get("num_cat", "0")) or int(tree.get("is_linear", "0")):
+                    raise ModelFormatError(f"{path}: tree {number} has categorical or linear splits, not supported")
+                values = np.array(tree["leaf_value"].split(), dtype=np.float64)
+                if int(tree["num_leaves"]) == 1:
+                    roots.append(~n_leaves)
+                else:
+                    roots.append(nodes)
+                    for key, array in _tree_arrays(tree, nodes, n_leaves).items():
+                        parts[key].append(array)
+                    nodes += len(parts["feature"][-1])
+            except ModelFormatError:
+                raise
+            except (KeyError, ValueError) as exc:
+                raise ModelFormatError(f"{path}: tree {number} is incomplete or malformed ({exc!r})") from None
             leaves.append(values)
             n_leaves += len(values)
         decision = np.concatenate(parts["decision"]) if parts["decision"] else np.zeros(0, np.int32)
@@ -132,6 +127,19 @@ class Forest:
                 out,
             )
         return out
+
+
+def _tree_arrays(tree: dict[str, str], nodes: int, n_leaves: int) -> dict[str, np.ndarray]:
+    """One tree's internal nodes, numbered in the forest: `nodes` internal nodes and `n_leaves` leaves before it."""
+    arrays: dict[str, np.ndarray] = {
+        "feature": np.array(tree["split_feature"].split(), dtype=np.int32),
+        "threshold": np.array(tree["threshold"].split(), dtype=np.float64),
+        "decision": np.array(tree["decision_type"].split(), dtype=np.int32),
+    }
+    for key, field in (("left", "left_child"), ("right", "right_child")):
+        child = np.array(tree[field].split(), dtype=np.int64)  # >= 0 an internal node, leaf j as -1 - j
+        arrays[key] = np.where(child >= 0, child + nodes, child - n_leaves)
+    return arrays
 
 
 @numba.njit(cache=True, nogil=True)

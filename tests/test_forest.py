@@ -50,9 +50,7 @@ def test_every_missing_value_rule_and_one_leaf_trees(tmp_path, zero_as_missing):
     assert set(rules.missing) == {MISSING_ZERO if zero_as_missing else MISSING_NAN}  # the fused model: NONE
     assert len(set(rules.default_left)) == 2  # missing values go left at some nodes, right at others
     for model in (booster, stump):
-        path = tmp_path / "model.txt"
-        model.save_model(str(path))
-        forest = Forest.load(path)
+        forest = Forest.load(_saved(model, tmp_path / "model.txt"))
         test = rng.normal(size=(300, 4))
         test[rng.random(test.shape) < 0.3] = np.nan
         test[rng.random(test.shape) < 0.2] = 0.0
@@ -65,8 +63,13 @@ def _saved(booster, path):
     return path
 
 
-def test_a_file_that_is_not_a_model_is_named(tmp_path):
+def test_a_file_that_is_not_a_model_is_named(tmp_path, recommender):
     path = tmp_path / "notes.txt"
     path.write_text("hello\n")
     with pytest.raises(ModelFormatError, match="notes.txt"):
+        Forest.load(path)
+    # a model cut short: its last tree lacks its leaf values
+    text = recommender.rankers["fused"].model_file.read_text().split("end of trees")[0]
+    path.write_text(text[: text.rindex("leaf_value=")])
+    with pytest.raises(ModelFormatError, match=r"notes.txt: tree 399"):
         Forest.load(path)
