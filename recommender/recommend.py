@@ -329,11 +329,8 @@ class Recommender:
     @cached_property
     def _text_length(self) -> np.ndarray:
         index = self.index
-        return np.fromiter(
-            (len(h) + len(s) for h, s in zip(index.headlines, index.summaries, strict=True)),
-            dtype=np.float32,
-            count=len(index),
-        )
+        lengths = np.fromiter(map(len, index.headlines), dtype=np.int64, count=len(index))
+        return (lengths + np.fromiter(map(len, index.summaries), dtype=np.int64, count=len(index))).astype(np.float32)
 
     def dense_scores(self, rows: Sequence[int]) -> np.ndarray:
         """(len(rows), n) cosine of each indexed event in `rows` with every event: one matrix product, so a
