@@ -7,9 +7,10 @@ Recommender(index).related("news/2016/03/14/....md", k=10)
 
 import os
 
-# Read by OpenBLAS and OpenMP when numpy and LightGBM load them, so set before any import below. Idle worker
-# threads otherwise spin after each call and take the second core from the next step (the dense scan's BLAS
-# threads from the ranker's trees): warm `related` by id p50 28.5 -> 18.6 ms on 2 cores (eval/bench_speed.py).
+# Read by OpenBLAS and OpenMP when numpy (and LightGBM, for `tune`) load them, so set before any import below.
+# Idle worker threads otherwise spin after each call and take the second core from the next step (the dense
+# scan's BLAS threads from the features and trees that follow): warm `related` by id p50 28.5 -> 18.6 ms on
+# 2 cores when measured (eval/bench_speed.py).
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

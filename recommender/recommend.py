@@ -289,7 +289,7 @@ class Recommender:
             return self._select(query, pool, scores, features, k, dense)
         else:
             raise ValueError(f"unknown system {system!r}: choose one of {', '.join(self.systems)}")
-        pool = _top(np.where(allowed, scores, -np.inf), min(4 * k + 20, int(allowed.sum())))
+        pool = _top(scores, min(4 * k + 20, int(allowed.sum())), allowed)
         return self._select(query, pool, scores[pool], None, k, dense)
 
     def cascade(self, k: int) -> list[tuple[int, int]]:
@@ -637,27 +637,13 @@ def _standardised(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / max(float(values.std()), 1e-6) if len(values) else values
 
 
-def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the `n` highest scores, highest first (ties in index order)."""
+def _top(scores: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the `n` highest scores (among `allowed` rows), highest first; ties go to the lower index."""
     n = max(0, min(n, len(scores)))
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    candidates = None
-    if len(scores) > 64 * n:
-        # A full argpartition of 113,512 scores costs ~0.7 ms; a threshold from a strided sample keeps only a
-        # few times n of them to partition. Exact: if fewer than n pass the threshold, fall back to all.
-        sample = scores[:: max(1, len(scores) // 4096)]
-        place = len(sample) - 1 - (2 * n * len(sample)) // len(scores)  # about 2n of all scores lie above it
-        threshold = np.partition(sample, place)[place]
-        above = np.flatnonzero(scores >= threshold)
-        if len(above) >= n:
-            candidates = above
-    if candidates is None:
-        candidates = np.arange(len(scores))
-    values = scores[candidates]
-    part = np.argpartition(-values, n - 1)[:n]
-    order = np.lexsort((candidates[part], -values[part]))
-    return candidates[part[order]]
+    rows = _top_allowed(scores, np.ones(len(scores), dtype=bool) if allowed is None else allowed, n, False)
+    return rows[np.lexsort((rows, -scores[rows]))]
 
 
 def _union_top(dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
