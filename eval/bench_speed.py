@@ -125,7 +125,7 @@ def bench_cold_related(index: Path) -> None:
 
 def bench_warm_related(index: Path, queries: int = 300) -> None:
     print(f"\n## Warm `related` by id ({queries} random events, one process, index and rankers loaded)")
-    from recommender.recommend import Recommender
+    from recommender.rank import Recommender
 
     ranker = Recommender(load_index(index))
     ranker.warm_up()
@@ -145,14 +145,19 @@ def bench_warm_related(index: Path, queries: int = 300) -> None:
 
 def bench_trees(ranker: Any, ids: list[str]) -> None:
     """The fused ranker's 400 trees over the same candidate pools: LightGBM's Booster.predict (the baseline)
-    against recommender.forest, and the cascade (recommend.CASCADE) against every tree on every candidate."""
+    against recommender.rank.forest, and the cascade (rank.CASCADE) against every tree on every candidate."""
     import lightgbm
 
     fused = ranker.rankers["fused"]
+    from recommender.rank.candidates import allowed_rows, candidate_pool
+    from recommender.rank.features import feature_matrix
+    from recommender.rank.ranker import cascade_for
+
+    index = ranker.index
     pools = []
     for event_id in ids:
-        query = ranker.query_for_row(ranker.index.position[event_id])
-        pools.append(ranker.candidates(query, ranker.allowed(query, None, None))[1])
+        query = ranker.query(index.position[event_id])
+        pools.append(feature_matrix(index, query, candidate_pool(index, query, allowed_rows(index, query, None, None))))
     booster = lightgbm.Booster(model_file=str(fused.model_file))
     candidates = sum(len(p) for p in pools)
     print(
@@ -161,7 +166,7 @@ def bench_trees(ranker: Any, ids: list[str]) -> None:
     runs = {
         "LightGBM Booster.predict": lambda f: booster.predict(f[:, fused.columns], num_threads=1),
         "forest, every tree": lambda f: fused.score(f),
-        "forest, cascade": lambda f: fused.score(f, ranker.cascade(10)),
+        "forest, cascade": lambda f: fused.score(f, cascade_for(ranker.cascade, 10)),
     }
     baseline = 0.0
     for name, run in runs.items():

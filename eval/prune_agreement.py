@@ -1,4 +1,4 @@
-"""How closely the cascade (the ranker's first trees pick which candidates get all of them, recommend.CASCADE)
+"""How closely the cascade (the ranker's first trees pick which candidates get all of them, rank.CASCADE)
 agrees with scoring every candidate with every tree, and what it saves. Train-split queries only, and no labels:
 the settings are chosen here without looking at the test split, whose relevance the eval then reports.
 
@@ -21,10 +21,10 @@ import recommender  # noqa: E402, F401  (first: it sets the thread settings nump
 import numpy as np  # noqa: E402
 # isort: on
 
-import recommender.recommend as rec  # noqa: E402
-from recommender.evaluate import split_of  # noqa: E402
-from recommender.forest import Forest  # noqa: E402
 from recommender.index import load_index  # noqa: E402
+from recommender.rank import Recommender  # noqa: E402
+from recommender.rank.forest import Forest  # noqa: E402
+from recommender.truth import split_of  # noqa: E402
 
 CASCADES = [
     ((100, 60),),  # the two-pass scoring chosen at first
@@ -53,9 +53,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
-    ranker = rec.Recommender(load_index(Path(args.index)))
-    ranker.warm_up()
-    train = [i for i in ranker.index.ids if split_of(i) == "train"]
+    index = load_index(Path(args.index))
+    Recommender(index).warm_up()
+    train = [i for i in index.ids if split_of(i) == "train"]
     ids = random.Random(11).sample(train, min(args.queries, len(train)))
 
     walks = [0]  # candidates x trees walked, counted in the forest
@@ -67,14 +67,14 @@ def main() -> None:
 
     Forest.predict = counted  # type: ignore[method-assign]
 
-    def run(prune: bool) -> tuple[list[list[str]], float]:
-        ranker.prune = prune
+    def run(cascade: tuple[tuple[int, int], ...]) -> tuple[list[list[str]], float]:
+        ranker = Recommender(index, cascade=cascade)
         walks[0] = 0
         started = time.perf_counter()
         tops = [[s.id for s in ranker.related(i, k=args.k)] for i in ids]
         return tops, (time.perf_counter() - started) * 1000 / len(ids)
 
-    full, full_ms = run(False)
+    full, full_ms = run(())
     full_walks = walks[0] / len(ids)
     print(
         f"every tree on every candidate: {full_ms:.1f} ms/query, {full_walks:,.0f} tree walks/query, "
@@ -83,8 +83,7 @@ def main() -> None:
     print("| cascade: (trees, kept) stages | top-10 overlap | same order | tree walks/query | ms/query | x |")
     print("|---|---|---|---|---|---|")
     for cascade in CASCADES:
-        rec.CASCADE = cascade
-        pruned, ms = run(True)
+        pruned, ms = run(cascade)
         overlap = np.mean([len(set(a) & set(b)) / max(len(a), 1) for a, b in zip(full, pruned, strict=True)])
         same = np.mean([a == b for a, b in zip(full, pruned, strict=True)])
         stages = ", ".join(f"({trees}, {keep})" for trees, keep in cascade)

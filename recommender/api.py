@@ -14,7 +14,7 @@ from fastapi import Body, FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field, field_validator
 
 from recommender.index import DEFAULT_INDEX, load_index
-from recommender.recommend import Recommender, Suggestion, UnknownEventError
+from recommender.rank import Recommender, Suggestion, UnknownEventError
 
 MAX_TEXT = 10_000
 MAX_BATCH = 1_000

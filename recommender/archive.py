@@ -50,10 +50,6 @@ class RelatedLink:
     href: str
     context: tuple[str, ...] = ()
 
-    @property
-    def target_key(self) -> str:
-        return link_key(self.href)
-
 
 @dataclass(frozen=True)
 class Event:
@@ -67,13 +63,12 @@ class Event:
 
     @property
     def text(self) -> str:
-        """What the embedder and every text signal see: headline and summary, never a Related section."""
-        return f"{self.headline} {self.summary}".strip()
+        return event_text(self.headline, self.summary)
 
-    @property
-    def href(self) -> str:
-        """The link to this event as the archive's Related lists write it."""
-        return "/" + self.id
+
+def event_text(headline: str, summary: str) -> str:
+    """What the embedder and every text signal see of an event: headline and summary, never a Related section."""
+    return f"{headline} {summary}".strip()
 
 
 @dataclass(frozen=True)

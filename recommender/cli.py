@@ -1,4 +1,5 @@
-"""The `recommender` command: a thin layer over the package; every error is one line, never a traceback."""
+"""The `recommender` command: each command parses its options, calls the package and prints; every error is one
+line, never a traceback."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def fail(message: str, code: int = 1) -> None:
 @contextmanager
 def clear_errors() -> Iterator[None]:
     """Turn the package's known errors into one-line messages with an exit code."""
-    from recommender.recommend import UnknownEventError
+    from recommender.rank import UnknownEventError
 
     try:
         yield
@@ -163,7 +164,7 @@ def index(
 
 def _recommender(index_path: Path) -> Any:
     from recommender.index import load_index
-    from recommender.recommend import Recommender
+    from recommender.rank import Recommender
 
     return Recommender(load_index(index_path))
 
@@ -232,7 +233,8 @@ def eval_command(
     out: Annotated[Path, typer.Option(help="Folder for report.md, metrics.json, runs and plots.")] = Path("eval/out"),
 ) -> None:
     """Compare systems with the curated Related lists (P@k, R@10, nDCG@10, MRR, MAP, hit rate, lenient P@10)."""
-    from recommender.evaluate import EvalConfig, run_eval, truth_from_archive, truth_from_file, write_report
+    from recommender.evaluate import EvalConfig, run_eval, write_report
+    from recommender.truth import truth_from_archive, truth_from_file
 
     with clear_errors():
         if queries != "all" and not (queries.isdigit() and int(queries) > 0):
@@ -288,19 +290,19 @@ def tune(
         int | None, typer.Option(min=10, help="Train-split queries to learn from (a seeded sample; default: all).")
     ] = None,
     seed: Annotated[int, typer.Option()] = 42,
-    out: Annotated[Path, typer.Option(help="Folder for the ranker models.")] = Path("recommender/ranker"),
+    out: Annotated[Path, typer.Option(help="Folder for the ranker models.")] = Path("recommender/rank/models"),
     features_cache: Annotated[
         Path | None, typer.Option(help="Keep the training features in this .npz and reuse them when they match.")
     ] = None,
 ) -> None:
     """Train the fused ranker and its ablations on the train split of the curated lists."""
-    from recommender.evaluate import truth_from_archive
+    from recommender.truth import truth_from_archive
     from recommender.tune import train_rankers
 
     with clear_errors():
         recommender = _recommender(index_path)
         truth = truth_from_archive(read(archive), set(recommender.index.ids))
-        train_rankers(recommender, truth, queries, seed, out, log=typer.echo, cache=features_cache)
+        train_rankers(recommender.index, truth, queries, seed, out, log=typer.echo, cache=features_cache)
     typer.echo(f"rankers written to {out}")
 
 
@@ -328,16 +330,7 @@ def suggest(
 ) -> None:
     """Related suggestions for many events, for editors: as jsonl/markdown/csv, or written into the files."""
     from recommender.atomic import atomic_path
-    from recommender.suggest import (
-        FORMATS,
-        EditorRules,
-        RulesError,
-        load_rules,
-        render,
-        select_events,
-        suggest_all,
-        write_suggestions,
-    )
+    from recommender.suggest import FORMATS, EditorRules, RulesError, load_rules, run_batch, select_events
 
     with clear_errors():
         if fmt not in FORMATS:
@@ -366,43 +359,31 @@ def suggest(
             )
         new_ids = {e.id for e in data.events.values() if not e.related and not e.suggested} if new_only else None
         rows = select_events(recommender, only or (), *window, rules=rules, new_ids=new_ids)
-        items = suggest_all(recommender, rows, k, rules, past_only, progress=sys.stderr.isatty(), jobs=jobs)
-        totals = {"events": 0, "suggestions": 0, "curated_matches": 0, "events_with_curated": 0}
-        outcomes: dict[str, int] = {"added": 0, "replaced": 0, "unchanged": 0, "skipped": 0}
-
-        def counted() -> Iterator[Any]:
-            for item in items:
-                totals["events"] += 1
-                totals["suggestions"] += len(item.suggestions)
-                if item.curated:
-                    totals["events_with_curated"] += 1
-                    totals["curated_matches"] += sum(s.curated for s in item.suggestions)
-                if in_files:
-                    outcome = write_suggestions(archive, item, dry_run=not write)
-                    outcomes[outcome.status] += 1
-                    if outcome.status == "skipped":
-                        typer.echo(f"skipped {outcome.path}: {outcome.reason}", err=True)
-                yield item
-
+        batch: dict[str, Any] = {
+            "files": archive if in_files else None,
+            "dry_run": not write,
+            "past_only": past_only,
+            "progress": sys.stderr.isatty(),
+            "jobs": jobs,
+            "on_skip": lambda o: typer.echo(f"skipped {o.path}: {o.reason}", err=True),
+        }
         if out is None:
-            for chunk in render(counted(), fmt):
-                sys.stdout.write(chunk)
+            summary = run_batch(recommender, rows, k, rules, fmt, sys.stdout, **batch)
         else:
             with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
-                for chunk in render(counted(), fmt):
-                    handle.write(chunk)
+                summary = run_batch(recommender, rows, k, rules, fmt, handle, **batch)
     seconds = time.perf_counter() - started
     verb = "written" if write else "would change (dry run; --write to apply)"
-    files = (
-        f" Files {verb}: {outcomes['added']:,} added, {outcomes['replaced']:,} replaced, "
-        f"{outcomes['unchanged']:,} unchanged, {outcomes['skipped']:,} skipped."
+    files = summary.files
+    counts = (
+        f" Files {verb}: {files['added']:,} added, {files['replaced']:,} replaced, "
+        f"{files['unchanged']:,} unchanged, {files['skipped']:,} skipped."
         if in_files
         else ""
     )
     typer.echo(
-        f"{totals['events']:,} events, {totals['suggestions']:,} suggestions in {seconds:.1f}s; "
-        f"{totals['curated_matches']:,} already in the curated lists of {totals['events_with_curated']:,} events."
-        + files,
+        f"{summary.events:,} events, {summary.suggestions:,} suggestions in {seconds:.1f}s; "
+        f"{summary.curated_matches:,} already in the curated lists of {summary.events_with_curated:,} events." + counts,
         err=True,
     )
 

@@ -53,7 +53,7 @@ def sample_index(sample_index_path):
 
 @pytest.fixture(scope="session")
 def recommender(sample_index):
-    from recommender.recommend import Recommender
+    from recommender.rank import Recommender
 
     return Recommender(sample_index)
 
@@ -74,3 +74,13 @@ def index_copy(sample_index_path, tmp_path) -> Path:
     out = tmp_path / "index"
     shutil.copytree(sample_index_path, out)
     return out
+
+
+def pool_features(recommender, query):
+    """The fused ranker's candidate pool for `query` (any date, nothing excluded) and its feature matrix."""
+    from recommender.rank.candidates import allowed_rows, candidate_pool
+    from recommender.rank.features import feature_matrix
+
+    index = recommender.index
+    pool = candidate_pool(index, query, allowed_rows(index, query, None, None))
+    return pool, feature_matrix(index, query, pool)

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from recommender.archive import read_archive
 from recommender.cli import app
-from recommender.evaluate import EvalConfig, run_eval, score_runs, split_of, truth_from_archive
+from recommender.evaluate import EvalConfig, run_eval, score_runs
 from recommender.index import build_index, load_index
-from recommender.recommend import Recommender
+from recommender.rank import Recommender
+from recommender.truth import split_of, truth_from_archive
 
 EVENTS = {  # id -> (date, headline, related ids)
     "a": ("2020-01-01", "Storm hits the coast of Norway", ["b", "c"]),
@@ -100,8 +101,8 @@ def test_no_related_section_reaches_any_system(archive_copy, index_copy, sample_
     queries = sorted(sample_index.ids)[::40]
     for system in ("dense", "bm25", "fused"):
         for query_id in queries:
-            a = before.rank(before.query_for_row(before.index.position[query_id]), 10, system)
-            b = after.rank(after.query_for_row(after.index.position[query_id]), 10, system)
+            a = before.rank(before.query(before.index.position[query_id]), 10, system)
+            b = after.rank(after.query(after.index.position[query_id]), 10, system)
             assert [before.index.ids[r] for r in a.rows] == [after.index.ids[r] for r in b.rows], (system, query_id)
 
 

@@ -3,17 +3,14 @@
 import lightgbm
 import numpy as np
 import pytest
+from conftest import pool_features
 
-from recommender.forest import MISSING_NAN, MISSING_NONE, MISSING_ZERO, Forest, ModelFormatError
+from recommender.rank.forest import MISSING_NAN, MISSING_NONE, MISSING_ZERO, Forest, ModelFormatError
 
 
 def real_features(recommender, rows=(0, 7, 40)):
     """Candidate features of a few real queries (the sample archive and the real model)."""
-    parts = []
-    for row in rows:
-        query = recommender.query_for_row(row)
-        parts.append(recommender.candidates(query, recommender.allowed(query, None, None))[1])
-    return np.concatenate(parts)
+    return np.concatenate([pool_features(recommender, recommender.query(row))[1] for row in rows])
 
 
 def test_the_fused_ranker_scores_as_lightgbm_does(recommender):

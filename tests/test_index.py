@@ -13,16 +13,8 @@ from typer.testing import CliRunner
 from recommender.archive import Archive, read_archive
 from recommender.cli import app
 from recommender.embed import Embedder, weights_fingerprint
-from recommender.index import (
-    IndexLoadError,
-    Terms,
-    _tokenize,
-    _write_bm25,
-    build_index,
-    check_model,
-    load_index,
-    story_density,
-)
+from recommender.index import IndexLoadError, build_index, check_model, load_index, story_density
+from recommender.index.terms import Terms, tokenize, write_bm25
 from recommender.names import extract_names
 
 
@@ -118,7 +110,7 @@ def test_a_failed_build_leaves_the_old_index_whole(archive_copy, index_copy, mon
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("recommender.index._write_bm25", boom)
+    monkeypatch.setattr("recommender.index.build.write_bm25", boom)
     with pytest.raises(RuntimeError):
         build_index(read_archive(archive_copy), index_copy)
     assert (index_copy / "vectors.faiss").read_bytes() == before
@@ -154,7 +146,7 @@ def test_an_update_equals_a_build_from_scratch(sample_archive, sample_index, tmp
             cells_b = dict(zip([b.vocab[t] for t in b.matrix[row].indices], b.matrix[row].data, strict=True))
             assert cells_a == cells_b
     for query in ("putin syria withdrawal", "zika virus brazil", "the of and"):
-        tokens = _tokenize([query])[0]
+        tokens = tokenize([query])[0]
         assert np.allclose(updated.bm25_scores(tokens), fresh.bm25_scores(tokens))
 
     # with half the events gone, unused lines would be most of records.jsonl: it is rewritten in row order
@@ -177,16 +169,16 @@ def test_bm25_scores_are_those_of_bm25s(sample_index, tmp_path):
     import bm25s
 
     texts = [sample_index.text(row) for row in range(len(sample_index))]
-    tokens = _tokenize(texts)
+    tokens = tokenize(texts)
     ours = Terms.assemble(None, np.full(len(texts), -1), tokens)
-    _write_bm25(tmp_path / "bm25", ours)
+    write_bm25(tmp_path / "bm25", ours)
     loaded = bm25s.BM25.load(str(tmp_path / "bm25"))
     reference = bm25s.BM25()
     reference.index(tokens, show_progress=False)
     checked = 0
     for query in ("putin syria withdrawal", "zika virus brazil", "election president vote", "apple fbi iphone"):
-        ids = [loaded.vocab_dict[t] for t in _tokenize([query])[0] if t in loaded.vocab_dict]
-        reference_ids = [reference.vocab_dict[t] for t in _tokenize([query])[0] if t in reference.vocab_dict]
+        ids = [loaded.vocab_dict[t] for t in tokenize([query])[0] if t in loaded.vocab_dict]
+        reference_ids = [reference.vocab_dict[t] for t in tokenize([query])[0] if t in reference.vocab_dict]
         scores, expected = loaded.get_scores_from_ids(ids), reference.get_scores_from_ids(reference_ids)
         assert np.allclose(scores, expected, rtol=1e-5, atol=1e-6) and expected.max() > 0
         checked += int((expected > 0).sum())

@@ -1,4 +1,4 @@
-"""Suggestions on the real sample archive with the real model: shape and relevance facts measured here."""
+"""`Recommender` on the real sample archive with the real model: by id, by text, windows, what it finds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from conftest import PUTIN
 from typer.testing import CliRunner
 
@@ -31,10 +30,18 @@ def test_related_for_the_putin_event(recommender):
     assert all(s.signals is not None and s.signals.days_apart is not None for s in suggestions)
 
 
-def test_fused_beats_dense_for_the_seed_page(recommender):
-    curated = {s.id for s in recommender.related("SEED-EXAMPLE.md", k=10) if s.curated}
-    dense = {s.id for s in recommender.related("SEED-EXAMPLE.md", k=10, system="dense") if s.curated}
-    assert len(curated) >= len(dense)
+def test_fused_finds_more_curated_items_than_dense_or_bm25(recommender):
+    """Over every sample event with a curated list (821), the curated items each system puts in its top 10.
+    Measured: fused 2,632, dense 2,213, bm25 2,069."""
+    index = recommender.index
+    hits = dict.fromkeys(("fused", "dense", "bm25"), 0)
+    queries = [row for row in range(len(index)) if index.record(row).curated]
+    for row in queries:
+        for system in hits:
+            hits[system] += sum(s.curated for s in recommender.related_to_row(row, k=10, system=system))
+    assert len(queries) == 821
+    assert hits["fused"] >= 1.12 * max(hits["dense"], hits["bm25"]), hits
+    assert min(hits.values()) > 2 * len(queries), hits  # every system finds about 2.5 per list, not by chance
 
 
 def test_free_text_finds_the_story(recommender):
@@ -45,14 +52,18 @@ def test_free_text_finds_the_story(recommender):
 
 
 def test_free_text_is_placed_at_its_closest_event(recommender):
-    query = recommender.query_for_text("Russia pulls its troops out of Syria")
+    from recommender.rank.candidates import allowed_rows
+    from recommender.rank.query import anchored, query_for_text
+
+    text = "Russia pulls its troops out of Syria"
+    index = recommender.index
+    query = query_for_text(index, text, recommender.embedder.encode([text])[0])
     assert query.day is None
-    recommender.anchor_in_time(query, since=dt.date(2016, 3, 1), until=dt.date(2016, 3, 31))
-    closest = int(
-        np.argmax(np.where(recommender.allowed(query, dt.date(2016, 3, 1), dt.date(2016, 3, 31)), query.dense, -1))
-    )
-    assert query.day == recommender.index.day[closest] and not query.dated
-    assert dt.date(2016, 3, 1).toordinal() <= query.day <= dt.date(2016, 3, 31).toordinal()
+    allowed = allowed_rows(index, query, dt.date(2016, 3, 1), dt.date(2016, 3, 31))
+    placed = anchored(index, query, allowed)
+    closest = int(np.argmax(np.where(allowed, query.scores.dense, -1)))
+    assert placed.day == index.day[closest] and not placed.dated and query.day is None  # a new query
+    assert dt.date(2016, 3, 1).toordinal() <= placed.day <= dt.date(2016, 3, 31).toordinal()
 
 
 def test_date_window_and_exclude_curated(recommender):
@@ -88,65 +99,6 @@ def test_cli_bad_parameters_name_the_parameter(sample_index_path):
     assert k.exit_code == 2 and "--k" in k.output
 
 
-def test_features_match_their_names(recommender):
-    from recommender.recommend import FEATURES
-
-    query = recommender.query_for_row(recommender.index.position[PUTIN])
-    pool, features = recommender.candidates(query, recommender.allowed(query, None, None))
-    assert features.shape == (len(pool), len(FEATURES))
-    assert features[:, FEATURES.index("dense")].max() <= 1.0001
-    column = dict(zip(FEATURES, features.T, strict=True))
-    # pool-relative signals: standardised over the pool, ranks a permutation of 0..n-1
-    assert abs(float(column["dense_z"].mean())) < 1e-3 and abs(float(column["dense_z"].std()) - 1) < 1e-3
-    assert sorted(column["days_rank"].tolist()) == list(range(len(pool)))
-    days = np.abs(recommender.index.day[pool] - query.day)
-    assert np.all(np.diff(days[np.argsort(column["days_rank"])]) >= 0)
-    assert column["names_ratio"].max() == 1.0
-    # the story's names include the query's own: every candidate naming them shares story names too, and
-    # some candidates share only names that the query's nearest events bring in
-    assert np.all(column["names_story"][column["names"] > 0] > 0)
-    assert np.any((column["names_story"] > 0) & (column["names"] == 0))
-    assert column["names_story_share"].min() >= 0 and column["names_story_share"].max() <= 1.0001
-    text_query = recommender.query_for_text("Putin orders withdrawal from Syria")
-    pool, features = recommender.candidates(text_query, recommender.allowed(text_query, None, None))
-    assert features.shape == (len(pool), len(FEATURES))
-
-
-def test_top_selection_matches_a_full_sort():
-    from recommender.recommend import _top
-
-    rng = np.random.default_rng(0)
-    for trial in range(80):
-        if trial < 20:  # small archives, few wanted
-            size, n = int(rng.integers(1, 5000)), int(rng.integers(0, 12))
-        else:
-            size, n = int(rng.integers(1, 150_000)), int(rng.integers(0, 400))
-        scores = np.round(rng.standard_normal(size), 2).astype(np.float32)  # many ties
-        if trial % 3 == 0:
-            scores[rng.random(size) < 0.95] = -np.inf  # mostly disallowed rows
-        top = _top(scores, n)
-        expected = np.sort(scores)[::-1][: min(n, size)]
-        assert len(set(top.tolist())) == len(top)
-        assert np.array_equal(scores[top], expected)
-
-
-def test_the_candidate_pools_top_rows_are_those_of_a_full_sort():
-    """`_top_allowed` (the pool's top dense and top BM25 rows): the n best allowed rows, positive scores only for
-    BM25, ties to the lower row; archives large and small, many ties, most rows disallowed or none."""
-    from recommender.recommend import _top_allowed
-
-    rng = np.random.default_rng(1)
-    for trial in range(80):
-        size = int(rng.integers(1, 5000)) if trial < 20 else int(rng.integers(1, 150_000))
-        n = int(rng.integers(1, 400))
-        scores = np.round(rng.standard_normal(size), 2).astype(np.float32)  # many ties
-        allowed = rng.random(size) < (0.05 if trial % 3 == 0 else 0.99)
-        positive_only = bool(trial % 2)
-        eligible = np.flatnonzero(allowed & ((scores > 0) | (not positive_only)))
-        best = eligible[np.lexsort((eligible, -scores[eligible]))][:n]  # by score, then by row
-        assert np.array_equal(_top_allowed(scores, allowed, n, positive_only), np.sort(best))
-
-
 def test_a_cold_related_does_not_import_lightgbm(sample_index_path, recommender):
     """The CLI's `related` walks the ranker's trees itself (recommender.forest): no LightGBM, pandas or
     scikit-learn import (about a second of a cold start), same answers."""
@@ -165,32 +117,3 @@ assert not heavy, heavy
     assert result.returncode == 0, result.stderr
     expected = [s.id for s in recommender.related("SEED-EXAMPLE.md", k=5)]
     assert [s["id"] for s in json.loads(result.stdout)] == expected
-
-
-def test_a_pinned_event_is_scored_as_it_would_be_ranked(recommender):
-    """Editors' pins are described with the features of the pool they would be ranked in (several features
-    are relative to the pool), so a pin that is also a natural candidate keeps its ranked score."""
-    ranked = recommender.related(PUTIN, k=5)
-    described = recommender.describe(PUTIN, [ranked[3].id, ranked[0].id])
-    assert [s.id for s in described] == [ranked[3].id, ranked[0].id]
-    assert [s.score for s in described] == pytest.approx([ranked[3].score, ranked[0].score], abs=1e-3)
-
-
-@pytest.mark.parametrize("cascade", [[(100, 60)], [(25, 200), (100, 60)]])
-def test_the_cascade_gives_the_full_models_scores_to_the_candidates_it_keeps(recommender, cascade):
-    """The first trees pick the candidates; those kept get exactly the full model's score."""
-    query = recommender.query_for_row(recommender.index.position[PUTIN])
-    pool, features = recommender.candidates(query, recommender.allowed(query, None, None))
-    fused = recommender.rankers["fused"]
-    full = fused.score(features)
-    pruned = fused.score(features, cascade)
-    kept = np.isfinite(pruned)
-    assert kept.sum() == 60 and len(pool) > 200
-    assert np.array_equal(pruned[kept], full[kept])
-    assert set(np.argsort(-full)[:10]) <= set(np.flatnonzero(kept))  # the full model's top 10 all kept here
-    recommender.prune = False
-    try:
-        every = [s.id for s in recommender.related(PUTIN, k=10)]
-    finally:
-        recommender.prune = True
-    assert [s.id for s in recommender.related(PUTIN, k=10)] == every

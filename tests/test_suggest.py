@@ -142,7 +142,8 @@ def test_read_only_and_vanished_files_are_reported_and_skipped(archive_copy, sam
 
 
 def test_batched_and_parallel_suggestions_equal_one_at_a_time(recommender):
-    from recommender.suggest import BLOCK, EditorRules, suggest_all
+    from recommender.suggest import EditorRules, suggest_all
+    from recommender.suggest.batch import BLOCK
 
     rows = list(range(0, len(recommender.index), 2))[: 2 * BLOCK + 10]  # three blocks, the last one short
     one_by_one = [recommender.related(recommender.index.ids[r], k=5) for r in rows]

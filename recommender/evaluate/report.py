@@ -1,0 +1,233 @@
+"""The eval's report: report.md, metrics.json, the runs, breakdowns by year and list length, significance, plots."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recommender.atomic import atomic_path, write_text
+from recommender.evaluate.run import BASELINES, METRICS, EvalResult
+
+
+def breakdowns(result: EvalResult, archive_dates: dict[str, dt.date]) -> dict[str, dict[str, dict[str, Any]]]:
+    """nDCG@10 and P@10 by year of the query and by length of its curated list."""
+    groups: dict[str, dict[str, list[int]]] = {"year": defaultdict(list), "list_length": defaultdict(list)}
+    for i, query_id in enumerate(result.query_ids):
+        groups["year"][str(archive_dates[query_id].year)].append(i)
+        length = len(result.truth.relevant[query_id])
+        groups["list_length"]["1-3" if length <= 3 else "4-9" if length < 10 else "10"].append(i)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for by, buckets in groups.items():
+        out[by] = {}
+        for bucket in sorted(buckets, key=lambda b: int(b.split("-")[0])):
+            rows = buckets[bucket]
+            out[by][bucket] = {"queries": len(rows)} | {
+                system: {m: round(float(np.mean(values[m][rows])), 4) for m in ("ndcg@10", "precision@10")}
+                for system, values in result.per_query.items()
+            }
+    return out
+
+
+def _ranx(result: EvalResult) -> tuple[Any, dict[str, Any]]:
+    """ranx Qrels and Runs of a result, built once (each costs seconds on tens of thousands of queries)."""
+    from ranx import Qrels, Run
+
+    if result.ranx is None:
+        qrels = Qrels({q: {d: 1 for d in result.truth.relevant[q]} for q in result.query_ids})
+        runs = {
+            s: Run({q: run.get(q, {}) for q in result.query_ids}, name=s)
+            for s, run in result.runs.items()
+            if any(run.values())
+        }
+        result.ranx = (qrels, runs)
+    return result.ranx
+
+
+def significance(result: EvalResult, against: tuple[str, ...] = ("bm25", "dense", "fused")) -> list[dict[str, Any]]:
+    """Paired two-sided tests (ranx `compare`, Student's t) of every system against bm25, dense and fused."""
+    from ranx import compare
+
+    qrels, ranx_runs = _ranx(result)
+    rows = []
+    for base in against:
+        if base not in ranx_runs:
+            continue
+        for system in result.runs:
+            if system in (*against[: against.index(base) + 1], *BASELINES) or system not in ranx_runs:
+                continue
+            runs = [ranx_runs[base], ranx_runs[system]]
+            report = compare(qrels, runs, ["ndcg@10", "precision@10"], stat_test="student", max_p=0.01).to_dict()
+            pvalues = report[system]["comparisons"].get(base, {})
+            rows.append(
+                {"system": system, "against": base}
+                | {
+                    m: {
+                        "delta": round(result.metrics[system][m] - result.metrics[base][m], 4),
+                        "p": float(pvalues.get(m, float("nan"))),
+                    }
+                    for m in ("ndcg@10", "precision@10")
+                }
+            )
+    return rows
+
+
+def precision_curve(result: EvalResult) -> dict[str, dict[int, dict[str, float]]]:
+    from ranx import evaluate
+
+    qrels, ranx_runs = _ranx(result)
+    ks = range(1, result.config.k + 1)
+    curve: dict[str, dict[int, dict[str, float]]] = {}
+    for system in result.runs:
+        if system not in ranx_runs:  # a run with no document at all
+            curve[system] = {k: {"precision": 0.0, "ndcg": 0.0} for k in ks}
+            continue
+        values = evaluate(
+            qrels,
+            ranx_runs[system],
+            [f"{m}@{k}" for m in ("precision", "ndcg") for k in range(1, result.config.k + 1)],
+        )
+        curve[system] = {
+            k: {m: float(values[f"{m}@{k}"]) for m in ("precision", "ndcg")} for k in range(1, result.config.k + 1)
+        }
+    return curve
+
+
+def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date], command: str = "") -> Path:
+    """Write report.md, metrics.json, run-<system>.json and PNG plots into `out`; returns report.md."""
+    out.mkdir(parents=True, exist_ok=True)
+    by = breakdowns(result, archive_dates)
+    tests = significance(result)
+    curve = precision_curve(result)
+    truth = result.truth
+    summary = {
+        "queries": len(result.query_ids),
+        "split": result.config.split,
+        "seed": result.config.seed,
+        "since": str(result.config.since) if result.config.since else None,
+        "until": str(result.config.until) if result.config.until else None,
+        "unresolved_truth_links": truth.unresolved_links,
+        "queries_without_truth": truth.empty_queries,
+        "seconds": {s: round(v, 2) for s, v in result.seconds.items()},
+        "shared_ms_per_query": round(1000 * result.seconds.get("shared", 0.0) / max(len(result.query_ids), 1), 2),
+        "command": command,
+    } | result.extra
+    metrics = {"systems": result.metrics, "run": summary, "breakdowns": by, "significance": tests}
+    write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    for system, run in result.runs.items():
+        write_text(out / f"run-{system}.json", json.dumps(run))
+    plots = _plots(result, curve, by, out)
+
+    lines = [f"# Evaluation: {len(result.query_ids):,} queries", ""]
+    if command:
+        lines += ["```", command, "```", ""]
+    lines += [
+        f"Truth: curated Related lists ({truth.unresolved_links:,} links that do not resolve in the index left "
+        f"out; {truth.empty_queries:,} queries left with none skipped). Split: {result.config.split}. "
+        f"Candidates: every indexed event but the query"
+        + (
+            f", dated {result.config.since or '...'} to {result.config.until or '...'}"
+            if result.config.since or result.config.until
+            else ""
+        )
+        + ".",
+        "",
+        "| system | P@1 | P@5 | P@10 | R@10 | nDCG@10 | MRR@10 | MAP@10 | hit@10 | lenient P@10 | ms/query |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for system, m in result.metrics.items():
+        cells = [m[x] for x in [*METRICS, "lenient_precision@10"]]
+        lines.append(
+            f"| {system} | " + " | ".join(f"{c:.3f}" for c in cells) + f" | {1000 * m['seconds_per_query']:.1f} |"
+        )
+    lines += [
+        "",
+        f"ms/query is each system's own time; the scores they share (dense and BM25 against every event) took "
+        f"{summary['shared_ms_per_query']} ms/query more.",
+    ]
+    if tests:
+        lines += [
+            "",
+            "## Significance (paired Student's t-test, two-sided)",
+            "",
+            "| system | vs | Δ nDCG@10 | p | Δ P@10 | p |",
+            "|---|---|---|---|---|---|",
+        ]
+        for t in tests:
+            lines.append(
+                f"| {t['system']} | {t['against']} | {t['ndcg@10']['delta']:+.4f} | "
+                f"{_p(t['ndcg@10']['p'])} | {t['precision@10']['delta']:+.4f} | "
+                f"{_p(t['precision@10']['p'])} |"
+            )
+    for key, title in (("year", "By year of the query"), ("list_length", "By length of the curated list")):
+        systems = list(result.runs)
+        lines += [
+            "",
+            f"## {title} (nDCG@10)",
+            "",
+            "| " + key.replace("_", " ") + " | queries | " + " | ".join(systems) + " |",
+            "|---|---|" + "---|" * len(systems),
+        ]
+        for bucket, row in by[key].items():
+            lines.append(
+                f"| {bucket} | {row['queries']} | " + " | ".join(f"{row[s]['ndcg@10']:.3f}" for s in systems) + " |"
+            )
+    lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    lines += [
+        "",
+        "Lenient P@10: share of the top 10 whose own curated `_Context:_` story names intersect the "
+        "query's (read for scoring only; no system sees them).",
+    ]
+    report = out / "report.md"
+    write_text(report, "\n".join(lines) + "\n")
+    return report
+
+
+def _p(value: float) -> str:
+    return "<1e-300" if value == 0 else f"{value:.2g}"
+
+
+def _plots(
+    result: EvalResult,
+    curve: dict[str, dict[int, dict[str, float]]],
+    by: dict[str, dict[str, dict[str, Any]]],
+    out: Path,
+) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for system, points in curve.items():
+        ks = sorted(points)
+        for ax, metric in zip(axes, ("precision", "ndcg"), strict=True):
+            ax.plot(ks, [points[k][metric] for k in ks], marker="o", label=system)
+    for ax, metric in zip(axes, ("P@k", "nDCG@k"), strict=True):
+        ax.set_xlabel("k")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+    axes[1].legend()
+    with atomic_path(out / "precision_at_k.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    paths.append(out / "precision_at_k.png")
+    plt.close(fig)
+
+    years = list(by["year"])
+    fig, ax = plt.subplots(figsize=(11, 4))
+    for system in result.runs:
+        ax.plot(years, [by["year"][y][system]["ndcg@10"] for y in years], marker="o", label=system)
+    ax.set_title("nDCG@10 by year of the query")
+    ax.tick_params(axis="x", rotation=45)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    with atomic_path(out / "ndcg_by_year.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    paths.append(out / "ndcg_by_year.png")
+    plt.close(fig)
+    return paths

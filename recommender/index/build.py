@@ -1,0 +1,274 @@
+"""Build an index folder from an archive, atomically, reusing what the index already there holds.
+
+A build writes everything to a temporary folder and renames it into place, so a crash never leaves half an
+index. An update reuses, row by row, what the index at the output folder already holds for unchanged events:
+vectors, names and BM25 terms by text hash (same model), the records.jsonl line by file digest, and the story
+density of days that no change comes near.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recommender.archive import Archive, Event, link_key
+from recommender.embed import Embedder, text_hash
+from recommender.index.layout import (
+    BM25,
+    DEFAULT_INDEX,
+    FORMAT_VERSION,
+    META,
+    NAMES,
+    RECORD_SPANS,
+    RECORDS,
+    REQUIRED_FILES,
+    TOKENS,
+    Columns,
+    IndexLoadError,
+    IndexMeta,
+    read_vectors,
+    write_vectors,
+)
+from recommender.index.records import write_records
+from recommender.index.terms import Terms, tokenize, write_bm25
+from recommender.names import extract_names
+
+
+@dataclass
+class BuildReport:
+    path: Path
+    count: int
+    embedded: int
+    reused: int
+    removed: int
+    seconds: float
+    embed_seconds: float
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
+
+
+@dataclass
+class Previous:
+    """What the index already at the output folder lets an update reuse, row by row. `vectors` only when it was
+    built with the same model, the rest only when it has this format. Empty when there is none."""
+
+    ids: list[str] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+    names: Terms | None = None
+    tokens: Terms | None = None
+    digests: list[str] = field(default_factory=list)
+    records: Path | None = None  # its records.jsonl, and where each row's line is in it
+    spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    aliases: dict[str, str] = field(default_factory=dict)
+    days: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    density: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+
+    @classmethod
+    def read(cls, out: Path, fingerprint: str) -> Previous:
+        """Not through `load_index`, which refuses other formats: an index of an older format still serves for
+        its vectors."""
+        try:
+            meta: dict[str, Any] = json.loads((out / META).read_text())
+            columns = Columns.read(out)
+            previous = cls(ids=list(columns.id), hashes=list(columns.text_sha))
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls()
+        if meta.get("format") == FORMAT_VERSION:  # names, terms and records are computed as this version does
+            try:
+                previous.names = Terms.load(out, NAMES)
+                previous.tokens = Terms.load(out, TOKENS)
+                previous.spans = np.load(out / RECORD_SPANS)
+                previous.records = out / RECORDS
+                previous.digests = list(columns.digest)
+                previous.aliases = dict(columns.aliases)
+                previous.days = np.asarray(columns.date, dtype=np.int32)
+                previous.density = np.asarray(columns.story_density, dtype=np.int32)
+            except (OSError, ValueError, KeyError, IndexError):
+                previous = cls(ids=previous.ids, hashes=previous.hashes)
+            n = len(previous.ids)
+            if previous.spans.shape != (n, 2) or (previous.names and previous.names.rows != n):
+                previous = cls(ids=previous.ids, hashes=previous.hashes)
+        if meta.get("model_fingerprint") != fingerprint:
+            return previous
+        try:
+            _, vectors = read_vectors(out)
+        except RuntimeError:
+            return previous
+        if len(vectors) == len(previous.hashes):
+            previous.vectors = vectors.copy()
+        return previous
+
+    def rows_by_text(self, hashes: list[str]) -> np.ndarray:
+        """For each text hash, a previous row with the same text, or -1."""
+        return _rows_of(hashes, self.hashes)
+
+    def rows_by_id(self, ids: list[str]) -> np.ndarray:
+        """For each id, its previous row, or -1."""
+        return _rows_of(ids, self.ids)
+
+
+def _rows_of(wanted: list[str], keys: list[str]) -> np.ndarray:
+    row_of = {key: row for row, key in enumerate(keys)}
+    return np.fromiter((row_of.get(key, -1) for key in wanted), dtype=np.int64, count=len(wanted))
+
+
+def build_index(
+    archive: Archive,
+    out: str | Path = DEFAULT_INDEX,
+    embedder: Embedder | None = None,
+    archive_name: str = "",
+    progress: bool = False,
+    reuse: bool = True,
+    log: Callable[[str], None] = lambda _: None,
+) -> BuildReport:
+    """Embed every event of `archive` and write the index atomically to `out`, reusing what the index already
+    there holds for unchanged events (see the module docstring)."""
+    started = time.perf_counter()
+    out = Path(out)
+    embedder = embedder or Embedder()
+    events: list[Event] = [archive.events[i] for i in sorted(archive.events)]
+    if not events:
+        raise IndexLoadError(f"archive {archive_name or '?'} holds no events: nothing to index")
+    ids = [e.id for e in events]
+    texts = [e.text for e in events]
+    hashes = [text_hash(t) for t in texts]
+
+    previous = Previous.read(out, embedder.fingerprint) if reuse else Previous()
+    same_text = previous.rows_by_text(hashes)
+    same_id = previous.rows_by_id(ids)
+    vector_source = same_text if previous.vectors is not None else np.full(len(events), -1)
+    todo = np.flatnonzero(vector_source < 0)
+    log(f"embedding {len(todo)} of {len(events)} events ({len(events) - len(todo)} unchanged, reused)")
+    embed_started = time.perf_counter()
+    fresh = embedder.encode([texts[i] for i in todo], progress=progress) if len(todo) else None
+    embed_seconds = time.perf_counter() - embed_started
+    dim = fresh.shape[1] if fresh is not None else previous.vectors.shape[1]  # type: ignore[union-attr]
+    vectors = np.empty((len(events), dim), dtype=np.float32)
+    kept = vector_source >= 0
+    if kept.any():
+        vectors[kept] = previous.vectors[vector_source[kept]]  # type: ignore[index]
+    if fresh is not None:
+        vectors[todo] = fresh
+
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        write_vectors(tmp, vectors)
+        days = np.asarray([e.date.toordinal() for e in events], dtype=np.int32)
+        digests = [archive.digests.get(event_id, "") for event_id in ids]
+        known = set(ids)
+        aliases = {key: i for key, i in previous.aliases.items() if i in known}
+        unaliased = np.flatnonzero(same_id < 0) if previous.tokens is not None else range(len(ids))  # new ids
+        aliases.update((key, ids[row]) for row in unaliased if (key := link_key(ids[row])) != ids[row])
+        Columns(
+            id=ids,
+            story_density=_story_density(vectors, days, hashes, previous, same_id).tolist(),
+            date=days.tolist(),
+            headline=[e.headline for e in events],
+            summary=[e.summary for e in events],
+            text_sha=hashes,
+            digest=digests,
+            aliases=aliases,
+        ).write(tmp)
+        write_records(tmp, events, digests, previous.records, previous.spans, previous.digests, same_id)
+
+        log("indexing BM25 and names")
+        term_source = same_text if previous.tokens is not None else np.full(len(events), -1)
+        new_rows = np.flatnonzero(term_source < 0)
+        tokens = Terms.assemble(previous.tokens, term_source, tokenize([texts[i] for i in new_rows]))
+        tokens.save(tmp, TOKENS)
+        write_bm25(tmp / BM25, tokens)
+        names = [list(dict.fromkeys(extract_names(texts[i]))) for i in new_rows]
+        Terms.assemble(previous.names, term_source, names).save(tmp, NAMES)
+
+        IndexMeta(
+            model=embedder.name,
+            model_fingerprint=embedder.fingerprint,
+            backend=embedder.backend,
+            dim=dim,
+            count=len(events),
+            archive=archive_name,
+            archive_fingerprint=archive.fingerprint,
+            built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            build_seconds=round(time.perf_counter() - started, 2),
+            embedded=len(todo),
+            reused=len(events) - len(todo),
+            files={name: (tmp / name).stat().st_size for name in REQUIRED_FILES},
+        ).write(tmp)
+        _replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return BuildReport(
+        out,
+        len(events),
+        len(todo),
+        len(events) - len(todo),
+        len(previous.ids) - int((same_id >= 0).sum()),  # removed
+        time.perf_counter() - started,
+        embed_seconds,
+    )
+
+
+def story_density(
+    vectors: np.ndarray, days: np.ndarray, window: int = 7, threshold: float = 0.5, only_days: set[int] | None = None
+) -> np.ndarray:
+    """For each event, how many others within `window` days are similar (cosine >= threshold) to it.
+
+    Events of an ongoing story have many such neighbours; one-off items have few. Text and dates only.
+    `only_days`: compute just the events of these days (the others are left at 0).
+    """
+    order = np.argsort(days, kind="stable")
+    sorted_days = days[order]
+    counts = np.zeros(len(days), dtype=np.int32)
+    for day in np.unique(sorted_days):
+        if only_days is not None and int(day) not in only_days:
+            continue
+        lo, hi = np.searchsorted(sorted_days, day, "left"), np.searchsorted(sorted_days, day, "right")
+        start = np.searchsorted(sorted_days, day - window, "left")
+        end = np.searchsorted(sorted_days, day + window, "right")
+        similar = vectors[order[lo:hi]] @ vectors[order[start:end]].T >= threshold
+        counts[order[lo:hi]] = similar.sum(axis=1) - 1  # not itself
+    return counts
+
+
+def _story_density(
+    vectors: np.ndarray, days: np.ndarray, hashes: list[str], previous: Previous, source: np.ndarray, window: int = 7
+) -> np.ndarray:
+    """`story_density`, recomputed only for the days within `window` of an added, changed or removed event.
+    `source`: each row's previous row with the same id, or -1."""
+    if len(previous.density) != len(previous.ids) or not len(previous.ids):
+        return story_density(vectors, days, window)
+    same = source >= 0
+    old_hashes, new_hashes = np.asarray(previous.hashes, dtype=object), np.asarray(hashes, dtype=object)
+    same[same] = (previous.days[source[same]] == days[same]) & (old_hashes[source[same]] == new_hashes[same])
+    matched = np.zeros(len(previous.ids), dtype=bool)
+    matched[source[same]] = True
+    changed = {int(d) for d in np.concatenate([days[~same], previous.days[~matched]])}
+    affected = {day + offset for day in changed for offset in range(-window, window + 1)}
+    counts = story_density(vectors, days, window, only_days=affected)
+    untouched = ~np.isin(days, np.fromiter(affected, dtype=np.int64, count=len(affected)))
+    counts[untouched] = previous.density[source[untouched]]
+    return counts
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Swap the new index into place; the old one is removed only once the new one is there."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,122 @@
+"""The terms of every event: BM25 tokens and proper names as sparse count matrices, and BM25 computed from them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def tokenize(texts: Sequence[str], progress: bool = False) -> list[list[str]]:
+    """BM25 tokens: bm25s's English stop words and Snowball stems."""
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    tokens: list[list[str]] = bm25s.tokenize(
+        list(texts), stopwords="en", stemmer=stemmer, return_ids=False, show_progress=progress
+    )
+    return tokens
+
+
+def tokenize_query(text: str) -> list[str]:
+    """BM25 tokens of one text, as the index was built."""
+    return tokenize([text])[0]
+
+
+@dataclass
+class Terms:
+    """The terms of every event (its names, or its BM25 tokens) as an events x vocabulary matrix of counts."""
+
+    matrix: sp.csr_matrix
+    vocab: list[str]
+
+    @property
+    def rows(self) -> int:
+        return int(self.matrix.shape[0])
+
+    @classmethod
+    def load(cls, folder: Path, stem: str) -> Terms:
+        data = np.load(folder / f"{stem}.npz")
+        vocab = list(json.loads((folder / f"{stem}.json").read_text())["vocab"])
+        indptr = data["indptr"]
+        matrix = sp.csr_matrix((data["data"], data["indices"], indptr), shape=(len(indptr) - 1, len(vocab)))
+        return cls(matrix, vocab)
+
+    def save(self, folder: Path, stem: str) -> None:
+        m = self.matrix
+        np.savez(folder / f"{stem}.npz", indptr=m.indptr.astype(np.int64), indices=m.indices, data=m.data)
+        (folder / f"{stem}.json").write_text(json.dumps({"vocab": self.vocab}, ensure_ascii=False))
+
+    @classmethod
+    def assemble(cls, previous: Terms | None, source: np.ndarray, fresh: list[list[str]]) -> Terms:
+        """Rows for a new index: row i is `previous` row `source[i]` where that is >= 0, else the next list of
+        `fresh` terms. Terms no row uses any more leave the vocabulary."""
+        vocab = {term: i for i, term in enumerate(previous.vocab)} if previous else {}
+        rows, columns = [], []
+        for row, terms in enumerate(fresh):
+            for term in terms:
+                rows.append(row)
+                columns.append(vocab.setdefault(term, len(vocab)))
+        ones = np.ones(len(rows), dtype=np.float32)
+        added = sp.csr_matrix((ones, (rows, columns)), shape=(len(fresh), len(vocab)))  # duplicates summed
+        kept = previous.matrix if previous else sp.csr_matrix((0, 0), dtype=np.float32)
+        kept = sp.csr_matrix((kept.data, kept.indices, kept.indptr), shape=(kept.shape[0], len(vocab)))
+        order = source.copy()
+        order[source < 0] = kept.shape[0] + np.arange(len(fresh))
+        matrix = sp.vstack([kept, added], format="csr")[order]
+        used = np.unique(matrix.indices)
+        renumber = np.zeros(len(vocab), dtype=np.int32)
+        renumber[used] = np.arange(len(used), dtype=np.int32)
+        terms = list(vocab)
+        matrix = sp.csr_matrix((matrix.data, renumber[matrix.indices], matrix.indptr), shape=(len(order), len(used)))
+        return cls(matrix, [terms[i] for i in used])
+
+
+def write_bm25(folder: Path, tokens: Terms) -> None:
+    """Save a bm25s index (read back with `load_bm25`) computed from the term counts of every event.
+
+    The same scores as `bm25s.BM25().index(tokens)` with its default Lucene BM25 (tests check it), computed with
+    array operations: bm25s counts terms document by document in Python, seconds on the full archive.
+    """
+    import bm25s
+
+    retriever = bm25s.BM25()
+    counts = tokens.matrix
+    n_docs, n_terms = counts.shape
+    lengths = np.asarray(counts.sum(axis=1)).ravel()
+    average = float(lengths.mean()) if n_docs else 1.0
+    df = np.bincount(counts.indices, minlength=n_terms)
+    idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+    tf = counts.data.astype(np.float64)
+    k1, b = retriever.k1, retriever.b
+    norm = k1 * ((1 - b) + b * np.repeat(lengths, np.diff(counts.indptr)) / average)
+    scores = sp.csr_matrix(
+        ((idf[counts.indices] * tf / (norm + tf)).astype(np.float32), counts.indices, counts.indptr),
+        shape=counts.shape,
+    ).tocsc()
+    retriever.scores = {"data": scores.data, "indices": scores.indices, "indptr": scores.indptr, "num_docs": n_docs}
+    retriever.vocab_dict = {term: i for i, term in enumerate(tokens.vocab)}
+    retriever.vocab_dict.setdefault("", n_terms)  # bm25s's own index adds the empty token too
+    retriever.unique_token_ids_set = set(retriever.vocab_dict.values())
+    retriever.nonoccurrence_array = None  # only the bm25l and bm25+ variants use it
+    retriever.save(str(folder))
+
+
+def load_bm25(folder: Path) -> Any:
+    import bm25s
+
+    return bm25s.BM25.load(str(folder), mmap=False)
+
+
+def bm25_scores(retriever: Any, tokens: list[str], count: int) -> np.ndarray:
+    """BM25 score of each of `count` events for the query tokens (zeros when none is in the vocabulary)."""
+    ids = retriever.get_tokens_ids(tokens)
+    if not ids:
+        return np.zeros(count, dtype=np.float32)
+    return np.asarray(retriever.get_scores_from_ids(ids), dtype=np.float32)

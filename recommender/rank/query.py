@@ -1,0 +1,93 @@
+"""What the rankers know of a query (an indexed event or free text), and its scores against every event.
+
+A `Query` is made in one place for each kind of query and never changed afterwards; free text gets its date
+from `anchored`, as a new query. Its dense and BM25 scores against every event are computed once, on first
+use, and shared by the candidates, the features and the selection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import numpy as np
+
+from recommender.embed import text_hash
+from recommender.index import Index, tokenize_query
+from recommender.rank.topk import top
+
+
+class Scores:
+    """One query's dense cosine and BM25 score against every event of the index, each computed on first use."""
+
+    def __init__(self, index: Index, vector: np.ndarray, tokens: list[str], dense: np.ndarray | None = None):
+        self._index, self._vector, self._tokens = index, vector, tokens
+        if dense is not None:  # computed already, for a block of events at once (batch suggestions)
+            self.__dict__["dense"] = dense
+
+    @cached_property
+    def dense(self) -> np.ndarray:
+        return self._index.vectors @ self._vector
+
+    @cached_property
+    def bm25(self) -> np.ndarray:
+        return self._index.bm25_scores(self._tokens)
+
+
+@dataclass(frozen=True, eq=False)
+class Query:
+    """Never a Related section: text, vector, names and date of the query alone."""
+
+    vector: np.ndarray
+    tokens: list[str]
+    names: np.ndarray
+    scores: Scores
+    day: int | None = None  # proleptic ordinal
+    row: int | None = None  # an indexed event's row
+    text_sha: str = ""
+    dated: bool = True  # False: `day` was inferred (free text placed at its closest event's date)
+    story_density: float = np.nan  # of the event an undated query is placed at
+    exclude: frozenset[int] = field(default_factory=frozenset)  # rows never to suggest
+
+
+def query_for_row(
+    index: Index, row: int, exclude: frozenset[int] = frozenset(), dense: np.ndarray | None = None
+) -> Query:
+    """The query of the indexed event at `row` (`dense`: its scores against every event, when known)."""
+    vector = index.vectors[row]
+    tokens = tokenize_query(index.text(row))
+    return Query(
+        vector=vector,
+        tokens=tokens,
+        names=index.names_of(row),
+        scores=Scores(index, vector, tokens, dense),
+        day=int(index.day[row]),
+        row=row,
+        text_sha=index.text_sha[row],
+        exclude=exclude,
+    )
+
+
+def query_for_text(index: Index, text: str, vector: np.ndarray) -> Query:
+    """The query of free text with its embedding `vector`: no date of its own (see `anchored`)."""
+    tokens = tokenize_query(text)
+    return Query(
+        vector=vector,
+        tokens=tokens,
+        names=index.name_ids(text),
+        scores=Scores(index, vector, tokens),
+        text_sha=text_hash(text),
+    )
+
+
+def anchored(index: Index, query: Query, allowed: np.ndarray) -> Query:
+    """An undated query placed at the date of its closest `allowed` event by dense cosine (not one with the same
+    text): the rankers were trained on dated events, and a story is told around a date."""
+    if query.day is not None:
+        return query
+    scores = np.where(allowed, query.scores.dense, -np.inf)
+    scores[[row for row in top(scores, 5) if index.text_sha[row] == query.text_sha]] = -np.inf
+    closest = int(np.argmax(scores))
+    if not np.isfinite(scores[closest]):
+        return query
+    return replace(query, day=int(index.day[closest]), dated=False, story_density=float(index.story_density[closest]))

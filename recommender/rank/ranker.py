@@ -1,0 +1,66 @@
+"""The trained rankers (`fused` and its ablations) and the cascade that scores a pool with their trees."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from recommender.rank.features import COLUMN
+from recommender.rank.forest import Forest
+
+RANKER_DIR = Path(__file__).with_name("models")
+# A cascade: boosting is additive, so the ranker's first trees are a cheap first look at the whole pool. Each
+# (trees, keep) stage scores the candidates still in with the trees up to `trees` and keeps the best `keep`
+# (at least 4k + 20); those left get every tree, and exactly the full model's score.
+Cascade = Sequence[tuple[int, int]]
+CASCADE: Cascade = ((50, 150), (150, 60))
+
+
+def cascade_for(cascade: Cascade, k: int) -> list[tuple[int, int]]:
+    """`cascade` for `k` suggestions: every stage keeps at least 4k + 20."""
+    return [(trees, max(keep, 4 * k + 20)) for trees, keep in cascade]
+
+
+class Ranker:
+    """A trained ranker over some of the features (the ablations leave a group out): LightGBM's trees, walked
+    without LightGBM (`forest.Forest`)."""
+
+    def __init__(self, name: str, model_file: Path, features: list[str]):
+        self.name = name
+        self.model_file = model_file
+        self.columns = np.asarray([COLUMN[f] for f in features], dtype=np.int32)
+
+    @cached_property
+    def forest(self) -> Forest:
+        """Loaded on first use: a server needs `fused` alone, not the ablations (about 20 MB each)."""
+        return Forest.load(self.model_file)
+
+    def score(self, features: np.ndarray, cascade: Cascade = ()) -> np.ndarray:
+        """The model's score of every candidate (rows of `features`, every feature). With a `cascade` of
+        (trees, keep) stages, only the candidates kept by every stage get all the trees; the others get -inf."""
+        forest = self.forest
+        alive = np.arange(len(features))
+        partial = np.zeros(len(features))
+        done = 0
+        for trees, keep in cascade:
+            if keep >= len(alive) or trees >= forest.num_trees:
+                continue
+            partial[alive] = forest.predict(features[alive], done, trees, columns=self.columns, initial=partial[alive])
+            done = trees
+            alive = alive[np.argpartition(-partial[alive], keep - 1)[:keep]]
+        scores = np.full(len(features), -np.inf, dtype=np.float32)
+        scores[alive] = forest.predict(features[alive], done, columns=self.columns, initial=partial[alive])
+        return scores
+
+
+def load_rankers(folder: Path = RANKER_DIR) -> dict[str, Ranker]:
+    """The trained rankers by system name (`fused` and its ablations), from `folder/rankers.json`."""
+    manifest = folder / "rankers.json"
+    if not manifest.exists():
+        return {}
+    systems = json.loads(manifest.read_text())["systems"]
+    return {name: Ranker(name, folder / spec["model"], spec["features"]) for name, spec in systems.items()}

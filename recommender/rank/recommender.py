@@ -1,0 +1,189 @@
+"""`Recommender`: related events for an indexed event or for free text, by one of the systems, with why.
+
+Systems: `dense` (cosine of the MiniLM vectors), `bm25` (over the text the embedder sees), and `fused` (the
+default) and its ablations: a candidate pool scored by a learned ranker over dense similarity, BM25, the names
+both events share and closeness in time. One ranking path serves the CLI, the API, batch suggestions and the
+eval. Nothing here reads a Related section: `curated` only marks suggestions already in the event's list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import numpy as np
+
+from recommender.embed import Embedder
+from recommender.index import Index, check_model
+from recommender.rank.candidates import allowed_rows, candidate_pool
+from recommender.rank.explain import Ranked, Suggestion, suggestions
+from recommender.rank.features import feature_matrix
+from recommender.rank.query import Query, anchored, query_for_row, query_for_text
+from recommender.rank.ranker import CASCADE, Cascade, Ranker, cascade_for, load_rankers
+from recommender.rank.select import select
+from recommender.rank.topk import top
+
+SCORE_SYSTEMS = ("dense", "bm25")  # ranked by one score alone; every other system is a trained ranker
+
+
+class UnknownEventError(KeyError):
+    """An id that is not in the index; carries the closest ids by name."""
+
+    def __init__(self, event_id: str, closest: list[str]):
+        super().__init__(event_id)
+        self.event_id = event_id
+        self.closest = closest
+
+    def __str__(self) -> str:
+        hint = ("; closest ids: " + ", ".join(self.closest)) if self.closest else ""
+        return f"unknown event id {self.event_id!r}{hint}"
+
+
+class Recommender:
+    """`Recommender(load_index(path)).related(event_id)`; the model is loaded only for free text.
+
+    `rankers`: the trained rankers by system name (default: the packaged ones); `cascade`: the (trees, keep)
+    stages that spare most candidates most trees (`()` scores every candidate with every tree)."""
+
+    def __init__(
+        self,
+        index: Index,
+        embedder: Embedder | None = None,
+        rankers: dict[str, Ranker] | None = None,
+        cascade: Cascade = CASCADE,
+    ):
+        self.index = index
+        self._embedder = embedder
+        self.rankers = load_rankers() if rankers is None else rankers
+        self.cascade = cascade
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = Embedder(backend=self.index.meta.backend)
+            check_model(self.index, self._embedder)
+        return self._embedder
+
+    @property
+    def systems(self) -> list[str]:
+        return [*SCORE_SYSTEMS, *self.rankers]
+
+    def warm_up(self, text: bool = False) -> None:
+        """Load every lazy part now (a server's first request should not pay for it)."""
+        index = self.index
+        _ = index.vectors, index.bm25, index.names, index.name_idf, index.name_lookup
+        if len(index):
+            self.related(index.ids[0], k=1, system="fused" if "fused" in self.rankers else "dense")
+        if text:
+            self.embedder.encode(["warm up"])
+
+    def row_of(self, event_id: str) -> int:
+        row = self.index.position.get(event_id)
+        if row is None:
+            raise UnknownEventError(event_id, closest_ids(self.index, event_id))
+        return row
+
+    # --- suggestions -----------------------------------------------------------------------------------
+    def related(
+        self,
+        event_id: str,
+        k: int = 10,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        exclude_curated: bool = False,
+        system: str = "fused",
+    ) -> list[Suggestion]:
+        """Suggestions for an indexed event; `curated` marks those already in its Related list."""
+        row = self.row_of(event_id)
+        exclude: set[int] = set()
+        if exclude_curated:
+            position = self.index.position
+            exclude = {position[c] for c in self.index.record(row).curated if c in position}
+        return self.related_to_row(row, k, since, until, exclude, system)
+
+    def related_to_row(
+        self,
+        row: int,
+        k: int = 10,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        exclude_rows: Iterable[int] = (),
+        system: str = "fused",
+        dense: np.ndarray | None = None,
+    ) -> list[Suggestion]:
+        """`related` for the event at `row`, for batch callers: `exclude_rows` are never suggested; `dense` is
+        the event's row of `dense_scores`, when computed for a block of events at once."""
+        query = query_for_row(self.index, row, frozenset(exclude_rows), dense)
+        curated = set(self.index.record(row).curated)
+        return suggestions(self.index, query, self.rank(query, k, system, since, until), curated)
+
+    def describe_row(self, row: int, rows: list[int]) -> list[Suggestion]:
+        """Given events (`rows`) as suggestions for the event at `row`, with their signals (editors' pins),
+        scored within the pool they would be ranked in (several features are relative to the pool)."""
+        index = self.index
+        query = query_for_row(index, row)
+        wanted = np.asarray(rows, dtype=np.int64)
+        pool = candidate_pool(index, query, allowed_rows(index, query, None, None), extra=wanted)
+        features = feature_matrix(index, query, pool)[np.searchsorted(pool, wanted)]
+        scores = self.rankers["fused"].score(features) if "fused" in self.rankers else query.scores.dense[wanted]
+        ranked = Ranked(wanted, scores, float(query.scores.bm25[pool].max(initial=0.0)))
+        return suggestions(index, query, ranked, set(index.record(row).curated))
+
+    def similar(
+        self,
+        text: str,
+        k: int = 10,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        system: str = "fused",
+    ) -> list[Suggestion]:
+        """Suggestions for free text. Text has no date of its own: it is placed at the date of its closest
+        event (within since/until), so that closeness in time to that story counts as it does for events."""
+        query = query_for_text(self.index, text, self.embedder.encode([text])[0])
+        query = anchored(self.index, query, allowed_rows(self.index, query, since, until))
+        return suggestions(self.index, query, self.rank(query, k, system, since, until), set())
+
+    # --- ranking (the eval ranks queries itself) -------------------------------------------------------
+    def query(self, row: int) -> Query:
+        """The query of the indexed event at `row`."""
+        return query_for_row(self.index, row)
+
+    def rank(
+        self,
+        query: Query,
+        k: int = 10,
+        system: str = "fused",
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> Ranked:
+        """Top `k` rows for `query` by `system`, items with the query's own text and near-duplicates removed."""
+        index = self.index
+        allowed = allowed_rows(index, query, since, until)
+        if system in self.rankers:
+            pool = candidate_pool(index, query, allowed)
+            features = feature_matrix(index, query, pool)
+            scores = self.rankers[system].score(features, cascade_for(self.cascade, k))
+        elif system in SCORE_SYSTEMS:
+            every = query.scores.dense if system == "dense" else query.scores.bm25
+            pool = top(every, min(4 * k + 20, int(allowed.sum())), allowed)
+            scores = every[pool]
+        else:
+            raise ValueError(f"unknown system {system!r}: choose one of {', '.join(self.systems)}")
+        picked = select(index, query, pool, scores, k)
+        rows = pool[picked]
+        # the BM25 shown is relative to the best of the candidates ranked: the pool, or the rows shown
+        best_bm25 = query.scores.bm25[pool if system in self.rankers else rows].max(initial=0.0)
+        return Ranked(rows, scores[picked].astype(np.float32), float(best_bm25))
+
+    def dense_scores(self, rows: list[int]) -> np.ndarray:
+        """(len(rows), n) cosine of each indexed event in `rows` with every event: one matrix product, so a
+        batch pays for reading the vectors once instead of once per event."""
+        vectors = self.index.vectors
+        return vectors[np.asarray(rows, dtype=np.int64)] @ vectors.T
+
+
+def closest_ids(index: Index, event_id: str, limit: int = 5) -> list[str]:
+    """The indexed ids most like `event_id`, for an error message."""
+    from rapidfuzz import fuzz, process
+
+    return [m[0] for m in process.extract(event_id, index.ids, scorer=fuzz.WRatio, limit=limit)]

@@ -1,0 +1,42 @@
+"""The top k of a scored pool, each item once: no repeat of the query's text, a headline or a near-duplicate."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from recommender.index import Index
+from recommender.rank.query import Query
+
+NEAR_DUPLICATE = 0.97  # cosine above which two suggestions count as one item repeated with small edits
+
+
+def select(index: Index, query: Query, pool: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions in `pool` of the best `k` by `scores` (highest first, ties in pool order), skipping -inf scores,
+    the query's own text, a headline already chosen (the same item again, perhaps with a summary added) and an
+    item within NEAR_DUPLICATE cosine of one already chosen."""
+    order = np.argsort(-scores, kind="stable")
+    chosen: list[int] = []
+    shas, headlines, vectors = index.text_sha, index.headlines, index.vectors
+    seen_text = {query.text_sha}
+    seen_headlines = {normal(headlines[query.row])} if query.row is not None else set()
+    for position in order:
+        row = int(pool[position])
+        if not np.isfinite(scores[position]) or shas[row] in seen_text:
+            continue
+        headline = normal(headlines[row])
+        if headline in seen_headlines:
+            continue
+        if chosen and float(np.max(vectors[pool[chosen]] @ vectors[row])) >= NEAR_DUPLICATE:
+            continue
+        seen_text.add(shas[row])
+        seen_headlines.add(headline)
+        chosen.append(int(position))
+        if len(chosen) == k:
+            break
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def normal(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()

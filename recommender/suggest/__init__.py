@@ -1,0 +1,33 @@
+"""Batch Related suggestions for editors, in the archive's own format, with editors in control.
+
+    rules.py (editors.toml) -> batch.py (suggestions per event, in blocks) -> render.py (jsonl, csv, markdown)
+    -> write.py (the `### Suggested related:` section of each file); run.py drives one batch run.
+
+`--write` adds or replaces a `### Suggested related:` section in each event file and never touches
+`### Related:` or anything else.
+"""
+
+from recommender.suggest.batch import EventSuggestions, select_events, suggest_all, suggest_for
+from recommender.suggest.render import FORMATS, SECTION, markdown_block, render
+from recommender.suggest.rules import EditorRules, RulesError, load_rules
+from recommender.suggest.run import BatchSummary, run_batch
+from recommender.suggest.write import WriteOutcome, with_section, write_suggestions
+
+__all__ = [
+    "FORMATS",
+    "SECTION",
+    "BatchSummary",
+    "EditorRules",
+    "EventSuggestions",
+    "RulesError",
+    "WriteOutcome",
+    "load_rules",
+    "markdown_block",
+    "render",
+    "run_batch",
+    "select_events",
+    "suggest_all",
+    "suggest_for",
+    "with_section",
+    "write_suggestions",
+]

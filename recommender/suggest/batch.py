@@ -1,0 +1,136 @@
+"""Suggestions for many events with the editors' rules applied, in blocks that share their dense scores."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from recommender.rank import Recommender, Suggestion
+from recommender.suggest.rules import EditorRules
+
+
+@dataclass
+class EventSuggestions:
+    id: str
+    date: dt.date
+    headline: str
+    suggestions: list[Suggestion]
+    curated: int  # length of the event's curated list (resolved)
+
+
+def select_events(
+    recommender: Recommender,
+    only: Iterable[str] = (),
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    rules: EditorRules | None = None,
+    new_ids: set[str] | None = None,
+) -> list[int]:
+    """Rows of the events to process, in date order (`new_ids`: only those, for --new-only)."""
+    index = recommender.index
+    rules = rules or EditorRules()
+    rows = [recommender.row_of(i) for i in only] if only else range(len(index))
+    chosen = []
+    for row in rows:
+        date = index.date(row)
+        if (since and date < since) or (until and date > until) or rules.excluded(index.ids[row], date):
+            continue
+        if new_ids is not None and index.ids[row] not in new_ids:
+            continue
+        chosen.append(row)
+    return sorted(chosen, key=lambda r: (int(index.day[r]), index.ids[r]))
+
+
+def excluded_rows(recommender: Recommender, rules: EditorRules) -> set[int]:
+    """Rows never suggested under the rules: excluded events and every event in an excluded date range."""
+    index = recommender.index
+    rows = {index.position[i] for i in rules.exclude_events if i in index.position}
+    for start, end in rules.exclude_dates:
+        inside = (index.day >= start.toordinal()) & (index.day <= end.toordinal())
+        rows.update(int(r) for r in inside.nonzero()[0])
+    return rows
+
+
+def suggest_for(
+    recommender: Recommender,
+    row: int,
+    k: int,
+    rules: EditorRules,
+    past_only: bool = False,
+    excluded: set[int] | None = None,
+    dense: np.ndarray | None = None,
+) -> EventSuggestions:
+    """Suggestions for one event with the editors' rules applied: exclusions, never-pairs, pins first.
+
+    `dense`: the event's row of `Recommender.dense_scores`, when computed for a batch."""
+    index = recommender.index
+    event_id = index.ids[row]
+    never = {index.position[i] for pair in rules.never if event_id in pair for i in pair if i in index.position}
+    skip = (excluded if excluded is not None else excluded_rows(recommender, rules)) | never
+    skip.discard(row)
+    until = index.date(row) if past_only else None
+    pinned = [p for p in rules.pins.get(event_id, []) if p in index.position and p != event_id]
+    exclude = skip | {index.position[p] for p in pinned}
+    suggestions = recommender.related_to_row(row, k, until=until, exclude_rows=exclude, dense=dense)
+    if pinned:
+        suggestions = recommender.describe_row(row, [index.position[p] for p in pinned]) + suggestions
+    suggestions = [_renumber(s, i + 1) for i, s in enumerate(suggestions[:k])]
+    return EventSuggestions(
+        event_id, index.date(row), index.headlines[row], suggestions, len(index.record(row).curated)
+    )
+
+
+def _renumber(suggestion: Suggestion, rank: int) -> Suggestion:
+    return replace(suggestion, rank=rank)
+
+
+BLOCK = 256  # events whose dense scores are computed in one matrix product (256 x 113,512 floats: 116 MB)
+_worker: tuple[Recommender, int, EditorRules, bool, set[int]] | None = None
+
+
+def suggest_all(
+    recommender: Recommender,
+    rows: list[int],
+    k: int,
+    rules: EditorRules,
+    past_only: bool,
+    progress: bool = False,
+    jobs: int = 1,
+) -> Iterator[EventSuggestions]:
+    """`suggest_for` every row, in order: blocks of events share one matrix product for their dense scores,
+    and `jobs` > 1 processes share the blocks (forked, so the loaded index is shared, not copied)."""
+    global _worker
+    from tqdm import tqdm
+
+    blocks = [rows[i : i + BLOCK] for i in range(0, len(rows), BLOCK)]
+    _worker = (recommender, k, rules, past_only, excluded_rows(recommender, rules))
+    bar = tqdm(total=len(rows), disable=not progress, desc="suggest", unit="event", mininterval=1)
+    if jobs > 1 and len(blocks) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(blocks)), initializer=_one_thread) as pool:
+            for done in pool.imap(_suggest_block, blocks):
+                bar.update(len(done))
+                yield from done
+    else:
+        for block in blocks:
+            done = _suggest_block(block)
+            bar.update(len(done))
+            yield from done
+    bar.close()
+
+
+def _one_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # the processes already use every core; BLAS threads would fight over them
+
+
+def _suggest_block(rows: list[int]) -> list[EventSuggestions]:
+    assert _worker is not None
+    recommender, k, rules, past_only, excluded = _worker
+    dense = recommender.dense_scores(rows)
+    return [suggest_for(recommender, row, k, rules, past_only, excluded, dense[i]) for i, row in enumerate(rows)]

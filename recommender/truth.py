@@ -1,0 +1,74 @@
+"""The curated truth: the fixed train/test split, and each query's curated list as relevant ids.
+
+Shared by the eval (which reports on the test split) and `tune` (which learns from the train split alone).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from recommender.archive import Archive
+
+
+def split_of(event_id: str, test_share: int = 20) -> str:
+    """A fixed train/test split by id hash: about `test_share`% of events are `test`."""
+    bucket = int(hashlib.sha1(event_id.encode("utf-8")).hexdigest()[:8], 16) % 100
+    return "test" if bucket < test_share else "train"
+
+
+@dataclass
+class Truth:
+    """Relevant ids per query, and what was left out building them."""
+
+    relevant: dict[str, list[str]]
+    stories: dict[str, set[str]]  # story names per event, from `_Context:_` (lenient score only)
+    unresolved_links: int = 0
+    empty_queries: int = 0
+
+
+def truth_from_archive(archive: Archive, known: set[str]) -> Truth:
+    relevant: dict[str, list[str]] = {}
+    unresolved = empty = 0
+    for event in archive.events.values():
+        if not event.related:
+            continue
+        ids = [i for i in archive.curated_ids(event) if i in known]
+        unresolved += len(event.related) - len(ids)
+        if event.id not in known or not ids:
+            empty += 1
+            continue
+        relevant[event.id] = ids
+    return Truth(relevant, stories_of(archive), unresolved, empty)
+
+
+def truth_from_file(path: Path, known: set[str], archive: Archive | None) -> Truth:
+    """JSON lines `{"id": ..., "related": [ids]}`; ids outside the index are left out and counted."""
+    relevant: dict[str, list[str]] = {}
+    unresolved = empty = 0
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            event_id, related = row["id"], list(row["related"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: not a {{'id', 'related'}} JSON object ({exc})") from None
+        ids = [i for i in related if i in known]
+        unresolved += len(related) - len(ids)
+        if event_id not in known or not ids:
+            empty += 1
+            continue
+        relevant[event_id] = ids
+    return Truth(relevant, stories_of(archive) if archive else {}, unresolved, empty)
+
+
+def stories_of(archive: Archive) -> dict[str, set[str]]:
+    """Each event's story names: the union of the `_Context:_` items of its curated links, normalised."""
+    return {
+        e.id: {c.lower().replace("–", "-").strip() for link in e.related for c in link.context}
+        for e in archive.events.values()
+        if e.related
+    }
