@@ -94,11 +94,14 @@ def test_reindex_embeds_only_what_changed(archive_copy, index_copy):
     assert (again.embedded, again.reused) == (0, 1154)
 
 
-def test_an_index_of_the_previous_format_serves_for_its_vectors(index_copy, sample_archive, sample_index):
+def test_an_index_of_the_previous_format_is_not_reused_unchecked(index_copy, sample_archive, sample_index):
+    """An index without checksums cannot be checked, so an update reuses nothing of it, and says so."""
     meta = json.loads((index_copy / "meta.json").read_text())
-    (index_copy / "meta.json").write_text(json.dumps({**meta, "format": 2}))
-    report = build_index(sample_archive, index_copy)
-    assert (report.embedded, report.reused) == (0, 1155)
+    (index_copy / "meta.json").write_text(json.dumps({**meta, "format": 2, "checksums": {}}))
+    said: list[str] = []
+    report = build_index(sample_archive, index_copy, log=said.append)
+    assert (report.embedded, report.reused) == (1155, 0)
+    assert any("without checksums" in line for line in said)
     updated = load_index(index_copy)
     assert updated.meta.format == 3 and updated.aliases == sample_index.aliases and len(updated.aliases) > 1000
     assert all(updated.record(row) == sample_index.record(row) for row in range(0, 1155, 25))

@@ -9,14 +9,13 @@ density of days that no change comes near.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -24,17 +23,22 @@ from recommender.archive import Archive, Event, link_key
 from recommender.embed import Embedder, text_hash
 from recommender.index.layout import (
     BM25,
+    COLUMNS,
     DEFAULT_INDEX,
     FORMAT_VERSION,
     META,
     NAMES,
     RECORD_SPANS,
     RECORDS,
-    REQUIRED_FILES,
     TOKENS,
+    VECTORS,
     Columns,
     IndexLoadError,
     IndexMeta,
+    damaged,
+    load_npy,
+    new_build_id,
+    read_file,
     read_vectors,
     write_vectors,
 )
@@ -60,8 +64,9 @@ class BuildReport:
 
 @dataclass
 class Previous:
-    """What the index already at the output folder lets an update reuse, row by row. `vectors` only when it was
-    built with the same model, the rest only when it has this format. Empty when there is none."""
+    """What the index already at the output folder lets an update reuse, row by row: only from an index of this
+    format whose every reused file passes its checksum, and `vectors` only when it was built with the same
+    model. Empty when there is none."""
 
     ids: list[str] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
@@ -69,45 +74,55 @@ class Previous:
     names: Terms | None = None
     tokens: Terms | None = None
     digests: list[str] = field(default_factory=list)
-    records: Path | None = None  # its records.jsonl, and where each row's line is in it
+    records: bytes = b""  # its records.jsonl, and where each row's line is in it
     spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     aliases: dict[str, str] = field(default_factory=dict)
     days: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     density: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
     @classmethod
-    def read(cls, out: Path, fingerprint: str) -> Previous:
-        """Not through `load_index`, which refuses other formats: an index of an older format still serves for
-        its vectors."""
-        try:
-            meta: dict[str, Any] = json.loads((out / META).read_text())
-            columns = Columns.read(out)
-            previous = cls(ids=list(columns.id), hashes=list(columns.text_sha))
-        except (OSError, ValueError, KeyError, TypeError):
+    def read(cls, out: Path, embedder: Embedder, log: Callable[[str], None] = lambda _: None) -> Previous:
+        """Raises IndexLoadError (naming the file, advising --full) when a file it would reuse is damaged."""
+        if not (out / META).exists():
+            if out.is_dir() and any(out.iterdir()):
+                log(f"no {META} in {out}: nothing to reuse, embedding every event")
             return cls()
-        if meta.get("format") == FORMAT_VERSION:  # names, terms and records are computed as this version does
-            try:
-                previous.names = Terms.load(out, NAMES)
-                previous.tokens = Terms.load(out, TOKENS)
-                previous.spans = np.load(out / RECORD_SPANS)
-                previous.records = out / RECORDS
-                previous.digests = list(columns.digest)
-                previous.aliases = dict(columns.aliases)
-                previous.days = np.asarray(columns.date, dtype=np.int32)
-                previous.density = np.asarray(columns.story_density, dtype=np.int32)
-            except (OSError, ValueError, KeyError, IndexError):
-                previous = cls(ids=previous.ids, hashes=previous.hashes)
-            n = len(previous.ids)
-            if previous.spans.shape != (n, 2) or (previous.names and previous.names.rows != n):
-                previous = cls(ids=previous.ids, hashes=previous.hashes)
-        if meta.get("model_fingerprint") != fingerprint:
-            return previous
+        meta = IndexMeta.read(out)
+        if meta.format != FORMAT_VERSION or not meta.checksums:
+            log(f"index at {out} has format {meta.format} without checksums: nothing reused, embedding every event")
+            return cls()
+        columns = Columns.read(out, meta)
+        n = len(columns.id)
+        previous = cls(
+            ids=list(columns.id),
+            hashes=list(columns.text_sha),
+            names=Terms.load(out, NAMES, meta),
+            tokens=Terms.load(out, TOKENS, meta),
+            digests=list(columns.digest),
+            records=read_file(out, meta, RECORDS),
+            aliases=dict(columns.aliases),
+            days=np.asarray(columns.date, dtype=np.int32),
+            density=np.asarray(columns.story_density, dtype=np.int32),
+        )
         try:
-            _, vectors = read_vectors(out)
-        except RuntimeError:
+            previous.spans = load_npy(read_file(out, meta, RECORD_SPANS))
+        except (ValueError, OSError, EOFError) as exc:
+            raise damaged(out, f"{RECORD_SPANS} is unreadable ({str(exc)[:120]})") from None
+        spans = previous.spans
+        if spans.shape != (n, 2) or (n and (spans.min() < 0 or spans.max() > len(previous.records))):
+            raise damaged(out, f"{RECORD_SPANS} does not match {RECORDS}")
+        if n != meta.count or previous.names.rows != n or previous.tokens.rows != n:  # type: ignore[union-attr]
+            raise damaged(out, f"{COLUMNS}, {NAMES}.npz and {TOKENS}.npz do not match {META}")
+        if meta.model_fingerprint != embedder.fingerprint:
+            log(
+                f"index at {out} was built with backend {meta.backend} ({meta.model_fingerprint}), this build uses "
+                f"{embedder.backend} ({embedder.fingerprint}): re-embedding every event"
+            )
             return previous
-        if len(vectors) == len(previous.hashes):
-            previous.vectors = vectors.copy()
+        _, vectors = read_vectors(out, meta)
+        if vectors.shape != (n, meta.dim):
+            raise damaged(out, f"{VECTORS} does not match {COLUMNS}")
+        previous.vectors = vectors.copy()
         return previous
 
     def rows_by_text(self, hashes: list[str]) -> np.ndarray:
@@ -145,7 +160,8 @@ def build_index(
     texts = [e.text for e in events]
     hashes = [text_hash(t) for t in texts]
 
-    previous = Previous.read(out, embedder.fingerprint) if reuse else Previous()
+    _remove_stale(out, log)
+    previous = Previous.read(out, embedder, log) if reuse else Previous()
     same_text = previous.rows_by_text(hashes)
     same_id = previous.rows_by_id(ids)
     vector_source = same_text if previous.vectors is not None else np.full(len(events), -1)
@@ -194,7 +210,7 @@ def build_index(
         names = [list(dict.fromkeys(extract_names(texts[i]))) for i in new_rows]
         Terms.assemble(previous.names, term_source, names).save(tmp, NAMES)
 
-        IndexMeta(
+        meta = IndexMeta(
             model=embedder.name,
             model_fingerprint=embedder.fingerprint,
             backend=embedder.backend,
@@ -206,8 +222,10 @@ def build_index(
             build_seconds=round(time.perf_counter() - started, 2),
             embedded=len(todo),
             reused=len(events) - len(todo),
-            files={name: (tmp / name).stat().st_size for name in REQUIRED_FILES},
-        ).write(tmp)
+            build_id=new_build_id(),
+        )
+        meta.seal(tmp)
+        meta.write(tmp)
         _replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -262,6 +280,31 @@ def _story_density(
     untouched = ~np.isin(days, np.fromiter(affected, dtype=np.int64, count=len(affected)))
     counts[untouched] = previous.density[source[untouched]]
     return counts
+
+
+def _remove_stale(out: Path, log: Callable[[str], None]) -> None:
+    """Remove the temporary folders (`.NAME.tmp-PID`, `.NAME.old-PID`) a build killed on the way left beside
+    `out`; a live process's are left alone."""
+    if not out.parent.is_dir():
+        return
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(?:tmp|old)-(\d+)")
+    for path in out.parent.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match and path.is_dir() and not path.is_symlink() and not _alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            log(f"removed {path}, left by an interrupted build")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _replace(tmp: Path, out: Path) -> None:

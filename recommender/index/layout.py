@@ -1,6 +1,7 @@
 """The index folder's format in one place: its version, file names, columns and meta.json, read and written.
 
-    meta.json            model name and weights fingerprint, dimension, counts, archive fingerprint, file sizes
+    meta.json            model name and weights fingerprint, dimension, counts, archive name and fingerprint, a
+                         build id, and the size and checksum of every other file
     vectors.faiss        the unit vectors as a FAISS flat inner-product index (row i is event i)
     columns.json         id, date, headline, summary, text hash, file digest and story density of every event
     records.jsonl        the full event (sources, curated Related) one per line, read by byte offset
@@ -9,6 +10,10 @@
     tokens.npz .json     the BM25 term counts of each event (sparse rows) and their vocabulary
     names.npz names.json the names of each event (sparse rows) and their vocabulary
 
+Every file but meta.json is checked against its size and BLAKE2b checksum when it is first read (`read_file`),
+so a damaged file is a clear error, never an answer from garbage. An index written before checksums has
+sizes only.
+
 Queries read the vectors out of the FAISS file into one numpy array and score every event with one matrix
 product: the fused ranker needs every event's cosine (its candidates come from dense, BM25 and a date window,
 and each is scored on its dense similarity), which a top-k search would not give.
@@ -16,7 +21,10 @@ and each is scored on its dense similarity), which a top-k search would not give
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import secrets
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -53,8 +61,23 @@ class IndexLoadError(Exception):
 
 def damaged(path: Path, why: str) -> IndexLoadError:
     return IndexLoadError(
-        f"index at {path} is damaged: {why}. Rebuild it: recommender index --archive ARCHIVE --out {path}"
+        f"index at {path} is damaged: {why}. Rebuild it: recommender index --full --archive ARCHIVE --out {path}"
     )
+
+
+def index_files(folder: Path) -> list[str]:
+    """Every file of a written index but meta.json, as names relative to it (bm25/ holds several)."""
+    bm25 = sorted(f"{BM25}/{f.name}" for f in (folder / BM25).iterdir()) if (folder / BM25).is_dir() else []
+    return [*REQUIRED_FILES, *bm25]
+
+
+def checksum(data: bytes | memoryview) -> str:
+    """A fast checksum of a file's bytes (BLAKE2b: well over 500 MB/s)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def new_build_id() -> str:
+    return secrets.token_hex(6)
 
 
 @dataclass
@@ -71,17 +94,64 @@ class IndexMeta:
     embedded: int = 0
     reused: int = 0
     format: int = FORMAT_VERSION
-    files: dict[str, int] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)  # size of each file
+    checksums: dict[str, str] = field(default_factory=dict)  # `checksum` of each file
+    build_id: str = ""
 
     @classmethod
     def read(cls, folder: Path) -> IndexMeta:
         try:
-            return cls(**json.loads((folder / META).read_text()))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise damaged(folder, f"{META} is unreadable ({exc})") from None
+            meta = cls(**json.loads((folder / META).read_bytes().decode("utf-8")))
+        except (ValueError, TypeError) as exc:  # ValueError: bad JSON or bad UTF-8
+            raise damaged(folder, f"{META} is unreadable ({str(exc)[:120]})") from None
+        expected = {f.name: f.type for f in fields(cls)}
+        kinds: dict[str, type | tuple[type, ...]] = {
+            "str": str,
+            "int": int,
+            "float": (int, float),
+            "dict[str, int]": dict,
+            "dict[str, str]": dict,
+        }
+        for name, kind in expected.items():
+            if not isinstance(getattr(meta, name), kinds[str(kind)]):
+                raise damaged(folder, f"{META} is unreadable ({name} has the wrong type)")
+        return meta
 
     def write(self, folder: Path) -> None:
         (folder / META).write_text(json.dumps(asdict(self), indent=2))
+
+    def seal(self, folder: Path) -> None:
+        """Record the size and checksum of every file of the index written in `folder`."""
+        names = index_files(folder)
+        self.files = {name: (folder / name).stat().st_size for name in names}
+        self.checksums = {name: checksum((folder / name).read_bytes()) for name in names}
+
+
+def verify(folder: Path, meta: IndexMeta, name: str, data: bytes | memoryview) -> None:
+    """Raise IndexLoadError naming the file when `data` (read from `name`) is not what the build wrote."""
+    size = meta.files.get(name)
+    if size is not None and len(data) != size:
+        raise damaged(folder, f"{name} has {len(data)} bytes, expected {size}")
+    expected = meta.checksums.get(name)
+    if expected is not None and checksum(data) != expected:
+        raise damaged(folder, f"{name} fails its checksum")
+
+
+def read_file(folder: Path, meta: IndexMeta | None, name: str) -> bytes:
+    """The bytes of the index file `name`, checked against `meta` (unchecked when `meta` is None)."""
+    try:
+        data = (folder / name).read_bytes()
+    except FileNotFoundError:
+        raise damaged(folder, f"{name} is missing") from None
+    except OSError as exc:
+        raise damaged(folder, f"{name} cannot be read ({exc.strerror})") from None
+    if meta is not None:
+        verify(folder, meta, name, data)
+    return data
+
+
+def load_npy(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 @dataclass
@@ -98,22 +168,35 @@ class Columns:
     aliases: dict[str, str]
 
     @classmethod
-    def read(cls, folder: Path) -> Columns:
-        """columns.json; a column that an older format did not write is empty."""
-        raw = orjson.loads((folder / COLUMNS).read_bytes())
-        empty: dict[str, Any] = {"aliases": {}}
-        return cls(**{f.name: raw.get(f.name, empty.get(f.name, [])) for f in fields(cls)})
+    def read(cls, folder: Path, meta: IndexMeta | None = None) -> Columns:
+        """columns.json (checked against `meta`); a column that an older format did not write is empty."""
+        try:
+            raw = orjson.loads(read_file(folder, meta, COLUMNS))
+            empty: dict[str, Any] = {"aliases": {}}
+            columns = cls(**{f.name: raw.get(f.name, empty.get(f.name, [])) for f in fields(cls)})
+        except (orjson.JSONDecodeError, AttributeError, TypeError) as exc:
+            raise damaged(folder, f"{COLUMNS} is unreadable ({str(exc)[:120]})") from None
+        lengths = {len(v) for f in fields(cls) if f.name != "aliases" and len(v := getattr(columns, f.name))}
+        if len(lengths) > 1:
+            raise damaged(folder, f"{COLUMNS} has columns of different lengths")
+        return columns
 
     def write(self, folder: Path) -> None:
         (folder / COLUMNS).write_bytes(orjson.dumps(asdict(self)))
 
 
-def read_vectors(folder: Path) -> tuple[Any, np.ndarray]:
-    """The FAISS index in vectors.faiss and its (n, dim) float32 vectors, a view on its storage (not a copy):
-    keep the first as long as the second is used. Raises RuntimeError when FAISS cannot read the file."""
+def read_vectors(folder: Path, meta: IndexMeta | None = None) -> tuple[Any, np.ndarray]:
+    """The FAISS index in vectors.faiss (checked against `meta`) and its (n, dim) float32 vectors, a view on its
+    storage (not a copy): keep the first as long as the second is used. Raises IndexLoadError when it is damaged."""
     import faiss
 
-    flat: Any = faiss.read_index(str(folder / VECTORS))
+    data = read_file(folder, meta, VECTORS)
+    try:
+        flat: Any = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+    except RuntimeError as exc:
+        raise damaged(folder, f"{VECTORS} cannot be read ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(flat, faiss.IndexFlat):
+        raise damaged(folder, f"{VECTORS} is not a flat index")
     if not flat.ntotal:
         return flat, np.zeros((0, flat.d), dtype=np.float32)
     return flat, faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)

@@ -1,14 +1,20 @@
-"""A saved index, loaded: `load_index(path)` checks it is whole and gives an `Index`, whose parts load on first use."""
+"""A saved index, loaded: `load_index(path)` checks it is whole and gives an `Index`, whose parts load on first use.
+
+Each file is checked against its checksum in meta.json when it is first read. What is read stays in memory (the
+records through a map of the file opened at load), so an index rebuilt into the same folder never changes what
+a loaded `Index` answers: load the new one to serve it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import mmap
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import scipy.sparse as sp
 
 from recommender.archive import event_text, link_key
@@ -26,7 +32,10 @@ from recommender.index.layout import (
     IndexLoadError,
     IndexMeta,
     damaged,
+    load_npy,
+    read_file,
     read_vectors,
+    verify,
 )
 from recommender.index.records import EventRecord, parse_record
 from recommender.index.terms import Terms, bm25_scores, load_bm25
@@ -60,12 +69,11 @@ class Index:
     # --- vectors ---------------------------------------------------------------------------------------
     @cached_property
     def _vectors(self) -> tuple[Any, np.ndarray]:
-        try:
-            flat, vectors = read_vectors(self.path)
-        except RuntimeError as exc:
-            raise damaged(self.path, f"vectors.faiss cannot be read ({str(exc).splitlines()[0]})") from None
+        flat, vectors = read_vectors(self.path, self.meta)
         if vectors.shape != (len(self.ids), self.meta.dim):
             raise damaged(self.path, "vectors.faiss does not match columns.json")
+        if not self.meta.checksums and not np.isfinite(vectors).all():
+            raise damaged(self.path, "vectors.faiss holds values that are not numbers")
         return flat, vectors
 
     @property
@@ -76,10 +84,12 @@ class Index:
     # --- BM25 and names --------------------------------------------------------------------------------
     @cached_property
     def bm25(self) -> Any:
+        for name in (n for n in self.meta.files if n.startswith(f"{BM25}/")):
+            read_file(self.path, self.meta, name)
         try:
             return load_bm25(self.path / BM25)
-        except Exception as exc:  # bm25s raises several kinds on damaged files
-            raise damaged(self.path, f"bm25/ cannot be read ({exc})") from None
+        except Exception as exc:  # bm25s raises several kinds on damaged files  # noqa: BLE001
+            raise damaged(self.path, f"bm25/ cannot be read ({str(exc)[:120]})") from None
 
     def bm25_scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every event for the query tokens (zeros when none is in the vocabulary)."""
@@ -87,7 +97,10 @@ class Index:
 
     @cached_property
     def _names(self) -> Terms:
-        return Terms.load(self.path, NAMES)
+        terms = Terms.load(self.path, NAMES, self.meta)
+        if terms.rows != len(self.ids):
+            raise damaged(self.path, f"{NAMES}.npz does not match {COLUMNS}")
+        return terms
 
     @property
     def names(self) -> sp.csr_matrix:
@@ -135,15 +148,45 @@ class Index:
 
     # --- records ---------------------------------------------------------------------------------------
     @cached_property
+    def _records(self) -> mmap.mmap | bytes:
+        """records.jsonl, mapped once (a rebuild that replaces the folder leaves the mapped file as it was)."""
+        try:
+            with open(self.path / RECORDS, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                data: mmap.mmap | bytes = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        except FileNotFoundError:
+            raise damaged(self.path, f"{RECORDS} is missing") from None
+        except OSError as exc:
+            raise damaged(self.path, f"{RECORDS} cannot be read ({exc.strerror})") from None
+        verify(self.path, self.meta, RECORDS, memoryview(data))
+        return data
+
+    @cached_property
     def _spans(self) -> np.ndarray:
-        return np.load(self.path / RECORD_SPANS)
+        try:
+            spans = load_npy(read_file(self.path, self.meta, RECORD_SPANS))
+        except (ValueError, OSError, EOFError) as exc:
+            raise damaged(self.path, f"{RECORD_SPANS} is unreadable ({str(exc)[:120]})") from None
+        size = len(self._records)
+        if (
+            spans.shape != (len(self.ids), 2)
+            or not np.issubdtype(spans.dtype, np.integer)
+            or (len(spans) and (spans.min() < 0 or spans.max() > size or (spans[:, 0] > spans[:, 1]).any()))
+        ):
+            raise damaged(self.path, f"{RECORD_SPANS} does not match {RECORDS}")
+        return spans
 
     def record(self, row: int) -> EventRecord:
         """The full event at `row` (sources, curated Related with their links resolved) from records.jsonl."""
         start, end = (int(x) for x in self._spans[row])
-        with open(self.path / RECORDS, "rb") as handle:
-            handle.seek(start)
-            return parse_record(handle.read(end - start), self.resolve)
+        try:
+            return parse_record(self._records[start:end], self.resolve)
+        except (ValueError, KeyError, TypeError) as exc:  # only an index without checksums gets here
+            raise damaged(self.path, f"{RECORDS} line of row {row} is unreadable ({str(exc)[:80]})") from None
+
+    def load_all(self) -> None:
+        """Read every file a query may need now (a server keeps serving them while the folder is rebuilt)."""
+        _ = self.vectors, self.bm25, self.names, self.name_idf, self.name_lookup, self._records, self._spans
 
     def resolve(self, href: str) -> str | None:
         """The id of the indexed event a link points to, whatever its day padding or leading slash; else None."""
@@ -167,10 +210,7 @@ def load_index(path: str | Path = DEFAULT_INDEX) -> Index:
             raise damaged(folder, f"{name} is missing")
         if file.stat().st_size != size:
             raise damaged(folder, f"{name} has {file.stat().st_size} bytes, expected {size} (truncated?)")
-    try:
-        columns = Columns.read(folder)
-    except orjson.JSONDecodeError as exc:
-        raise damaged(folder, f"{COLUMNS} is unreadable ({exc})") from None
+    columns = Columns.read(folder, meta)
     if len(columns.id) != meta.count:
         raise damaged(folder, f"{COLUMNS} does not match {META}")
     return Index(folder, meta, columns)

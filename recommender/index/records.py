@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,16 +62,16 @@ def write_records(
     folder: Path,
     events: list[Event],
     digests: list[str],
-    previous: Path | None,
+    previous: bytes,
     previous_spans: np.ndarray,
     previous_digests: list[str],
     same_id: np.ndarray,
 ) -> None:
     """One JSON line per event, found by its (start, end) byte span in records.offsets.npy.
 
-    Append-only across updates: the `previous` file is copied and only the lines of new or changed events (same
-    id, other file digest; `same_id` is each row's previous row with its id, or -1) are appended. Once lines no
-    row uses would make up a quarter of the file, it is rewritten in row order.
+    Append-only across updates: the `previous` file (its bytes, already checked) is copied and only the lines
+    of new or changed events (same id, other file digest; `same_id` is each row's previous row with its id, or
+    -1) are appended. Once lines no row uses would make up a quarter of the file, it is rewritten in row order.
     """
     source = same_id.copy()
     if previous_digests:
@@ -84,20 +83,20 @@ def write_records(
     kept = source >= 0
     kept_spans = previous_spans[source[kept]]
     added = [record_line(events[i]) for i in np.flatnonzero(~kept)]
-    size = previous.stat().st_size if previous and kept.any() else 0
+    size = len(previous) if kept.any() else 0
     live = int((kept_spans[:, 1] - kept_spans[:, 0]).sum()) + sum(len(line) for line in added)
     spans = np.zeros((len(events), 2), dtype=np.int64)
     target = folder / RECORDS
-    if previous and kept.any() and size + sum(len(line) for line in added) - live <= live // 3:
-        shutil.copyfile(previous, target)
+    if size and size + sum(len(line) for line in added) - live <= live // 3:
         lengths = np.asarray([len(line) for line in added], dtype=np.int64)
         ends = size + np.cumsum(lengths)
         spans[kept] = kept_spans
         spans[~kept, 0], spans[~kept, 1] = ends - lengths, ends
-        with open(target, "ab") as handle:
+        with open(target, "wb") as handle:
+            handle.write(previous)
             handle.write(b"".join(added))
     else:
-        old = previous.read_bytes() if previous and size else b""
+        old = previous
         fresh = iter(added)
         kept_lines = iter(old[a:b] for a, b in kept_spans.tolist())
         lines = [next(kept_lines) if k else next(fresh) for k in kept.tolist()]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from recommender.index.layout import IndexMeta, damaged, read_file
 
 
 def tokenize(texts: Sequence[str], progress: bool = False) -> list[list[str]]:
@@ -41,11 +45,24 @@ class Terms:
         return int(self.matrix.shape[0])
 
     @classmethod
-    def load(cls, folder: Path, stem: str) -> Terms:
-        data = np.load(folder / f"{stem}.npz")
-        vocab = list(json.loads((folder / f"{stem}.json").read_text())["vocab"])
-        indptr = data["indptr"]
-        matrix = sp.csr_matrix((data["data"], data["indices"], indptr), shape=(len(indptr) - 1, len(vocab)))
+    def load(cls, folder: Path, stem: str, meta: IndexMeta | None = None) -> Terms:
+        """`stem`.npz and `stem`.json, checked against `meta`; IndexLoadError naming the file when damaged."""
+        arrays, words = f"{stem}.npz", f"{stem}.json"
+        try:
+            data = np.load(io.BytesIO(read_file(folder, meta, arrays)), allow_pickle=False)
+            indptr, indices, values = data["indptr"], data["indices"], data["data"]
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise damaged(folder, f"{arrays} is unreadable ({str(exc)[:120]})") from None
+        try:
+            vocab = json.loads(read_file(folder, meta, words).decode("utf-8"))["vocab"]
+            if not isinstance(vocab, list):
+                raise TypeError("vocab is not a list")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise damaged(folder, f"{words} is unreadable ({str(exc)[:120]})") from None
+        try:
+            matrix = sp.csr_matrix((values, indices, indptr), shape=(len(indptr) - 1, len(vocab)))
+        except (ValueError, TypeError) as exc:
+            raise damaged(folder, f"{arrays} does not match {words} ({str(exc)[:120]})") from None
         return cls(matrix, vocab)
 
     def save(self, folder: Path, stem: str) -> None:
