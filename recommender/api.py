@@ -1,23 +1,50 @@
 """A small FastAPI service over a saved index: `create_app(index_path)`; `recommender serve` runs it.
 
-Index and model are loaded once, at start. Suggestions come from the same `Recommender` as the CLI. An id is
-only ever looked up in the index's id map: no request touches the filesystem.
+Suggestions come from the same `Recommender` as the CLI. An id is only ever looked up, exactly, in the index's id
+map: no request touches the filesystem. No request can hold the server: ids, texts and bodies have limits, bad
+JSON (NaN, Infinity, lone surrogates) is a 422 that echoes only an excerpt, and ranking runs in worker threads
+(at most `threads` at once, fairly queued, id by id for a batch) within a per-request time budget, so the event
+loop (/health) always answers. The index loaded is kept whole in memory; a new build at the same path (its
+build id in meta.json changes) is loaded beside it and swapped in atomically, checked every `reload_every`
+seconds and on SIGHUP.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Body, FastAPI, HTTPException, Query
-from pydantic import BaseModel, Field, field_validator
+import anyio
+from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from recommender.index import DEFAULT_INDEX, load_index
-from recommender.rank import Recommender, Suggestion, UnknownEventError
+from recommender.archive import MAX_ID
+from recommender.index import DEFAULT_INDEX, IndexLoadError, IndexMeta, load_index
+from recommender.rank import Recommender, Suggestion
 
-MAX_TEXT = 10_000
-MAX_BATCH = 1_000
+MAX_TEXT = 10_000  # characters of a free text
+MAX_BATCH = 1_000  # ids in one batch
+MAX_BODY = 1_000_000  # bytes of a request body (a full batch of the longest ids is under 400 KB)
+EXCERPT = 80  # characters of a bad input echoed in an error
+TIME_BUDGET = 30.0  # seconds a request may take, waiting for a worker included
+RELOAD_EVERY = 3.0  # seconds between checks for a new build
+
+log = logging.getLogger("recommender.api")
+T = TypeVar("T")
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
 
 
 class SignalsOut(BaseModel):
@@ -88,7 +115,8 @@ class Health(BaseModel):
     model: str
     model_fingerprint: str
     index_built_at: str
-    archive: str
+    build_id: str = Field(description="The build of the index being served (meta.json's build_id).")
+    archive: str = Field(description="The name of the archive the index was built from (not its path).")
 
 
 class SimilarRequest(BaseModel):
@@ -106,7 +134,7 @@ class SimilarRequest(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+    ids: list[EventId] = Field(min_length=1, max_length=MAX_BATCH)
     k: int = Field(10, ge=1, le=100)
 
 
@@ -115,30 +143,197 @@ class BatchResponse(BaseModel):
     unknown: list[str] = Field(description="Requested ids that are not in the index.")
 
 
-def create_app(index_path: str | Path = DEFAULT_INDEX, recommender: Recommender | None = None) -> FastAPI:
-    """The API over the index at `index_path` (or an already loaded `recommender`).
+def excerpt(value: Any, limit: int = EXCERPT) -> str:
+    """A short, always encodable excerpt of a (possibly huge or malformed) input, for an error message."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)[: limit * 4]
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
-    The endpoints are `async` on purpose: ranking is CPU-bound numpy/BLAS work, and running it one request at
-    a time on the event loop beats a thread pool whose threads fight over the cores (measured: 5 req/s with
-    threads, see eval/bench_api.py).
-    """
+
+def _short_error(error: dict[str, Any]) -> dict[str, Any]:
+    short: dict[str, Any] = {
+        "type": error.get("type", ""),
+        "loc": [part if isinstance(part, int) else excerpt(part) for part in error.get("loc", ())],
+        "msg": excerpt(error.get("msg", ""), 200),
+    }
+    if "input" in error:
+        short["input"] = excerpt(error["input"])
+    return short
+
+
+def _error(status: int, loc: list[str | int], msg: str, kind: str) -> JSONResponse:
+    return JSONResponse({"detail": [{"type": kind, "loc": loc, "msg": msg}]}, status_code=status)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class BodyGuard:
+    """Refuse, before any endpoint sees it, a body over `limit` bytes (413, read no further) and one that is not
+    strict JSON: NaN and Infinity, lone surrogates, bad UTF-8 (422). The body is then passed on unchanged."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        too_big = _error(413, ["body"], f"the body is over {self.limit:,} bytes", "too_large")
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.limit:
+            await too_big(scope, receive, send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await too_big(scope, receive, send)
+                return
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        problem = _json_problem(body) if body else None
+        if problem:
+            await _error(422, ["body"], problem, "json_invalid")(scope, receive, send)
+            return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _json_problem(body: bytes) -> str | None:
+    """Why `body` is not strict JSON, or None."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"the body is not UTF-8 (byte {exc.start})"
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:  # JSONDecodeError, or NaN/Infinity
+        return excerpt(str(exc), 200)
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return "a string holds a lone surrogate (\\ud800-\\udfff escape), which is not valid Unicode"
+    return None
+
+
+class Served:
+    """The recommender over the index being served, replaced whole when a new build appears at its path."""
+
+    def __init__(self, path: Path, recommender: Recommender):
+        self.path = path
+        self.recommender = recommender
+        self.failed = ""  # a build id that would not load: not retried until the build changes
+        self.lock = threading.Lock()
+
+    def reload_if_rebuilt(self) -> bool:
+        """Load the build now at `path` if its build id is new (a blocking call: run it in a thread)."""
+        with self.lock:
+            try:
+                build = IndexMeta.read(self.path).build_id
+            except (OSError, IndexLoadError):
+                return False  # mid-swap or damaged: keep serving what is loaded
+            if build in (self.recommender.index.meta.build_id, self.failed):
+                return False
+            old = self.recommender
+            try:
+                index = load_index(self.path)
+                same_model = index.meta.model_fingerprint == old.index.meta.model_fingerprint
+                fresh = Recommender(index, embedder=old.embedder if same_model else None, rankers=old.rankers)
+                fresh.warm_up(text=not same_model)
+                index.load_all()
+            except (IndexLoadError, OSError) as exc:
+                self.failed = build
+                log.warning("not serving build %s: %s", build, exc)
+                return False
+            self.recommender = fresh
+            log.warning("now serving build %s of %s (%d events)", build, self.path, len(index))
+            return True
+
+
+def create_app(
+    index_path: str | Path = DEFAULT_INDEX,
+    recommender: Recommender | None = None,
+    threads: int = 2,
+    time_budget: float = TIME_BUDGET,
+    reload_every: float = RELOAD_EVERY,
+) -> FastAPI:
+    """The API over the index at `index_path` (or an already loaded `recommender`, then never reloaded)."""
+    reloads = recommender is None
     recommender = recommender or Recommender(load_index(index_path))
     recommender.warm_up(text=True)
-    index = recommender.index
+    recommender.index.load_all()
+    served = Served(Path(index_path), recommender)
+    limiter = anyio.CapacityLimiter(threads)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not reloads:
+            yield
+            return
+        wake = asyncio.Event()
+        with suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread: the periodic check
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, wake.set)
+
+        async def watch() -> None:
+            while True:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), reload_every)
+                wake.clear()
+                await anyio.to_thread.run_sync(served.reload_if_rebuilt)
+
+        task = asyncio.create_task(watch())
+        try:
+            yield
+        finally:
+            task.cancel()
+
     app = FastAPI(
         title="recommender",
         summary="Related events for a news-event archive.",
         version="0.1.0",
+        lifespan=lifespan,
     )
+    app.add_middleware(BodyGuard)
 
-    def row_of(event_id: str) -> int:
-        row = index.position.get(event_id)
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        detail = [_short_error(e) for e in errors[:10]]
+        if len(errors) > 10:
+            detail.append({"type": "more", "loc": [], "msg": f"and {len(errors) - 10} more errors"})
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    async def work(deadline: float, call: Callable[[], T]) -> T:
+        """Run CPU work in a worker thread, once one is free, if the request's time budget is not spent."""
+        async with limiter:
+            if time.monotonic() > deadline:
+                raise HTTPException(status_code=503, detail=f"busy: over the {time_budget:g}s time budget, retry")
+            return await anyio.to_thread.run_sync(call)
+
+    def row_of(recommender: Recommender, event_id: str) -> int:
+        row = recommender.index.position.get(event_id)
         if row is None:
-            raise HTTPException(status_code=404, detail=f"unknown event id {event_id!r}")
+            raise HTTPException(status_code=404, detail=f"unknown event id {excerpt(event_id)!r}")
         return row
 
     @app.get("/health", response_model=Health)
     async def health() -> Health:
+        index = served.recommender.index
         meta = index.meta
         return Health(
             status="ok",
@@ -146,24 +341,31 @@ def create_app(index_path: str | Path = DEFAULT_INDEX, recommender: Recommender 
             model=meta.model,
             model_fingerprint=meta.model_fingerprint,
             index_built_at=meta.built_at,
-            archive=meta.archive,
+            build_id=meta.build_id,
+            archive=Path(meta.archive).name,
         )
 
     @app.get("/events/{event_id:path}/related", response_model=list[SuggestionOut])
     async def related(
-        event_id: str,
+        event_id: Annotated[str, PathParam(max_length=MAX_ID)],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
         since: dt.date | None = None,
         until: dt.date | None = None,
         exclude_curated: bool = False,
     ) -> list[SuggestionOut]:
-        row_of(event_id)
-        suggestions = recommender.related(event_id, k, since=since, until=until, exclude_curated=exclude_curated)
+        deadline = time.monotonic() + time_budget
+        recommender = served.recommender
+        row_of(recommender, event_id)
+        suggestions = await work(
+            deadline,
+            lambda: recommender.related(event_id, k, since=since, until=until, exclude_curated=exclude_curated),
+        )
         return [SuggestionOut.of(s) for s in suggestions]
 
     @app.get("/events/{event_id:path}", response_model=EventOut)
-    async def event(event_id: str) -> EventOut:
-        record = index.record(row_of(event_id))
+    async def event(event_id: Annotated[str, PathParam(max_length=MAX_ID)]) -> EventOut:
+        recommender = served.recommender
+        record = recommender.index.record(row_of(recommender, event_id))
         return EventOut(
             id=record.id,
             date=record.date,
@@ -175,18 +377,31 @@ def create_app(index_path: str | Path = DEFAULT_INDEX, recommender: Recommender 
 
     @app.post("/similar", response_model=list[SuggestionOut])
     async def similar(request: SimilarRequest) -> list[SuggestionOut]:
-        suggestions = recommender.similar(request.text, request.k, since=request.since, until=request.until)
+        deadline = time.monotonic() + time_budget
+        recommender = served.recommender
+        suggestions = await work(
+            deadline, lambda: recommender.similar(request.text, request.k, since=request.since, until=request.until)
+        )
         return [SuggestionOut.of(s) for s in suggestions]
 
     @app.post("/related/batch", response_model=BatchResponse)
     async def batch(request: Annotated[BatchRequest, Body()]) -> BatchResponse:
+        """Ids are ranked one by one, each in its turn for a worker, so that a batch never holds the others up
+        for long; unknown ids are listed, never guessed at."""
+        deadline = time.monotonic() + time_budget
+        recommender = served.recommender
         results: dict[str, list[SuggestionOut]] = {}
         unknown: list[str] = []
         for event_id in dict.fromkeys(request.ids):
-            try:
-                results[event_id] = [SuggestionOut.of(s) for s in recommender.related(event_id, request.k)]
-            except UnknownEventError:
+            if event_id not in recommender.index.position:
                 unknown.append(event_id)
+                continue
+            found = await work(deadline, _bind(recommender.related, event_id, request.k))
+            results[event_id] = [SuggestionOut.of(s) for s in found]
         return BatchResponse(results=results, unknown=unknown)
 
     return app
+
+
+def _bind(call: Callable[..., T], *args: Any) -> Callable[[], T]:
+    return lambda: call(*args)

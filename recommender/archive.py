@@ -27,6 +27,9 @@ LIST_LINK = re.compile(r"^\s*\d+\.\s*\[(?P<text>.*)\]\((?P<href>[^)\s]*)\)\s*(?P
 CONTEXT = re.compile(r"_Context:\s*(?P<items>.*?)\s*_\s*$")
 NEWS_PATH = re.compile(r"^news/(\d{4})/(\d{1,2})/(\d{1,2})/(.+)$")
 
+MAX_ID = 300  # characters of an event id: a file whose id is longer is skipped
+MAX_FILE = 1_000_000  # bytes of an event file: a larger one is skipped
+
 RELATED_HEADING = "related"
 SUGGESTED_HEADING = "suggested related"
 SOURCE_HEADING = "source"

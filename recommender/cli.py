@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from recommender.archive import Archive, ArchiveError, read_archive
+from recommender.archive import MAX_ID, Archive, ArchiveError, read_archive
 from recommender.embed import BACKENDS, DEFAULT_BACKEND, EmbedderError
 from recommender.index import DEFAULT_INDEX, IndexLoadError
 
@@ -150,7 +150,7 @@ def index(
             data,
             out,
             embedder,
-            archive_name=str(archive),
+            archive_name=archive.resolve().name,
             progress=sys.stderr.isatty(),
             reuse=not full,
             log=lambda m: typer.echo(m, err=True),
@@ -201,6 +201,8 @@ def related(
             raise UsageError("give an EVENT_ID or --text, not both or neither")
         if text is not None and not text.strip():
             raise UsageError("--text is empty")
+        if event_id is not None and len(event_id) > MAX_ID:  # no id is longer: no "closest ids" hint to look for
+            raise UsageError(f"EVENT_ID: {len(event_id):,} characters, an id has at most {MAX_ID}")
         recommender = _recommender(index_path)
         if system not in recommender.systems:
             raise UsageError(f"--system: unknown {system!r}, choose one of {', '.join(recommender.systems)}")
@@ -401,5 +403,10 @@ def serve(
 
     with clear_errors():
         api = create_app(index_path)
-    typer.echo(f"serving {index_path} on http://{host}:{port} (docs: /docs)", err=True)
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    typer.echo(
+        f"serving {index_path} on http://{host}:{port} (docs: /docs); a new build there is picked up within "
+        "seconds, or at once on SIGHUP",
+        err=True,
+    )
+    # Requests still running 3 s after SIGTERM are cut off: the server stops within 5 s whatever its load.
+    uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
