@@ -1,8 +1,14 @@
 """Read an archive of event markdown files into typed `Event`s.
 
 An archive is a folder of `.md` event files, a `.tar.gz` of them, or a folder of such tarballs. An event
-file's first line is its date link (`### [YYYY-MM-DD](...)`); other markdown (a README) is ignored. Files
-that look like events but cannot be read are reported in `Archive.skipped` with their reason.
+file's first line is its date link (`### [YYYY-MM-DD](...)`); other markdown (a README) is ignored. Every
+other file that could be an event but is not read is reported in `Archive.skipped` with its reason: bad
+encoding or syntax, not text, over `MAX_FILE` bytes, an id over `MAX_ID` characters, a `.MD` name, a symlink.
+
+Ids are confined to the archive: an id is the file's path under the root, normalised (no `.`, no empty
+parts); a tarball member whose path has a `..` part is skipped, and symlinks (to files or folders, loops
+included) are never followed, so that nothing outside the archive is read as an event, nor written through.
+Ids that differ only in the zero padding of month or day name one link: `Archive.warnings` says so.
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ class Archive:
     fingerprint: str = ""
     packed: bool = False  # some events were read from tarballs: they cannot be written in place
     digests: dict[str, str] = field(default_factory=dict)  # id -> SHA-256 of the event file's bytes
+    warnings: list[str] = field(default_factory=list)  # read, but worth an editor's look (duplicate slugs)
 
     @cached_property
     def _keys(self) -> dict[str, str]:
@@ -206,7 +213,7 @@ def read_archive(path: str | Path, cache: Path | None = None) -> Archive:
     if not root.exists():
         raise ArchiveError(f"archive not found: {root}")
     files: list[ParsedFile] = []
-    for unit, key, read in _units(root):
+    for unit, key, read in _units(root, files):
         files.extend(_parse_unit(root, unit, key, read, cache))
     events: dict[str, Event] = {}
     digests: dict[str, str] = {}
@@ -227,7 +234,53 @@ def read_archive(path: str | Path, cache: Path | None = None) -> Archive:
             digest.update(file.id.encode() + b"\0" + file.sha256)
     if not events and not skipped and not _looks_like_archive(root):
         raise ArchiveError(f"no event files (.md or .tar.gz) under {root}")
-    return Archive(events=events, skipped=skipped, fingerprint=digest.hexdigest()[:16], packed=packed, digests=digests)
+    return Archive(
+        events=events,
+        skipped=skipped,
+        fingerprint=digest.hexdigest()[:16],
+        packed=packed,
+        digests=digests,
+        warnings=_duplicate_slugs(events),
+    )
+
+
+def _duplicate_slugs(events: dict[str, Event]) -> list[str]:
+    by_key: dict[str, list[str]] = {}
+    for event_id in events:
+        by_key.setdefault(link_key(event_id), []).append(event_id)
+    return [
+        f"duplicate slug: {', '.join(ids)} differ only in zero padding; a link to any of them resolves to one"
+        for ids in by_key.values()
+        if len(ids) > 1
+    ]
+
+
+def confined_id(name: str) -> str | None:
+    """`name` (a path under the archive root, `/`-separated) as an id: no leading `/`, no `.` or empty parts;
+    None when a `..` part could take it out of the archive."""
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        return None
+    return "/".join(parts)
+
+
+def _id_problem(event_id: str | None, name: str) -> str | None:
+    """Why the file at `name` cannot be an event whatever it holds, or None."""
+    if event_id is None:
+        return "its path has a '..' part: it would lie outside the archive"
+    if not event_id:
+        return "empty path"
+    if len(event_id) > MAX_ID:
+        return f"its id has {len(event_id):,} characters, more than {MAX_ID}"
+    if any(ord(c) < 32 or c == "\x7f" for c in event_id):
+        return "its path holds a control character"
+    if name.endswith(".md"):
+        return None
+    return f"its name ends in {name[-3:]!r}, not '.md': rename it to be read"
+
+
+def _is_markdown(name: str) -> bool:
+    return name.lower().endswith(".md")
 
 
 class ParsedFile(NamedTuple):
@@ -245,12 +298,14 @@ def parse_file(event_id: str, display: str, data: bytes | str) -> ParsedFile:
     if isinstance(data, str):
         return ParsedFile(event_id, display, data)
     head = data[:512].decode("utf-8", errors="replace").lstrip("\ufeff").lstrip()
-    if not DATE_LINK.match(head.split("\n", 1)[0].strip()):
-        return ParsedFile(event_id, display, None)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        if not DATE_LINK.match(head.split("\n", 1)[0].strip()):
+            return ParsedFile(event_id, display, f"not a text file: invalid UTF-8 at byte {exc.start}")
         return ParsedFile(event_id, display, f"bad encoding: invalid UTF-8 at byte {exc.start}")
+    if not DATE_LINK.match(head.split("\n", 1)[0].strip()):
+        return ParsedFile(event_id, display, None)
     try:
         event = parse_event(event_id, text)
     except EventParseError as exc:
@@ -289,26 +344,69 @@ def _looks_like_archive(root: Path) -> bool:
     return root.is_dir() and any(root.rglob("*.md"))
 
 
-def _units(root: Path) -> Iterator[tuple[Path, tuple[Any, ...], FileReader]]:
+def _units(root: Path, rejected: list[ParsedFile]) -> Iterator[tuple[Path, tuple[Any, ...], FileReader]]:
     """What is read (and cached) together: each tarball, each folder of .md files. Yields (path, a key that
-    changes when any of its files does, a reader of (id, path to show, bytes or why unreadable))."""
+    changes when any of its files does, a reader of (id, path to show, bytes or why unreadable)). Files that
+    cannot be events (symlinks, `.MD`, too large, ...) are added to `rejected` with their reason."""
     if root.is_file():
         if root.name.endswith((".tar.gz", ".tgz")):
             yield root, _stat_key(root), lambda: _tar_files(root)
         elif root.suffix == ".md":
-            yield root, _stat_key(root), lambda: [(root.name, str(root), root.read_bytes())]
+            yield root, _stat_key(root), lambda: [(root.name, str(root), _read_limited(root))]
         else:
             raise ArchiveError(f"not an archive: {root} (expected a folder, a .tar.gz or a .md file)")
         return
     folders: dict[Path, list[Path]] = {}
-    for file in sorted(root.rglob("*")):
-        if file.is_file() and file.suffix == ".md":
-            folders.setdefault(file.parent, []).append(file)
+    for file in sorted(root.rglob("*")):  # rglob does not descend into symlinked folders
+        name = file.relative_to(root).as_posix()
+        if file.is_symlink():
+            if _is_markdown(file.name) or file.name.endswith((".tar.gz", ".tgz")) or _is_dir_or_loop(file):
+                rejected.append(ParsedFile(name, str(file), _symlink_reason(file)))
+        elif file.is_file() and _is_markdown(file.name):
+            problem = _id_problem(name, file.name)
+            if problem is None and file.stat().st_size > MAX_FILE:
+                problem = f"{file.stat().st_size:,} bytes, more than an event's {MAX_FILE:,}"
+            if problem is None:
+                folders.setdefault(file.parent, []).append(file)
+            else:
+                rejected.append(ParsedFile(name, str(file), problem))
         elif file.is_file() and file.name.endswith((".tar.gz", ".tgz")):
             yield file, _stat_key(file), lambda file=file: _tar_files(file)  # type: ignore[misc]
     for folder, files in folders.items():
         key = tuple((f.name, *_stat_key(f)) for f in files)
-        yield folder, key, lambda files=files: ((f.relative_to(root).as_posix(), str(f), f.read_bytes()) for f in files)  # type: ignore[misc]
+        yield (
+            folder,
+            key,
+            lambda files=files: ((f.relative_to(root).as_posix(), str(f), _read_limited(f)) for f in files),  # type: ignore[misc]
+        )
+
+
+def _is_dir_or_loop(link: Path) -> bool:
+    try:
+        return link.resolve(strict=True).is_dir()
+    except (OSError, RuntimeError):  # a loop or a dangling link
+        return True
+
+
+def _symlink_reason(link: Path) -> str:
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "symlink loop or dangling symlink"
+    kind = "folder" if target.is_dir() else "file"
+    return f"symlinked {kind}: symlinks are not followed (copy the {kind} into the archive to read it)"
+
+
+def _read_limited(path: Path) -> bytes | str:
+    """The file's bytes, or why not: unreadable, or over MAX_FILE bytes (it may have grown since listed)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE + 1)
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    if len(data) > MAX_FILE:
+        return f"more than an event's {MAX_FILE:,} bytes"
+    return data
 
 
 def _stat_key(path: Path) -> tuple[int, int]:
@@ -320,11 +418,20 @@ def _tar_files(path: Path) -> Iterator[tuple[str, str, bytes | str]]:
     try:
         with tarfile.open(path, "r:gz") as tar:
             for member in tar:
-                if member.isfile() and member.name.endswith(".md"):
-                    handle = tar.extractfile(member)
-                    if handle is not None:
-                        name = member.name.lstrip("./")
-                        yield name, f"{path}:{name}", handle.read()
+                if not _is_markdown(member.name) or member.isdir():
+                    continue
+                event_id = confined_id(member.name)
+                display = f"{path}:{member.name}"
+                problem = _id_problem(event_id, member.name)
+                if problem is None and not member.isfile():
+                    problem = "a link or special file in the tarball: not read"
+                if problem is None and member.size > MAX_FILE:
+                    problem = f"{member.size:,} bytes, more than an event's {MAX_FILE:,}"
+                handle = tar.extractfile(member) if problem is None else None
+                if handle is None:
+                    yield event_id or member.name, display, problem or "cannot be extracted"
+                else:
+                    yield event_id or member.name, display, handle.read()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         # A damaged tarball is reported and skipped; the events read before the damage are kept.
         yield path.name, str(path), f"unreadable tarball: {exc}"

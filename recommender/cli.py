@@ -113,6 +113,7 @@ def validate(
         "related_links": sum(len(e.related) for e in events),
         "unresolved_links": len(unresolved),
         "skipped": [asdict(s) for s in data.skipped],
+        "warnings": data.warnings,
         "fingerprint": data.fingerprint,
     }
     if as_json:
@@ -123,6 +124,8 @@ def validate(
         typer.echo(f"{'skipped files':>18}: {len(data.skipped):,}")
         for skipped in data.skipped:
             typer.echo(f"  skipped {skipped.path}: {skipped.reason}")
+        for warning in data.warnings:
+            typer.echo(f"  warning: {warning}")
     if strict and data.skipped:
         raise typer.Exit(1)
 
@@ -145,6 +148,8 @@ def index(
         read_seconds = time.perf_counter() - started
         for skipped in data.skipped:
             typer.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+        for warning in data.warnings:
+            typer.echo(f"warning: {warning}", err=True)
         embedder = Embedder(backend=backend, batch_size=batch_size)
         report = build_index(
             data,
