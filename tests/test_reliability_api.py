@@ -172,16 +172,17 @@ def hammer(url: str, stop: threading.Event, failures: list[str], paths: list[str
                 failures.append(f"{path}: {exc!r}")
 
 
-def test_health_answers_while_batches_run(server, sample_index):
+def test_health_answers_while_batches_run(server, sample_index, recommender):
     ids = list(sample_index.ids)
     stop = threading.Event()
+    replies: list[dict] = []
 
     def batches() -> None:
         with httpx.Client(timeout=60) as http:
             for _ in range(3):
                 if stop.is_set():
                     return
-                http.post(f"{server.url}/related/batch", json={"ids": ids[:1000], "k": 10})
+                replies.append(http.post(f"{server.url}/related/batch", json={"ids": ids[:1000], "k": 10}).json())
 
     def unknown() -> None:
         with httpx.Client(timeout=60) as http:
@@ -206,6 +207,10 @@ def test_health_answers_while_batches_run(server, sample_index):
         worker.join(timeout=120)
     p99 = float(np.percentile(latencies, 99))
     assert p99 < 0.25, f"/health p99 {p99 * 1000:.0f} ms under batch load"
+    assert replies, "no batch finished"
+    for event_id in ids[:1000:97]:  # rankings made side by side in threads are the ones made alone
+        expected = [s.id for s in recommender.related(event_id, 10)]
+        assert all([s["id"] for s in reply["results"][event_id]] == expected for reply in replies)
 
 
 def test_a_rebuild_under_load_fails_no_request_and_is_picked_up(server, index_copy, archive_copy):
