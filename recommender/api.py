@@ -3,10 +3,10 @@
 Suggestions come from the same `Recommender` as the CLI. An id is only ever looked up, exactly, in the index's id
 map: no request touches the filesystem. No request can hold the server: ids, texts and bodies have limits, bad
 JSON (NaN, Infinity, lone surrogates) is a 422 that echoes only an excerpt, and ranking runs in worker threads
-(at most `threads` at once, fairly queued, id by id for a batch) within a per-request time budget, so the event
-loop (/health) always answers. The index loaded is kept whole in memory; a new build at the same path (its
-build id in meta.json changes) is loaded beside it and swapped in atomically, checked every `reload_every`
-seconds and on SIGHUP.
+(at most `threads` at once, fairly queued, id by id for a batch) within a per-request time budget (past it: a
+503, or a batch's remaining ids listed as unfinished), so the event loop (/health) always answers. The index
+loaded is kept whole in memory; a new build at the same path (its build id in meta.json changes) is loaded
+beside it and swapped in atomically, checked every `reload_every` seconds and on SIGHUP.
 """
 
 from __future__ import annotations
@@ -141,6 +141,13 @@ class BatchRequest(BaseModel):
 class BatchResponse(BaseModel):
     results: dict[str, list[SuggestionOut]]
     unknown: list[str] = Field(description="Requested ids that are not in the index.")
+    unfinished: list[str] = Field(
+        default_factory=list, description="Indexed ids not ranked within the request's time budget: send them again."
+    )
+
+
+class BudgetSpent(Exception):
+    """The request's time budget ran out before its work could start."""
 
 
 def excerpt(value: Any, limit: int = EXCERPT) -> str:
@@ -319,11 +326,17 @@ def create_app(
         return JSONResponse({"detail": detail}, status_code=422)
 
     async def work(deadline: float, call: Callable[[], T]) -> T:
-        """Run CPU work in a worker thread, once one is free, if the request's time budget is not spent."""
+        """Run CPU work in a worker thread, once one is free; BudgetSpent if the request's time is up by then."""
         async with limiter:
             if time.monotonic() > deadline:
-                raise HTTPException(status_code=503, detail=f"busy: over the {time_budget:g}s time budget, retry")
+                raise BudgetSpent
             return await anyio.to_thread.run_sync(call)
+
+    async def one(deadline: float, call: Callable[[], T]) -> T:
+        try:
+            return await work(deadline, call)
+        except BudgetSpent:
+            raise HTTPException(status_code=503, detail=f"busy: over the {time_budget:g}s time budget, retry") from None
 
     def row_of(recommender: Recommender, event_id: str) -> int:
         row = recommender.index.position.get(event_id)
@@ -356,7 +369,7 @@ def create_app(
         deadline = time.monotonic() + time_budget
         recommender = served.recommender
         row_of(recommender, event_id)
-        suggestions = await work(
+        suggestions = await one(
             deadline,
             lambda: recommender.related(event_id, k, since=since, until=until, exclude_curated=exclude_curated),
         )
@@ -379,7 +392,7 @@ def create_app(
     async def similar(request: SimilarRequest) -> list[SuggestionOut]:
         deadline = time.monotonic() + time_budget
         recommender = served.recommender
-        suggestions = await work(
+        suggestions = await one(
             deadline, lambda: recommender.similar(request.text, request.k, since=request.since, until=request.until)
         )
         return [SuggestionOut.of(s) for s in suggestions]
@@ -387,18 +400,25 @@ def create_app(
     @app.post("/related/batch", response_model=BatchResponse)
     async def batch(request: Annotated[BatchRequest, Body()]) -> BatchResponse:
         """Ids are ranked one by one, each in its turn for a worker, so that a batch never holds the others up
-        for long; unknown ids are listed, never guessed at."""
+        for long; unknown ids are listed, never guessed at; those not ranked within the time budget are listed
+        as unfinished."""
         deadline = time.monotonic() + time_budget
         recommender = served.recommender
         results: dict[str, list[SuggestionOut]] = {}
         unknown: list[str] = []
+        unfinished: list[str] = []
         for event_id in dict.fromkeys(request.ids):
             if event_id not in recommender.index.position:
                 unknown.append(event_id)
-                continue
-            found = await work(deadline, _bind(recommender.related, event_id, request.k))
-            results[event_id] = [SuggestionOut.of(s) for s in found]
-        return BatchResponse(results=results, unknown=unknown)
+            elif unfinished:
+                unfinished.append(event_id)
+            else:
+                try:
+                    found = await work(deadline, _bind(recommender.related, event_id, request.k))
+                    results[event_id] = [SuggestionOut.of(s) for s in found]
+                except BudgetSpent:
+                    unfinished.append(event_id)
+        return BatchResponse(results=results, unknown=unknown, unfinished=unfinished)
 
     return app
 

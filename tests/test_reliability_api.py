@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 from conftest import PUTIN, ROOT
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from recommender.api import MAX_BODY, create_app
 from recommender.archive import MAX_ID, read_archive
+from recommender.cli import app
 from recommender.index import build_index
 
 
@@ -90,13 +92,31 @@ def test_long_ids_are_422_naming_the_field(client):
     assert unknown.status_code == 404 and len(unknown.content) < 300
 
 
+def test_the_cli_gives_no_hint_for_an_overlong_id(sample_index_path):
+    started = time.perf_counter()
+    result = CliRunner().invoke(app, ["related", "n" * 100_000, "--index", str(sample_index_path)])
+    assert result.exit_code == 2 and time.perf_counter() - started < 2.0
+    assert result.output.strip() == f"error: EVENT_ID: 100,000 characters, an id has at most {MAX_ID}"
+
+
 def test_unknown_ids_are_looked_up_exactly_and_fast(client):
     near_misses = [PUTIN.replace("putin", "putim"), PUTIN.upper(), PUTIN[:-3], "x" * (MAX_ID - 3)] * 250
     near_misses = [f"{i}{n}" for n, i in enumerate(near_misses)]  # 1,000 distinct unknown ids
     started = time.perf_counter()
     response = client.post("/related/batch", json={"ids": near_misses, "k": 1})
-    assert response.status_code == 200 and response.json() == {"results": {}, "unknown": near_misses}
+    assert response.status_code == 200
+    assert response.json() == {"results": {}, "unknown": near_misses, "unfinished": []}
     assert time.perf_counter() - started < 2.0
+
+
+def test_a_batch_over_its_time_budget_lists_what_it_did_not_rank(recommender, sample_index):
+    quick = TestClient(create_app(recommender=recommender, time_budget=0.3))
+    ids = list(sample_index.ids[:999])
+    body = quick.post("/related/batch", json={"ids": [*ids, "nope.md"], "k": 3}).json()
+    assert body["unknown"] == ["nope.md"] and body["unfinished"] and body["results"]
+    assert list(body["results"]) + body["unfinished"] == ids
+    first = ids[0]
+    assert [s["id"] for s in body["results"][first]] == [s.id for s in recommender.related(first, 3)]
 
 
 def test_health_names_the_archive_and_the_build(client, sample_index):
