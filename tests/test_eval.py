@@ -128,9 +128,16 @@ def test_eval_on_the_sample(recommender, sample_archive, tmp_path, sample_path, 
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["systems"]) == {"random", "recency", "bm25", "dense", "fused"}
-    assert 0 <= metrics["systems"]["dense"]["precision@10"] <= 1
     run = json.loads((out / "run-dense.json").read_text())
     assert len(run) == 60 and all(len(docs) == 10 for docs in run.values())
+    # the report's figures are those of the runs written beside it, and they rank: dense far above random
+    truth = truth_from_archive(sample_archive, set(recommender.index.ids))
+    runs = {s: json.loads((out / f"run-{s}.json").read_text()) for s in ("random", "dense")}
+    rescored, _ = score_runs(truth, sorted(run), runs)
+    for system in runs:
+        for metric in ("precision@10", "ndcg@10", "mrr@10"):
+            assert metrics["systems"][system][metric] == rescored[system][metric], (system, metric)
+    assert metrics["systems"]["dense"]["precision@10"] > 5 * metrics["systems"]["random"]["precision@10"] + 0.05
     for png in ("precision_at_k.png", "ndcg_by_year.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "![precision_at_k](precision_at_k.png)" in (out / "report.md").read_text()

@@ -13,21 +13,8 @@ import scipy.sparse as sp
 
 from recommender.archive import event_text, link_key
 from recommender.embed import Embedder
-from recommender.index.layout import (
-    BM25,
-    COLUMNS,
-    DEFAULT_INDEX,
-    FORMAT_VERSION,
-    META,
-    NAMES,
-    RECORD_SPANS,
-    RECORDS,
-    Columns,
-    IndexLoadError,
-    IndexMeta,
-    damaged,
-    read_vectors,
-)
+from recommender.index import layout
+from recommender.index.layout import Columns, IndexLoadError, IndexMeta, damaged
 from recommender.index.records import EventRecord, parse_record
 from recommender.index.terms import Terms, bm25_scores, load_bm25
 from recommender.names import extract_names
@@ -61,7 +48,7 @@ class Index:
     @cached_property
     def _vectors(self) -> tuple[Any, np.ndarray]:
         try:
-            flat, vectors = read_vectors(self.path)
+            flat, vectors = layout.read_vectors(self.path)
         except RuntimeError as exc:
             raise damaged(self.path, f"vectors.faiss cannot be read ({str(exc).splitlines()[0]})") from None
         if vectors.shape != (len(self.ids), self.meta.dim):
@@ -73,11 +60,11 @@ class Index:
         """All vectors as one (n, dim) float32 array of unit rows."""
         return self._vectors[1]
 
-    # --- BM25 and names --------------------------------------------------------------------------------
+    # --- BM25 and names ---------------------------------------------------------------------------------
     @cached_property
     def bm25(self) -> Any:
         try:
-            return load_bm25(self.path / BM25)
+            return load_bm25(self.path / layout.BM25)
         except Exception as exc:  # bm25s raises several kinds on damaged files
             raise damaged(self.path, f"bm25/ cannot be read ({exc})") from None
 
@@ -87,7 +74,7 @@ class Index:
 
     @cached_property
     def _names(self) -> Terms:
-        return Terms.load(self.path, NAMES)
+        return Terms.load(self.path, layout.NAMES)
 
     @property
     def names(self) -> sp.csr_matrix:
@@ -136,12 +123,12 @@ class Index:
     # --- records ---------------------------------------------------------------------------------------
     @cached_property
     def _spans(self) -> np.ndarray:
-        return np.load(self.path / RECORD_SPANS)
+        return np.load(self.path / layout.RECORD_SPANS)
 
     def record(self, row: int) -> EventRecord:
         """The full event at `row` (sources, curated Related with their links resolved) from records.jsonl."""
         start, end = (int(x) for x in self._spans[row])
-        with open(self.path / RECORDS, "rb") as handle:
+        with open(self.path / layout.RECORDS, "rb") as handle:
             handle.seek(start)
             return parse_record(handle.read(end - start), self.resolve)
 
@@ -151,16 +138,16 @@ class Index:
         return key if key in self.position else self.aliases.get(key)
 
 
-def load_index(path: str | Path = DEFAULT_INDEX) -> Index:
+def load_index(path: str | Path = layout.DEFAULT_INDEX) -> Index:
     """Load an index folder, checking that it is complete; raises IndexLoadError with how to rebuild."""
     folder = Path(path)
-    if not (folder / META).exists():
+    if not (folder / layout.META).exists():
         raise IndexLoadError(
             f"no index at {folder}: build it with `recommender index --archive ARCHIVE --out {folder}`"
         )
     meta = IndexMeta.read(folder)
-    if meta.format != FORMAT_VERSION:
-        raise damaged(folder, f"format {meta.format}, this version reads {FORMAT_VERSION}")
+    if meta.format != layout.FORMAT_VERSION:
+        raise damaged(folder, f"format {meta.format}, this version reads {layout.FORMAT_VERSION}")
     for name, size in meta.files.items():
         file = folder / name
         if not file.exists():
@@ -170,9 +157,9 @@ def load_index(path: str | Path = DEFAULT_INDEX) -> Index:
     try:
         columns = Columns.read(folder)
     except orjson.JSONDecodeError as exc:
-        raise damaged(folder, f"{COLUMNS} is unreadable ({exc})") from None
+        raise damaged(folder, f"{layout.COLUMNS} is unreadable ({exc})") from None
     if len(columns.id) != meta.count:
-        raise damaged(folder, f"{COLUMNS} does not match {META}")
+        raise damaged(folder, f"{layout.COLUMNS} does not match {layout.META}")
     return Index(folder, meta, columns)
 
 

@@ -99,15 +99,16 @@ class Recommender:
         if exclude_curated:
             position = self.index.position
             exclude = {position[c] for c in self.index.record(row).curated if c in position}
-        return self.related_to_row(row, k, since, until, exclude, system)
+        return self.related_to_row(row, k, exclude_rows=exclude, since=since, until=until, system=system)
 
     def related_to_row(
         self,
         row: int,
         k: int = 10,
+        *,
+        exclude_rows: Iterable[int] = (),
         since: dt.date | None = None,
         until: dt.date | None = None,
-        exclude_rows: Iterable[int] = (),
         system: str = "fused",
         dense: np.ndarray | None = None,
     ) -> list[Suggestion]:
