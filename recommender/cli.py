@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from recommender.archive import Archive, ArchiveError, read_archive
-from recommender.embed import BACKENDS, DEFAULT_BACKEND, EmbedderError
+from recommender.embed import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderError
 from recommender.index import DEFAULT_INDEX, IndexLoadError
 
 app = typer.Typer(
@@ -134,6 +134,9 @@ def index(
     backend: Annotated[str, typer.Option(help=f"Embedding backend: {', '.join(BACKENDS)}.")] = DEFAULT_BACKEND,
     full: Annotated[bool, typer.Option("--full", help="Re-read and re-embed everything (no caches).")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Texts per batch (torch only).")] = 64,
+    model: Annotated[
+        str, typer.Option(help="Embedding model: base, tuned (fine-tuned, shipped) or a `finetune` output folder.")
+    ] = DEFAULT_MODEL,
 ) -> None:
     """Embed every event (only new or changed ones when an index is already there) and save the index."""
     from recommender.embed import Embedder
@@ -145,7 +148,7 @@ def index(
         read_seconds = time.perf_counter() - started
         for skipped in data.skipped:
             typer.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
-        embedder = Embedder(backend=backend, batch_size=batch_size)
+        embedder = Embedder(backend=backend, batch_size=batch_size, model=model)
         report = build_index(
             data,
             out,
@@ -226,7 +229,13 @@ def eval_command(
     queries: Annotated[str, typer.Option(help="How many queries (seeded sample), or 'all'.")] = "3000",
     seed: Annotated[int, typer.Option(help="Seed of the query sample and of `random`.")] = 42,
     systems: Annotated[str, typer.Option(help="Comma-separated systems.")] = "random,recency,bm25,dense,fused",
-    split: Annotated[str, typer.Option(help="Queries from: all, train or test (fixed split by id hash).")] = "all",
+    split: Annotated[str, typer.Option(help="Queries from: all, train or test (see --split-by).")] = "all",
+    split_by: Annotated[
+        str, typer.Option(help="hash: fixed split by id hash; time: train to 2019-12-31, test from 2021-01-01.")
+    ] = "hash",
+    deep: Annotated[
+        int, typer.Option(min=0, help="Rank this deep for condensed-list metrics and bpref (0: skip them).")
+    ] = 100,
     gold: Annotated[Path | None, typer.Option(help="JSON lines {id, related} to use as the truth.")] = None,
     since: Annotated[str | None, typer.Option(help="Candidates dated on or after this date.")] = None,
     until: Annotated[str | None, typer.Option(help="Candidates dated on or before this date.")] = None,
@@ -241,6 +250,8 @@ def eval_command(
             raise UsageError(f"--queries: {queries!r} is neither a positive number nor 'all'")
         if split not in ("all", "train", "test"):
             raise UsageError(f"--split: {split!r} is not one of all, train, test")
+        if split_by not in ("hash", "time"):
+            raise UsageError(f"--split-by: {split_by!r} is not one of hash, time")
         if gold is not None and not gold.is_file():
             raise UsageError(f"--gold: no such file {gold}")
         config = EvalConfig(
@@ -248,6 +259,8 @@ def eval_command(
             seed=seed,
             systems=tuple(s.strip() for s in systems.split(",") if s.strip()),
             split=split,
+            split_by=split_by,
+            deep=deep,
             since=parse_date(since, "--since"),
             until=parse_date(until, "--until"),
         )
@@ -271,14 +284,13 @@ def eval_command(
         result.extra["archive"] = str(archive)
         result.extra["wall_seconds"] = round(time.perf_counter() - started, 1)
         report = write_report(result, out, {e.id: e.date for e in data.events.values()}, command)
-    typer.echo(f"{'system':<16}" + "".join(f"{m:>14}" for m in ("P@10", "R@10", "nDCG@10", "MRR@10", "lenient")))
+    columns = ("P@10", "R@10", "nDCG@10", "MRR@10", "lenient", "cond. nDCG", "bpref")
+    typer.echo(f"{'system':<16}" + "".join(f"{c:>12}" for c in columns))
     for system, m in result.metrics.items():
-        typer.echo(
-            f"{system:<16}"
-            + "".join(
-                f"{m[x]:>14.3f}" for x in ("precision@10", "recall@10", "ndcg@10", "mrr@10", "lenient_precision@10")
-            )
-        )
+        values = [m[x] for x in ("precision@10", "recall@10", "ndcg@10", "mrr@10", "lenient_precision@10")]
+        condensed = result.condensed.get(system)
+        values += [condensed["ndcg@10"], condensed["bpref"]] if condensed else []
+        typer.echo(f"{system:<16}" + "".join(f"{v:>12.3f}" for v in values))
     typer.echo(f"{len(result.query_ids):,} queries in {time.perf_counter() - started:.1f}s; report: {report}")
 
 
@@ -304,6 +316,41 @@ def tune(
         truth = truth_from_archive(read(archive), set(recommender.index.ids))
         train_rankers(recommender.index, truth, queries, seed, out, log=typer.echo, cache=features_cache)
     typer.echo(f"rankers written to {out}")
+
+
+@app.command()
+def finetune(
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    index_path: IndexOption = DEFAULT_INDEX,
+    out: Annotated[Path, typer.Option(help="Folder for the fine-tuned model.")] = Path("models/tuned"),
+    pairs: Annotated[int, typer.Option(min=32, help="Train-split (event, curated neighbour) pairs.")] = 8000,
+    pairs_per_query: Annotated[int, typer.Option(min=1, help="At most this many pairs per event.")] = 2,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps (batches).")] = 250,
+    batch_size: Annotated[int, typer.Option(min=2, help="Pairs per batch (in-batch negatives).")] = 32,
+    learning_rate: Annotated[float, typer.Option(min=0, help="AdamW learning rate, after a linear warm-up.")] = 3e-5,
+    seed: Annotated[int, typer.Option()] = 42,
+    ship: Annotated[bool, typer.Option(help="Also copy the int8 model into the package, as `--model tuned`.")] = False,
+) -> None:
+    """Fine-tune the embedder on the train split's curated lists (CPU, about 15 minutes) and export it to int8."""
+    from recommender.finetune import FinetuneSettings, ship_model
+    from recommender.finetune import finetune as train
+    from recommender.truth import truth_from_archive
+
+    with clear_errors():
+        recommender = _recommender(index_path)
+        truth = truth_from_archive(read(archive), set(recommender.index.ids))
+        settings = FinetuneSettings(
+            pairs=pairs,
+            pairs_per_query=pairs_per_query,
+            steps=steps,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+        )
+        train(recommender.index, truth, out, settings, progress=sys.stderr.isatty(), log=typer.echo)
+        if ship:
+            typer.echo(f"shipped as --model tuned: {ship_model(out)}")
+    typer.echo(f"fine-tuned model written to {out}; index with it: recommender index --model {out}")
 
 
 @app.command()

@@ -160,3 +160,29 @@ def test_gold_file_and_split(recommender, sample_archive, tmp_path, sample_path,
     assert {split_of(i) for i in sample_archive.events} == {"train", "test"}
     share = sum(split_of(i) == "test" for i in sample_archive.events) / len(sample_archive.events)
     assert 0.12 < share < 0.28
+
+
+def test_bpref_ignores_unjudged_items_and_counts_judged_ones_above():
+    from recommender.evaluate.run import binary_preference
+
+    relevant, judged = {1, 2}, {1, 2, 7, 8}
+    assert binary_preference([1, 2, 7], relevant, judged) == 1.0
+    assert binary_preference([5, 6, 1, 9, 2], relevant, judged) == 1.0  # 5, 6, 9 unjudged: as if absent
+    # 7 above both relevant items: each loses 1/2; 8 between them: the second loses another 1/2
+    assert binary_preference([7, 1, 8, 2], relevant, judged) == pytest.approx((0.5 + 0.0) / 2)
+    assert binary_preference([3, 4], relevant, judged) == 0.0
+
+
+def test_condensed_metrics_and_the_time_split(recommender, sample_archive):
+    truth = truth_from_archive(sample_archive, set(recommender.index.ids))
+    result = run_eval(recommender, truth, EvalConfig(queries=80, seed=3, systems=("random", "dense", "fused")))
+    condensed = result.condensed
+    # dropping unjudged candidates can only move judged relevant items up: condensed P@10 >= standard P@10
+    for system in ("dense", "fused"):
+        assert condensed[system]["precision@10"] >= result.metrics[system]["precision@10"]
+        assert 0.2 < condensed[system]["bpref"] <= 1.0
+    assert condensed["random"]["bpref"] < 0.1 < condensed["dense"]["bpref"]
+    dates = {e.id: e.date for e in sample_archive.events.values()}
+    by_time = run_eval(recommender, truth, EvalConfig(queries=None, split="test", split_by="time", deep=0))
+    assert by_time.query_ids and all(dates[q].year >= 2021 for q in by_time.query_ids)
+    assert not by_time.condensed

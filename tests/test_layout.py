@@ -14,7 +14,7 @@ FLOW = [
     ("recommender.index",),
     ("recommender.rank",),
     ("recommender.truth",),
-    ("recommender.evaluate", "recommender.tune", "recommender.suggest"),
+    ("recommender.evaluate", "recommender.tune", "recommender.finetune", "recommender.suggest"),
     ("recommender.api", "recommender.cli"),
 ]
 

@@ -116,7 +116,15 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
         "shared_ms_per_query": round(1000 * result.seconds.get("shared", 0.0) / max(len(result.query_ids), 1), 2),
         "command": command,
     } | result.extra
-    metrics = {"systems": result.metrics, "run": summary, "breakdowns": by, "significance": tests}
+    summary["split_by"] = result.config.split_by
+    summary["queries_used"] = queries_used(result)
+    metrics = {
+        "systems": result.metrics,
+        "condensed": result.condensed,
+        "run": summary,
+        "breakdowns": by,
+        "significance": tests,
+    }
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     for system, run in result.runs.items():
         write_text(out / f"run-{system}.json", json.dumps(run))
@@ -127,7 +135,7 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
         lines += ["```", command, "```", ""]
     lines += [
         f"Truth: curated Related lists ({truth.unresolved_links:,} links that do not resolve in the index left "
-        f"out; {truth.empty_queries:,} queries left with none skipped). Split: {result.config.split}. "
+        f"out; {truth.empty_queries:,} queries left with none skipped). Queries: {summary['queries_used']}. "
         f"Candidates: every indexed event but the query"
         + (
             f", dated {result.config.since or '...'} to {result.config.until or '...'}"
@@ -149,6 +157,24 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
         f"ms/query is each system's own time; the scores they share (dense and BM25 against every event) took "
         f"{summary['shared_ms_per_query']} ms/query more.",
     ]
+    if result.condensed:
+        lines += [
+            "",
+            "## Honest about incomplete judgments: condensed lists and bpref",
+            "",
+            f"Only {result.extra.get('judged_events', 0):,} events have a curated list: an event in no list was never "
+            f"judged, not judged unrelated. Here each system ranks {result.config.deep} deep; candidates that are "
+            "neither in the query's list nor have a list of their own (unjudged) are dropped and the first 10 left "
+            "are scored (Sakai 2007); bpref scores the deep ranking against judged candidates alone (Buckley and "
+            "Voorhees 2004). Judged relevant: the query's curated list; judged not relevant: events with a list of "
+            "their own that is not the query's.",
+            "",
+            "| system | condensed P@10 | condensed nDCG@10 | condensed MRR@10 | condensed R@10 | bpref |",
+            "|---|---|---|---|---|---|",
+        ]
+        for system, m in result.condensed.items():
+            cells = [m[x] for x in ("precision@10", "ndcg@10", "mrr@10", "recall@10", "bpref")]
+            lines.append(f"| {system} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     if tests:
         lines += [
             "",
@@ -231,3 +257,21 @@ def _plots(
     paths.append(out / "ndcg_by_year.png")
     plt.close(fig)
     return paths
+
+
+def queries_used(result: EvalResult) -> str:
+    """Which queries the figures use, said plainly (the packaged rankers learned from the hash split's train)."""
+    config = result.config
+    if config.split_by == "time":
+        which = {"train": "dated up to 2019-12-31", "test": "dated from 2021-01-01", "all": "of every date"}
+        base = f"events with a curated list {which.get(config.split, config.split)} (time split)"
+        trained = "the trained rankers learned from the hash split's train part, which includes some of these"
+    else:
+        base = f"events with a curated list in the {config.split} split (by id hash)"
+        trained = (
+            "none of these trained the rankers"
+            if config.split == "test"
+            else "the trained rankers (fused and its ablations) learned from the train part of these"
+        )
+    sample = "all of them" if config.queries is None else f"a sample of {config.queries:,} (seed {config.seed})"
+    return f"{base}, {sample}; {trained}"

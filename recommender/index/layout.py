@@ -72,6 +72,7 @@ class IndexMeta:
     reused: int = 0
     format: int = FORMAT_VERSION
     files: dict[str, int] = field(default_factory=dict)
+    embedder: str = "base"  # the model choice that built it: base, tuned, or a fine-tuned model's folder
 
     @classmethod
     def read(cls, folder: Path) -> IndexMeta:

@@ -169,5 +169,6 @@ def check_model(index: Index, embedder: Embedder) -> None:
         raise IndexLoadError(
             f"index at {index.path} was built with model {index.meta.model} "
             f"({index.meta.model_fingerprint}), not the one loaded ({embedder.name}, {embedder.fingerprint}). "
-            f"Rebuild it: recommender index --archive ARCHIVE --out {index.path} --backend {embedder.backend}"
+            f"Rebuild it: recommender index --archive ARCHIVE --out {index.path} --model {embedder.model_choice} "
+            f"--backend {embedder.backend}"
         )

@@ -60,7 +60,7 @@ class Recommender:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = Embedder(backend=self.index.meta.backend)
+            self._embedder = Embedder(backend=self.index.meta.backend, model=self.index.meta.embedder)
             check_model(self.index, self._embedder)
         return self._embedder
 
