@@ -324,6 +324,11 @@ def eval_command(
                 f"{m[x]:>14.3f}" for x in ("precision@10", "recall@10", "ndcg@10", "mrr@10", "lenient_precision@10")
             )
         )
+    from recommender.rank.calibration import expected_calibration_error
+
+    for system, (confidence, labels) in result.confidence.items():
+        ece = expected_calibration_error(confidence, labels)
+        typer.echo(f"{system} confidence: expected calibration error {ece:.4f} over {len(labels):,} suggestions")
     typer.echo(f"{len(result.query_ids):,} queries in {time.perf_counter() - started:.1f}s; report: {report}")
 
 

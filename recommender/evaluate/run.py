@@ -57,6 +57,8 @@ class EvalResult:
     truth: Truth
     seconds: dict[str, float]
     extra: dict[str, Any] = field(default_factory=dict)
+    # per system with a calibration: each suggestion's confidence and whether it is in the query's list
+    confidence: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     ranx: Any = field(default=None, repr=False)  # (Qrels, {system: Run}), built once by _ranx
 
 
@@ -120,6 +122,7 @@ def run_eval(
     baselines = Baselines(recommender, config.seed)
     runs: dict[str, dict[str, dict[str, float]]] = {s: {} for s in config.systems}
     seconds: dict[str, float] = defaultdict(float)
+    sure: dict[str, tuple[list[float], list[int]]] = {}
     for query_id in tqdm(query_ids, disable=not progress, desc="eval", unit="q"):
         started = time.perf_counter()
         query = recommender.query(index.position[query_id])
@@ -135,6 +138,12 @@ def run_eval(
             else:
                 ranked = recommender.rank(query, config.k, system, config.since, config.until)
                 rows, scores = [int(r) for r in ranked.rows], [float(s) for s in ranked.scores]
+                calibration = recommender.calibration
+                if calibration is not None and calibration.system == system:
+                    relevant = set(truth.relevant[query_id])
+                    confidence, labels = sure.setdefault(system, ([], []))
+                    confidence.extend(float(c) for c in calibration(ranked.scores))
+                    labels.extend(int(index.ids[r] in relevant) for r in rows)
             seconds[system] += time.perf_counter() - started
             runs[system][query_id] = _run_scores(index.ids, rows, scores)
 
@@ -145,7 +154,8 @@ def run_eval(
     )
     for system in runs:
         metrics[system]["seconds_per_query"] = round(seconds[system] / len(query_ids), 5)
-    return EvalResult(config, runs, metrics, per_query, query_ids, truth, dict(seconds))
+    calibrated = {s: (np.asarray(c), np.asarray(y)) for s, (c, y) in sure.items()}
+    return EvalResult(config, runs, metrics, per_query, query_ids, truth, dict(seconds), confidence=calibrated)
 
 
 def score_runs(

@@ -5,6 +5,7 @@ and date ranges left out (see archive/editors.example.toml). Ids are taken as th
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -37,7 +38,7 @@ class EditorRules:
             row = find(value)
             if row is None:
                 warnings.append(
-                    f"{self._where(*(pair or (value,)))}: {field_name}: unknown event id {value!r}, ignored"
+                    f"{self._where(field_name, *(pair or (value,)))}: {field_name}: unknown event id {value!r}, ignored"
                 )
                 return None
             return id_of(row)
@@ -49,7 +50,7 @@ class EditorRules:
             if None in ids:
                 continue
             if ids[0] == ids[1]:
-                warnings.append(f"{self._where(a, b)}: never: a pair of one event with itself, ignored")
+                warnings.append(f"{self._where('never', a, b)}: never: a pair of one event with itself, ignored")
                 continue
             never.add(frozenset(i for i in ids if i is not None))
         pins: dict[str, list[str]] = {}
@@ -58,22 +59,29 @@ class EditorRules:
             if ids[0] is None or ids[1] is None:
                 continue
             if ids[0] == ids[1]:
-                warnings.append(f"{self._where(event, pinned)}: pin: an event pinned to itself, ignored")
+                warnings.append(f"{self._where('pin', event, pinned)}: pin: an event pinned to itself, ignored")
                 continue
             pins.setdefault(ids[0], []).append(ids[1])
         events = {i for i in (known(e, "exclude_events") for e in sorted(self.exclude_events)) if i is not None}
         for start, end in self.exclude_dates:
             if start > end:
-                where = self._where(start.isoformat(), end.isoformat())
+                where = self._where("exclude_dates", start.isoformat(), end.isoformat())
                 warnings.append(f"{where}: exclude_dates: {start} is after {end}, so no date is excluded")
         return replace(self, never=never, pins=pins, exclude_events=events, warnings=self.warnings + warnings)
 
-    def _where(self, *values: str) -> str:
-        """`file:line` of the first line that holds every value (quoted), else of the first value."""
+    def _where(self, field_name: str, *values: str) -> str:
+        """`file:line` of the first line that holds every value (quoted, with or without a leading slash, as often
+        as given), else of the first value."""
         lines = self.text.splitlines()
+
+        def holds(line: str, value: str, times: int) -> bool:
+            bare = value.lstrip("/")
+            return sum(line.count(f"{q}{s}{bare}{q}") for q in "\"'" for s in ("", "/")) >= times
+
+        start = next((i for i, line in enumerate(lines) if re.match(rf"\s*{field_name}\s*=", line)), 0)
         for wanted in (values, values[:1]):
-            for number, line in enumerate(lines, 1):
-                if all(f'"{v}"' in line or f"'{v}'" in line for v in wanted):
+            for number, line in enumerate(lines[start:], start + 1):
+                if all(holds(line, v, wanted.count(v)) for v in wanted):
                     return f"{self.source}:{number}"
         return self.source or "editors.toml"
 
