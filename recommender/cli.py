@@ -251,8 +251,7 @@ def _curated_in_file(recommender: Any, data: Archive, event_id: str, archive: Pa
     event = data.events.get(event_id)
     if event is None:
         raise UsageError(f"--archive: {archive} has no event {event_id}")
-    rows = (recommender.find(link.href) for link in event.related)
-    return {recommender.index.ids[r] for r in rows if r is not None}
+    return {i for i in map(recommender.find_id, (link.href for link in event.related)) if i is not None}
 
 
 @app.command(name="eval")

@@ -99,6 +99,11 @@ class Recommender:
             row = self._by_key.get(link_key(event_id))
         return row
 
+    def find_id(self, event_id: str) -> str | None:
+        """The indexed id of an id or link as the archive writes it, or None (a link to an unindexed event)."""
+        row = self.find(event_id)
+        return None if row is None else self.index.ids[row]
+
     @cached_property
     def _by_key(self) -> dict[str, int]:
         return {link_key(i): row for i, row in self.index.position.items()}

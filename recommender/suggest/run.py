@@ -60,12 +60,7 @@ def file_states(
 ) -> dict[int, FileState]:
     """Each event's file as it is now: its Related list (as index ids) and its rejected ids, counting (and
     recording in `decisions`) the items an editor removed from its Suggested section since the last write."""
-    index = recommender.index
-
-    def resolve(href: str) -> str | None:
-        row = recommender.find(href)
-        return None if row is None else index.ids[row]
-
+    resolve = recommender.find_id
     states = {}
     for event_id, row in rows.items():
         event = archive.events[event_id]
@@ -101,11 +96,6 @@ def run_batch(
     each skipped file to `on_skip` and recording each new offer in `decisions`."""
     summary = summary or BatchSummary()
     options = options or BatchOptions(k=k, past_only=past_only)
-    index = recommender.index
-
-    def resolve(href: str) -> str | None:
-        row = recommender.find(href)
-        return None if row is None else index.ids[row]
 
     def counted() -> Iterator[EventSuggestions]:
         for item in suggest_all(recommender, rows, k, rules, past_only, progress, jobs, states, options):
@@ -116,7 +106,7 @@ def run_batch(
                     summary.events_with_curated += 1
                     summary.curated_matches += sum(s.curated for s in item.suggestions)
             if files is not None:
-                outcome = write_suggestions(files, item, dry_run=dry_run, resolve=resolve)
+                outcome = write_suggestions(files, item, dry_run=dry_run, resolve=recommender.find_id)
                 summary.files[outcome.status] += 1
                 if outcome.status == "skipped":
                     on_skip(outcome)
