@@ -239,3 +239,19 @@ def test_odd_ids_are_written_as_links_that_read_back(tmp_path):
         assert odd in archive.events
         links = archive.events["host.md"].suggested
         assert len(links) == 1 and archive.resolve(links[0].href) == odd, (odd, links)
+
+
+def test_api_carries_the_confidence_and_takes_ids_as_links_write_them(recommender):
+    from fastapi.testclient import TestClient
+
+    from recommender.api import create_app
+
+    client = TestClient(create_app(recommender=recommender))
+    body = client.get(f"/events/{PUTIN}/related", params={"k": 10}).json()
+    assert [s["confidence"] for s in body] == [s.confidence for s in recommender.related(PUTIN, 10)]
+    threshold = sorted(s["confidence"] for s in body)[5]
+    sure = client.get(f"/events/{PUTIN}/related", params={"k": 10, "min_confidence": threshold}).json()
+    assert 0 < len(sure) < 10 and all(s["confidence"] >= threshold for s in sure)
+    assert client.get(f"/events/{PUTIN}/related", params={"min_confidence": 2}).status_code == 422
+    slashed = client.get(f"/events//{PUTIN}/related", params={"k": 10}).json()
+    assert [s["id"] for s in slashed] == [s["id"] for s in body]
