@@ -34,6 +34,7 @@ class SuggestionOut(BaseModel):
     date: dt.date
     headline: str
     score: float
+    confidence: float | None = None  # probability that it belongs in the event's Related list (README)
     curated: bool
     context: list[str]
     signals: SignalsOut | None
@@ -55,6 +56,7 @@ class SuggestionOut(BaseModel):
             date=s.date,
             headline=s.headline,
             score=s.score,
+            confidence=s.confidence,
             curated=s.curated,
             context=list(s.context),
             signals=signals,
@@ -132,7 +134,7 @@ def create_app(index_path: str | Path = DEFAULT_INDEX, recommender: Recommender 
     )
 
     def row_of(event_id: str) -> int:
-        row = index.position.get(event_id)
+        row = recommender.find(event_id)  # as indexed, or as the archive links it (leading slash, padding)
         if row is None:
             raise HTTPException(status_code=404, detail=f"unknown event id {event_id!r}")
         return row
@@ -156,9 +158,12 @@ def create_app(index_path: str | Path = DEFAULT_INDEX, recommender: Recommender 
         since: dt.date | None = None,
         until: dt.date | None = None,
         exclude_curated: bool = False,
+        min_confidence: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
     ) -> list[SuggestionOut]:
         row_of(event_id)
-        suggestions = recommender.related(event_id, k, since=since, until=until, exclude_curated=exclude_curated)
+        suggestions = recommender.related(
+            event_id, k, since=since, until=until, exclude_curated=exclude_curated, min_confidence=min_confidence
+        )
         return [SuggestionOut.of(s) for s in suggestions]
 
     @app.get("/events/{event_id:path}", response_model=EventOut)

@@ -68,6 +68,14 @@ def parse_date(value: str | None, parameter: str) -> dt.date | None:
         raise UsageError(f"{parameter}: {value!r} is not a date (expected YYYY-MM-DD)") from None
 
 
+def date_window(since: str | None, until: str | None) -> tuple[dt.date | None, dt.date | None]:
+    """--since and --until as dates; --since after --until is an error, not an empty result."""
+    start, end = parse_date(since, "--since"), parse_date(until, "--until")
+    if start and end and start > end:
+        raise UsageError(f"--since {start} is after --until {end}: no date is in that window")
+    return start, end
+
+
 def archive_cache() -> Path | None:
     """Where parsed archives are kept between runs: $RECOMMENDER_CACHE, else $XDG_CACHE_HOME/recommender/archive
     (~/.cache/recommender/archive); RECOMMENDER_CACHE=off keeps nothing."""
@@ -180,21 +188,36 @@ def _print_suggestions(suggestions: list[Any], as_json: bool, title: str) -> Non
     for s in suggestions:
         mark = "*" if s.curated else " "
         context = f"  [{', '.join(s.context)}]" if s.context else ""
-        typer.echo(f"{s.rank:>3}. {mark} {s.score:6.3f}  {s.date}  {s.headline[:110]}{context}")
+        sure = f"{s.confidence:5.2f}" if s.confidence is not None else "    -"
+        typer.echo(f"{s.rank:>3}. {mark} {sure} {s.score:6.3f}  {s.date}  {s.headline[:110]}{context}")
         typer.echo(f"          {s.id}")
+    if not suggestions:
+        typer.echo("(no suggestion is confident enough)")
+    typer.echo("(columns: confidence that the item belongs in the list, 0-1; the ranker's score)")
     if any(s.curated for s in suggestions):
         typer.echo("(* already in the event's curated Related list)")
 
 
 @app.command()
 def related(
-    event_id: Annotated[str | None, typer.Argument(help="Event id, e.g. news/2016/03/14/slug.md")] = None,
+    event_id: Annotated[
+        str | None, typer.Argument(help="Event id, e.g. news/2016/03/14/slug.md or /news/2016/03/14/slug.md")
+    ] = None,
     text: Annotated[str | None, typer.Option("--text", help="Free text instead of an event id.")] = None,
-    k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many suggestions.")] = 10,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many suggestions (at most).")] = 10,
     index_path: IndexOption = DEFAULT_INDEX,
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            "--archive", help="The archive the event is in: its file's Related list, as it is now, marks curated."
+        ),
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Only events on or after this date.")] = None,
     until: Annotated[str | None, typer.Option(help="Only events on or before this date.")] = None,
     exclude_curated: Annotated[bool, typer.Option(help="Leave out events already curated.")] = False,
+    min_confidence: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Only suggestions at least this confident (0-1; see README).")
+    ] = 0.0,
     system: Annotated[str, typer.Option(help="Ranker: fused (default), dense or bm25.")] = "fused",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -204,22 +227,41 @@ def related(
             raise UsageError("give an EVENT_ID or --text, not both or neither")
         if text is not None and not text.strip():
             raise UsageError("--text is empty")
+        start, end = date_window(since, until)
         recommender = _recommender(index_path)
         if system not in recommender.systems:
             raise UsageError(f"--system: unknown {system!r}, choose one of {', '.join(recommender.systems)}")
-        window: dict[str, Any] = {
-            "since": parse_date(since, "--since"),
-            "until": parse_date(until, "--until"),
-        }
         if event_id is not None:
-            suggestions = recommender.related(event_id, k, exclude_curated=exclude_curated, system=system, **window)
-            row = recommender.index.position[event_id]
-            title = f"{recommender.index.date(row)}  {recommender.index.headlines[row][:120]}"
+            row = recommender.row_of(event_id)
+            index = recommender.index
+            curated = set(index.record(row).curated)
+            if archive is not None:
+                curated = _curated_in_file(recommender, read(archive), index.ids[row], archive)
+            exclude = {index.position[c] for c in curated if c in index.position} if exclude_curated else set()
+            suggestions = recommender.related_to_row(
+                row,
+                k,
+                exclude_rows=exclude,
+                since=start,
+                until=end,
+                system=system,
+                curated=curated,
+                min_confidence=min_confidence,
+            )
+            title = f"{index.date(row)}  {index.headlines[row][:120]}"
         else:
             assert text is not None
-            suggestions = recommender.similar(text, k, system=system, **window)
+            suggestions = recommender.similar(text, k, start, end, system=system, min_confidence=min_confidence)
             title = f"text: {text[:120]}"
     _print_suggestions(suggestions, as_json, title)
+
+
+def _curated_in_file(recommender: Any, data: Archive, event_id: str, archive: Path) -> set[str]:
+    """The ids of the event's Related list as its file in `data` has it now."""
+    event = data.events.get(event_id)
+    if event is None:
+        raise UsageError(f"--archive: {archive} has no event {event_id}")
+    return {i for i in map(recommender.find_id, (link.href for link in event.related)) if i is not None}
 
 
 @app.command(name="eval")
@@ -239,7 +281,10 @@ def eval_command(
     gold: Annotated[Path | None, typer.Option(help="JSON lines {id, related} to use as the truth.")] = None,
     since: Annotated[str | None, typer.Option(help="Candidates dated on or after this date.")] = None,
     until: Annotated[str | None, typer.Option(help="Candidates dated on or before this date.")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for report.md, metrics.json, runs and plots.")] = Path("eval/out"),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for report.md, metrics.json, runs and plots (default: a new temporary folder)."),
+    ] = None,
 ) -> None:
     """Compare systems with the curated Related lists (P@k, R@10, nDCG@10, MRR, MAP, hit rate, lenient P@10)."""
     from recommender.evaluate import EvalConfig, run_eval, write_report
@@ -254,6 +299,7 @@ def eval_command(
             raise UsageError(f"--split-by: {split_by!r} is not one of hash, time")
         if gold is not None and not gold.is_file():
             raise UsageError(f"--gold: no such file {gold}")
+        start, end = date_window(since, until)
         config = EvalConfig(
             queries=None if queries == "all" else int(queries),
             seed=seed,
@@ -261,9 +307,14 @@ def eval_command(
             split=split,
             split_by=split_by,
             deep=deep,
-            since=parse_date(since, "--since"),
-            until=parse_date(until, "--until"),
+            since=start,
+            until=end,
         )
+        if out is None:
+            import tempfile
+
+            out = Path(tempfile.mkdtemp(prefix="recommender-eval-"))
+            typer.echo(f"report folder: {out}", err=True)
         started = time.perf_counter()
         recommender = _recommender(index_path)
         data = read(archive)
@@ -291,6 +342,11 @@ def eval_command(
         condensed = result.condensed.get(system)
         values += [condensed["ndcg@10"], condensed["bpref"]] if condensed else []
         typer.echo(f"{system:<16}" + "".join(f"{v:>12.3f}" for v in values))
+    from recommender.rank.calibration import expected_calibration_error
+
+    for system, (confidence, labels) in result.confidence.items():
+        ece = expected_calibration_error(confidence, labels)
+        typer.echo(f"{system} confidence: expected calibration error {ece:.4f} over {len(labels):,} suggestions")
     typer.echo(f"{len(result.query_ids):,} queries in {time.perf_counter() - started:.1f}s; report: {report}")
 
 
@@ -306,16 +362,34 @@ def tune(
     features_cache: Annotated[
         Path | None, typer.Option(help="Keep the training features in this .npz and reuse them when they match.")
     ] = None,
+    calibrate_only: Annotated[
+        bool, typer.Option(help="Only refit the fused ranker's confidence (calibration.json), not the rankers.")
+    ] = False,
+    calibration_queries: Annotated[
+        int, typer.Option(min=10, help="Train-split queries the confidence is fitted on (a seeded sample).")
+    ] = 3000,
 ) -> None:
-    """Train the fused ranker and its ablations on the train split of the curated lists."""
+    """Train the fused ranker and its ablations on the train split of the curated lists, then fit the fused
+    ranker's confidence (calibrated probability) on train-split queries."""
+    from recommender.rank import Recommender, load_rankers
     from recommender.truth import truth_from_archive
-    from recommender.tune import train_rankers
+    from recommender.tune import fit_calibration, train_rankers
 
+    progress = sys.stderr.isatty()
     with clear_errors():
         recommender = _recommender(index_path)
         truth = truth_from_archive(read(archive), set(recommender.index.ids))
-        train_rankers(recommender.index, truth, queries, seed, out, log=typer.echo, cache=features_cache)
-    typer.echo(f"rankers written to {out}")
+        if not calibrate_only:
+            train_rankers(
+                recommender.index, truth, queries, seed, out, log=typer.echo, cache=features_cache, progress=progress
+            )
+        trained = Recommender(recommender.index, rankers=load_rankers(out))
+        if "fused" not in trained.rankers:
+            raise UsageError(
+                f"--out: no fused ranker in {out} to calibrate; run `recommender tune` without --calibrate-only"
+            )
+        fit_calibration(trained, truth, calibration_queries, seed, out, log=typer.echo, progress=progress)
+    typer.echo(f"rankers and calibration written to {out}")
 
 
 @app.command()
@@ -357,7 +431,7 @@ def finetune(
 def suggest(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
     index_path: IndexOption = DEFAULT_INDEX,
-    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Suggestions per event.")] = 10,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Suggestions per event (at most).")] = 10,
     only: Annotated[list[str] | None, typer.Option("--only", help="Only this event id (repeatable).")] = None,
     since: Annotated[str | None, typer.Option(help="Only events dated on or after this date.")] = None,
     until: Annotated[str | None, typer.Option(help="Only events dated on or before this date.")] = None,
@@ -365,7 +439,15 @@ def suggest(
     new_only: Annotated[
         bool, typer.Option(help="Only events with neither a Related nor a Suggested related section.")
     ] = False,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl, markdown or csv.")] = "jsonl",
+    include_curated: Annotated[
+        bool, typer.Option(help="Also suggest items already in the file's Related list (marked curated).")
+    ] = False,
+    min_confidence: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Only suggestions at least this confident (0-1; see README).")
+    ] = 0.0,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jsonl, markdown or csv (default: jsonl; none with --write).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the output to this file (default: stdout).")] = None,
     write: Annotated[
         bool, typer.Option(help="Add/replace a '### Suggested related:' section in each event file.")
@@ -375,37 +457,82 @@ def suggest(
     ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes (default: one per core).")] = os.cpu_count() or 1,
 ) -> None:
-    """Related suggestions for many events, for editors: as jsonl/markdown/csv, or written into the files."""
+    """Related suggestions for the events of ARCHIVE, for editors: as jsonl/markdown/csv, or written into the
+    files. Items in a file's Related list and items an editor removed from its Suggested section (remembered
+    in ARCHIVE/decisions.jsonl) are not suggested again."""
     from recommender.atomic import atomic_path
-    from recommender.suggest import FORMATS, EditorRules, RulesError, load_rules, run_batch, select_events
+    from recommender.suggest import (
+        DECISIONS_FILE,
+        FORMATS,
+        BatchOptions,
+        BatchSummary,
+        Decisions,
+        EditorRules,
+        RulesError,
+        archive_rows,
+        file_states,
+        load_decisions,
+        load_rules,
+        run_batch,
+        save_decisions,
+        select_events,
+    )
 
     with clear_errors():
-        if fmt not in FORMATS:
+        if fmt is not None and fmt not in FORMATS:
             raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-        window = parse_date(since, "--since"), parse_date(until, "--until")
+        window = date_window(since, until)
         if write and not archive.is_dir():
             raise UsageError(f"--write: {archive} must be a folder of event files to write into")
+        started = time.perf_counter()
+        recommender = _recommender(index_path)
+        data = read(archive)
         try:
             rules = load_rules(rules_file) if rules_file else EditorRules()
             if rules_file is None and archive.is_dir():
                 rules = load_rules(archive / "editors.toml")
         except RulesError as exc:
             raise UsageError(str(exc)) from None
-        started = time.perf_counter()
-        recommender = _recommender(index_path)
-        data = read(archive)
+        rules = rules.resolved(recommender.find, lambda row: recommender.index.ids[row])
+        for warning in rules.warnings:
+            typer.echo(f"warning: {warning}", err=True)
         if write and data.packed:
             raise UsageError(f"--write: {archive} holds tarballs, which cannot be written in place; unpack them first")
         in_files = archive.is_dir() and not data.packed  # tarballs are read-only: no files to change or report on
-        missing = [i for i in data.events if i not in recommender.index.position]
-        if missing:
+        found = archive_rows(recommender, data)
+        if found.missing:
             typer.echo(
-                f"warning: {len(missing):,} events of the archive are not in the index (first: {missing[0]}); "
-                f"run `recommender index --archive {archive} --out {index_path}`",
+                f"warning: {len(found.missing):,} of the archive's {len(data.events):,} events are not in the index "
+                f"{index_path} and are left out (first: {found.missing[0]}); run "
+                f"`recommender index --archive {archive} --out {index_path}`",
                 err=True,
             )
+        if found.stale:
+            typer.echo(
+                f"warning: {len(found.stale):,} events changed since the index was built (first: {found.stale[0]}); "
+                "their suggestions use the indexed text",
+                err=True,
+            )
+        if not found.rows:
+            raise UsageError(f"--index: {index_path} holds none of the events of {archive}")
         new_ids = {e.id for e in data.events.values() if not e.related and not e.suggested} if new_only else None
-        rows = select_events(recommender, only or (), *window, rules=rules, new_ids=new_ids)
+        try:
+            rows = select_events(
+                recommender,
+                only or (),
+                *window,
+                rules=rules,
+                new_ids=new_ids,
+                within=found.rows.values(),
+                with_excluded=in_files,
+            )
+            decisions = load_decisions(archive / DECISIONS_FILE) if in_files else Decisions()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        summary = BatchSummary()
+        by_row = {row: i for i, row in found.rows.items()}
+        chosen = {by_row[r]: r for r in rows if r in by_row}
+        states = file_states(recommender, data, chosen, decisions, summary)
         batch: dict[str, Any] = {
             "files": archive if in_files else None,
             "dry_run": not write,
@@ -413,24 +540,44 @@ def suggest(
             "progress": sys.stderr.isatty(),
             "jobs": jobs,
             "on_skip": lambda o: typer.echo(f"skipped {o.path}: {o.reason}", err=True),
+            "states": states,
+            "options": BatchOptions(k, past_only, include_curated, min_confidence),
+            "decisions": decisions,
+            "summary": summary,
         }
-        if out is None:
-            summary = run_batch(recommender, rows, k, rules, fmt, sys.stdout, **batch)
+        if fmt is None and write and out is None:
+            run_batch(recommender, rows, k, rules, None, None, **batch)  # the files are the output
+        elif out is None:
+            run_batch(recommender, rows, k, rules, fmt or "jsonl", sys.stdout, **batch)
         else:
             with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
-                summary = run_batch(recommender, rows, k, rules, fmt, handle, **batch)
+                run_batch(recommender, rows, k, rules, fmt or "jsonl", handle, **batch)
+        recorded = save_decisions(archive / DECISIONS_FILE, decisions) if write and in_files else 0
     seconds = time.perf_counter() - started
     verb = "written" if write else "would change (dry run; --write to apply)"
     files = summary.files
     counts = (
-        f" Files {verb}: {files['added']:,} added, {files['replaced']:,} replaced, "
+        f" Files {verb}: {files['added']:,} added, {files['replaced']:,} replaced, {files['removed']:,} removed, "
         f"{files['unchanged']:,} unchanged, {files['skipped']:,} skipped."
         if in_files
         else ""
     )
+    curated = (
+        f"; {summary.curated_matches:,} already in the curated lists of {summary.events_with_curated:,} events"
+        if include_curated
+        else ""
+    )
+    remembered = (
+        f" {summary.rejections:,} removed by editors, "
+        + ("remembered" if recorded else "not suggested again")
+        + f" ({DECISIONS_FILE})."
+        if summary.rejections
+        else ""
+    )
     typer.echo(
-        f"{summary.events:,} events, {summary.suggestions:,} suggestions in {seconds:.1f}s; "
-        f"{summary.curated_matches:,} already in the curated lists of {summary.events_with_curated:,} events." + counts,
+        f"{summary.events:,} events, {summary.suggestions:,} suggestions in {seconds:.1f}s{curated}."
+        + counts
+        + remembered,
         err=True,
     )
 

@@ -6,6 +6,7 @@ import json
 import math
 import random
 import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -138,9 +139,24 @@ def test_eval_on_the_sample(recommender, sample_archive, tmp_path, sample_path, 
         for metric in ("precision@10", "ndcg@10", "mrr@10"):
             assert metrics["systems"][system][metric] == rescored[system][metric], (system, metric)
     assert metrics["systems"]["dense"]["precision@10"] > 5 * metrics["systems"]["random"]["precision@10"] + 0.05
-    for png in ("precision_at_k.png", "ndcg_by_year.png"):
+    for png in ("precision_at_k.png", "ndcg_by_year.png", "reliability.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "![precision_at_k](precision_at_k.png)" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "![precision_at_k](precision_at_k.png)" in report and "![reliability](reliability.png)" in report
+    # the fused confidence: one per suggestion, its calibration error reported (the sample is too small to bound)
+    calibration = metrics["calibration"]["fused"]
+    assert calibration["items"] == 600 and 0 <= calibration["expected_calibration_error"] < 0.5
+    assert sum(b["items"] for b in calibration["reliability"]) == 600
+    assert "expected calibration error" in result.output
+
+
+def test_eval_out_defaults_to_a_new_folder_outside_the_package(sample_path, sample_index_path):
+    result = CliRunner().invoke(
+        app, [*eval_args(sample_path, sample_index_path), "--queries", "5", "--systems", "dense"]
+    )
+    assert result.exit_code == 0, result.output
+    folder = Path(result.stderr.split("report folder: ", 1)[1].splitlines()[0])
+    assert (folder / "report.md").is_file() and Path(__file__).resolve().parent.parent not in folder.parents
 
 
 def test_gold_file_and_split(recommender, sample_archive, tmp_path, sample_path, sample_index_path):

@@ -12,6 +12,7 @@ import numpy as np
 
 from recommender.atomic import atomic_path, write_text
 from recommender.evaluate.run import BASELINES, METRICS, EvalResult
+from recommender.rank.calibration import expected_calibration_error, reliability
 
 
 def breakdowns(result: EvalResult, archive_dates: dict[str, dt.date]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -116,6 +117,14 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
         "shared_ms_per_query": round(1000 * result.seconds.get("shared", 0.0) / max(len(result.query_ids), 1), 2),
         "command": command,
     } | result.extra
+    calibration: dict[str, dict[str, Any]] = {
+        system: {
+            "items": len(labels),
+            "expected_calibration_error": round(expected_calibration_error(confidence, labels), 4),
+            "reliability": reliability(confidence, labels),
+        }
+        for system, (confidence, labels) in result.confidence.items()
+    }
     summary["split_by"] = result.config.split_by
     summary["queries_used"] = queries_used(result)
     metrics = {
@@ -124,6 +133,7 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
         "run": summary,
         "breakdowns": by,
         "significance": tests,
+        "calibration": calibration,
     }
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     for system, run in result.runs.items():
@@ -202,6 +212,23 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
             lines.append(
                 f"| {bucket} | {row['queries']} | " + " | ".join(f"{row[s]['ndcg@10']:.3f}" for s in systems) + " |"
             )
+    for system, c in calibration.items():
+        lines += [
+            "",
+            f"## Confidence of {system} (calibrated on the train split)",
+            "",
+            f"Expected calibration error over its {c['items']:,} suggestions (top {result.config.k} of each query, "
+            f"10 equal-width bins): **{c['expected_calibration_error']:.4f}**. A suggestion shown with confidence "
+            "0.7 is in the curated list about 70% of the time.",
+            "",
+            "| confidence bin | suggestions | mean confidence | in the curated list |",
+            "|---|---|---|---|",
+        ]
+        for b in c["reliability"]:
+            lines.append(
+                f"| {b['bin'] / 10:.1f}-{(b['bin'] + 1) / 10:.1f} | {b['items']:,} | {b['confidence']:.3f} | "
+                f"{b['observed']:.3f} |"
+            )
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     lines += [
         "",
@@ -256,6 +283,30 @@ def _plots(
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     paths.append(out / "ndcg_by_year.png")
     plt.close(fig)
+
+    if result.confidence:
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
+        for system, (confidence, labels) in result.confidence.items():
+            bins = reliability(confidence, labels)
+            ece = expected_calibration_error(confidence, labels)
+            ax.plot(
+                [b["confidence"] for b in bins],
+                [b["observed"] for b in bins],
+                marker="o",
+                label=f"{system} (ECE {ece:.3f})",
+            )
+        ax.set_xlabel("confidence shown")
+        ax.set_ylabel("share in the curated list")
+        ax.set_title("Reliability of the confidence")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        with atomic_path(out / "reliability.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+        paths.append(out / "reliability.png")
+        plt.close(fig)
     return paths
 
 

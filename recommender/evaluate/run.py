@@ -59,6 +59,8 @@ class EvalResult:
     truth: Truth
     seconds: dict[str, float]
     extra: dict[str, Any] = field(default_factory=dict)
+    # per system with a calibration: each suggestion's confidence and whether it is in the query's list
+    confidence: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     ranx: Any = field(default=None, repr=False)  # (Qrels, {system: Run}), built once by _ranx
     # metrics honest about incomplete judgments: condensed lists (unjudged candidates dropped) and bpref
     condensed: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -140,6 +142,7 @@ def run_eval(
     bpref: dict[str, list[float]] = {s: [] for s in config.systems}
     judged = {index.position[i] for i in truth.relevant if i in index.position}  # events with a list of their own
     seconds: dict[str, float] = defaultdict(float)
+    sure: dict[str, tuple[list[float], list[int]]] = {}
     for query_id in tqdm(query_ids, disable=not progress, desc="eval", unit="q"):
         started = time.perf_counter()
         query = recommender.query(index.position[query_id])
@@ -155,6 +158,12 @@ def run_eval(
             else:
                 ranked = recommender.rank(query, config.k, system, config.since, config.until)
                 rows, scores = [int(r) for r in ranked.rows], [float(s) for s in ranked.scores]
+                calibration = recommender.calibration
+                if calibration is not None and calibration.system == system:
+                    relevant = set(truth.relevant[query_id])
+                    confidence, labels = sure.setdefault(system, ([], []))
+                    confidence.extend(float(c) for c in calibration(ranked.scores))
+                    labels.extend(int(index.ids[r] in relevant) for r in rows)
             seconds[system] += time.perf_counter() - started
             runs[system][query_id] = _run_scores(index.ids, rows, scores)
             if config.deep:
@@ -164,10 +173,10 @@ def run_eval(
                     deep = [
                         int(r) for r in recommender.rank(query, config.deep, system, config.since, config.until).rows
                     ]
-                relevant = {index.position[i] for i in truth.relevant[query_id]}
-                kept = [r for r in deep if r in relevant or r in judged][: config.k]
+                relevant_rows = {index.position[i] for i in truth.relevant[query_id]}
+                kept = [r for r in deep if r in relevant_rows or r in judged][: config.k]
                 condensed_runs[system][query_id] = _run_scores(index.ids, kept, [0.0] * len(kept))
-                bpref[system].append(binary_preference(deep, relevant, judged))
+                bpref[system].append(binary_preference(deep, relevant_rows, judged))
 
     metrics, per_query = score_runs(truth, query_ids, runs, config.k)
     log(
@@ -183,7 +192,10 @@ def run_eval(
             condensed[system] = {
                 m: condensed_metrics[system][m] for m in ("precision@10", "ndcg@10", "mrr@10", "recall@10")
             } | {"bpref": round(float(np.mean(bpref[system])), 4)}
-    result = EvalResult(config, runs, metrics, per_query, query_ids, truth, dict(seconds), condensed=condensed)
+    calibrated = {s: (np.asarray(c), np.asarray(y)) for s, (c, y) in sure.items()}
+    result = EvalResult(
+        config, runs, metrics, per_query, query_ids, truth, dict(seconds), confidence=calibrated, condensed=condensed
+    )
     result.extra["judged_events"] = len(judged)
     return result
 
