@@ -368,6 +368,9 @@ def tune(
     calibration_queries: Annotated[
         int, typer.Option(min=10, help="Train-split queries the confidence is fitted on (a seeded sample).")
     ] = 3000,
+    ablations: Annotated[
+        bool, typer.Option(help="Also train the ablations (fused without each signal group), for the eval.")
+    ] = True,
 ) -> None:
     """Train the fused ranker and its ablations on the train split of the curated lists, then fit the fused
     ranker's confidence (calibrated probability) on train-split queries."""
@@ -381,7 +384,15 @@ def tune(
         truth = truth_from_archive(read(archive), set(recommender.index.ids))
         if not calibrate_only:
             train_rankers(
-                recommender.index, truth, queries, seed, out, log=typer.echo, cache=features_cache, progress=progress
+                recommender.index,
+                truth,
+                queries,
+                seed,
+                out,
+                log=typer.echo,
+                cache=features_cache,
+                progress=progress,
+                ablations_too=ablations,
             )
         trained = Recommender(recommender.index, rankers=load_rankers(out))
         if "fused" not in trained.rankers:

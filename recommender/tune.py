@@ -82,6 +82,7 @@ def train_rankers(
     log: Callable[[str], None] = lambda _: None,
     cache: Path | None = None,
     progress: bool = False,
+    ablations_too: bool = True,
 ) -> dict[str, list[str]]:
     """Train `fused` and one ablation per signal group on train-split queries; write them to `out`."""
     import lightgbm
@@ -94,7 +95,8 @@ def train_rankers(
     log(f"{len(labels):,} candidates, {int(labels.sum()):,} relevant ({labels.sum() / len(train):.1f} per query)")
     out.mkdir(parents=True, exist_ok=True)
     systems: dict[str, dict[str, object]] = {}
-    for name, removed in {"fused": (), **{f"fused-no-{g}": group_features(g) for g in GROUPS}}.items():
+    ablations = {f"fused-no-{g}": group_features(g) for g in GROUPS} if ablations_too else {}
+    for name, removed in {"fused": (), **ablations}.items():
         kept = [f for f in FEATURE_NAMES if f not in removed]
         started = time.perf_counter()
         model = lightgbm.LGBMRanker(random_state=seed, n_jobs=2, **PARAMS)  # type: ignore[arg-type]
