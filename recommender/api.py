@@ -61,6 +61,7 @@ class SuggestionOut(BaseModel):
     date: dt.date
     headline: str
     score: float
+    confidence: float | None = None  # probability that it belongs in the event's Related list (README)
     curated: bool
     context: list[str]
     signals: SignalsOut | None
@@ -82,6 +83,7 @@ class SuggestionOut(BaseModel):
             date=s.date,
             headline=s.headline,
             score=s.score,
+            confidence=s.confidence,
             curated=s.curated,
             context=list(s.context),
             signals=signals,
@@ -339,7 +341,7 @@ def create_app(
             raise HTTPException(status_code=503, detail=f"busy: over the {time_budget:g}s time budget, retry") from None
 
     def row_of(recommender: Recommender, event_id: str) -> int:
-        row = recommender.index.position.get(event_id)
+        row = recommender.find(event_id)  # as indexed, or as the archive links it (leading slash, padding)
         if row is None:
             raise HTTPException(status_code=404, detail=f"unknown event id {excerpt(event_id)!r}")
         return row
@@ -365,13 +367,16 @@ def create_app(
         since: dt.date | None = None,
         until: dt.date | None = None,
         exclude_curated: bool = False,
+        min_confidence: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
     ) -> list[SuggestionOut]:
         deadline = time.monotonic() + time_budget
         recommender = served.recommender
-        row_of(recommender, event_id)
+        event_id = recommender.index.ids[row_of(recommender, event_id)]
         suggestions = await one(
             deadline,
-            lambda: recommender.related(event_id, k, since=since, until=until, exclude_curated=exclude_curated),
+            lambda: recommender.related(
+                event_id, k, since=since, until=until, exclude_curated=exclude_curated, min_confidence=min_confidence
+            ),
         )
         return [SuggestionOut.of(s) for s in suggestions]
 
@@ -408,13 +413,14 @@ def create_app(
         unknown: list[str] = []
         unfinished: list[str] = []
         for event_id in dict.fromkeys(request.ids):
-            if event_id not in recommender.index.position:
+            row = recommender.find(event_id)  # exact, or as the archive links it: never a guess
+            if row is None:
                 unknown.append(event_id)
             elif unfinished:
                 unfinished.append(event_id)
             else:
                 try:
-                    found = await work(deadline, _bind(recommender.related, event_id, request.k))
+                    found = await work(deadline, _bind(recommender.related, recommender.index.ids[row], request.k))
                     results[event_id] = [SuggestionOut.of(s) for s in found]
                 except BudgetSpent:
                     unfinished.append(event_id)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import unquote
 
 from recommender.atomic import atomic_path
 
@@ -119,8 +120,9 @@ class Archive:
 
 
 def link_key(href: str) -> str:
-    """A canonical key for an event path or link: no leading slash, month and day without zero padding."""
-    path = href.strip().split("#", 1)[0].lstrip("/")
+    """A canonical key for an event path or link: no leading slash, month and day without zero padding,
+    percent-encoding decoded (how a link writes a target with spaces or parentheses)."""
+    path = unquote(href.strip().split("#", 1)[0]).lstrip("/")
     match = NEWS_PATH.match(path)
     if match:
         year, month, day, rest = match.groups()

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from recommender.archive import MAX_ID, Archive, ArchiveError, read_archive
-from recommender.embed import BACKENDS, DEFAULT_BACKEND, EmbedderError
+from recommender.embed import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderError
 from recommender.index import DEFAULT_INDEX, IndexLoadError
 
 app = typer.Typer(
@@ -66,6 +66,14 @@ def parse_date(value: str | None, parameter: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{parameter}: {value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def date_window(since: str | None, until: str | None) -> tuple[dt.date | None, dt.date | None]:
+    """--since and --until as dates; --since after --until is an error, not an empty result."""
+    start, end = parse_date(since, "--since"), parse_date(until, "--until")
+    if start and end and start > end:
+        raise UsageError(f"--since {start} is after --until {end}: no date is in that window")
+    return start, end
 
 
 def archive_cache() -> Path | None:
@@ -137,6 +145,9 @@ def index(
     backend: Annotated[str, typer.Option(help=f"Embedding backend: {', '.join(BACKENDS)}.")] = DEFAULT_BACKEND,
     full: Annotated[bool, typer.Option("--full", help="Re-read and re-embed everything (no caches).")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Texts per batch (torch only).")] = 64,
+    model: Annotated[
+        str, typer.Option(help="Embedding model: base, tuned (fine-tuned, shipped) or a `finetune` output folder.")
+    ] = DEFAULT_MODEL,
 ) -> None:
     """Embed every event (only new or changed ones when an index is already there) and save the index."""
     from recommender.embed import Embedder
@@ -150,7 +161,7 @@ def index(
             typer.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
         for warning in data.warnings:
             typer.echo(f"warning: {warning}", err=True)
-        embedder = Embedder(backend=backend, batch_size=batch_size)
+        embedder = Embedder(backend=backend, batch_size=batch_size, model=model)
         report = build_index(
             data,
             out,
@@ -182,21 +193,36 @@ def _print_suggestions(suggestions: list[Any], as_json: bool, title: str) -> Non
     for s in suggestions:
         mark = "*" if s.curated else " "
         context = f"  [{', '.join(s.context)}]" if s.context else ""
-        typer.echo(f"{s.rank:>3}. {mark} {s.score:6.3f}  {s.date}  {s.headline[:110]}{context}")
+        sure = f"{s.confidence:5.2f}" if s.confidence is not None else "    -"
+        typer.echo(f"{s.rank:>3}. {mark} {sure} {s.score:6.3f}  {s.date}  {s.headline[:110]}{context}")
         typer.echo(f"          {s.id}")
+    if not suggestions:
+        typer.echo("(no suggestion is confident enough)")
+    typer.echo("(columns: confidence that the item belongs in the list, 0-1; the ranker's score)")
     if any(s.curated for s in suggestions):
         typer.echo("(* already in the event's curated Related list)")
 
 
 @app.command()
 def related(
-    event_id: Annotated[str | None, typer.Argument(help="Event id, e.g. news/2016/03/14/slug.md")] = None,
+    event_id: Annotated[
+        str | None, typer.Argument(help="Event id, e.g. news/2016/03/14/slug.md or /news/2016/03/14/slug.md")
+    ] = None,
     text: Annotated[str | None, typer.Option("--text", help="Free text instead of an event id.")] = None,
-    k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many suggestions.")] = 10,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many suggestions (at most).")] = 10,
     index_path: IndexOption = DEFAULT_INDEX,
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            "--archive", help="The archive the event is in: its file's Related list, as it is now, marks curated."
+        ),
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Only events on or after this date.")] = None,
     until: Annotated[str | None, typer.Option(help="Only events on or before this date.")] = None,
     exclude_curated: Annotated[bool, typer.Option(help="Leave out events already curated.")] = False,
+    min_confidence: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Only suggestions at least this confident (0-1; see README).")
+    ] = 0.0,
     system: Annotated[str, typer.Option(help="Ranker: fused (default), dense or bm25.")] = "fused",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -208,22 +234,41 @@ def related(
             raise UsageError("--text is empty")
         if event_id is not None and len(event_id) > MAX_ID:  # no id is longer: no "closest ids" hint to look for
             raise UsageError(f"EVENT_ID: {len(event_id):,} characters, an id has at most {MAX_ID}")
+        start, end = date_window(since, until)
         recommender = _recommender(index_path)
         if system not in recommender.systems:
             raise UsageError(f"--system: unknown {system!r}, choose one of {', '.join(recommender.systems)}")
-        window: dict[str, Any] = {
-            "since": parse_date(since, "--since"),
-            "until": parse_date(until, "--until"),
-        }
         if event_id is not None:
-            suggestions = recommender.related(event_id, k, exclude_curated=exclude_curated, system=system, **window)
-            row = recommender.index.position[event_id]
-            title = f"{recommender.index.date(row)}  {recommender.index.headlines[row][:120]}"
+            row = recommender.row_of(event_id)
+            index = recommender.index
+            curated = set(index.record(row).curated)
+            if archive is not None:
+                curated = _curated_in_file(recommender, read(archive), index.ids[row], archive)
+            exclude = {index.position[c] for c in curated if c in index.position} if exclude_curated else set()
+            suggestions = recommender.related_to_row(
+                row,
+                k,
+                exclude_rows=exclude,
+                since=start,
+                until=end,
+                system=system,
+                curated=curated,
+                min_confidence=min_confidence,
+            )
+            title = f"{index.date(row)}  {index.headlines[row][:120]}"
         else:
             assert text is not None
-            suggestions = recommender.similar(text, k, system=system, **window)
+            suggestions = recommender.similar(text, k, start, end, system=system, min_confidence=min_confidence)
             title = f"text: {text[:120]}"
     _print_suggestions(suggestions, as_json, title)
+
+
+def _curated_in_file(recommender: Any, data: Archive, event_id: str, archive: Path) -> set[str]:
+    """The ids of the event's Related list as its file in `data` has it now."""
+    event = data.events.get(event_id)
+    if event is None:
+        raise UsageError(f"--archive: {archive} has no event {event_id}")
+    return {i for i in map(recommender.find_id, (link.href for link in event.related)) if i is not None}
 
 
 @app.command(name="eval")
@@ -233,11 +278,20 @@ def eval_command(
     queries: Annotated[str, typer.Option(help="How many queries (seeded sample), or 'all'.")] = "3000",
     seed: Annotated[int, typer.Option(help="Seed of the query sample and of `random`.")] = 42,
     systems: Annotated[str, typer.Option(help="Comma-separated systems.")] = "random,recency,bm25,dense,fused",
-    split: Annotated[str, typer.Option(help="Queries from: all, train or test (fixed split by id hash).")] = "all",
+    split: Annotated[str, typer.Option(help="Queries from: all, train or test (see --split-by).")] = "all",
+    split_by: Annotated[
+        str, typer.Option(help="hash: fixed split by id hash; time: train to 2019-12-31, test from 2021-01-01.")
+    ] = "hash",
+    deep: Annotated[
+        int, typer.Option(min=0, help="Rank this deep for condensed-list metrics and bpref (0: skip them).")
+    ] = 100,
     gold: Annotated[Path | None, typer.Option(help="JSON lines {id, related} to use as the truth.")] = None,
     since: Annotated[str | None, typer.Option(help="Candidates dated on or after this date.")] = None,
     until: Annotated[str | None, typer.Option(help="Candidates dated on or before this date.")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for report.md, metrics.json, runs and plots.")] = Path("eval/out"),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for report.md, metrics.json, runs and plots (default: a new temporary folder)."),
+    ] = None,
 ) -> None:
     """Compare systems with the curated Related lists (P@k, R@10, nDCG@10, MRR, MAP, hit rate, lenient P@10)."""
     from recommender.evaluate import EvalConfig, run_eval, write_report
@@ -248,16 +302,26 @@ def eval_command(
             raise UsageError(f"--queries: {queries!r} is neither a positive number nor 'all'")
         if split not in ("all", "train", "test"):
             raise UsageError(f"--split: {split!r} is not one of all, train, test")
+        if split_by not in ("hash", "time"):
+            raise UsageError(f"--split-by: {split_by!r} is not one of hash, time")
         if gold is not None and not gold.is_file():
             raise UsageError(f"--gold: no such file {gold}")
+        start, end = date_window(since, until)
         config = EvalConfig(
             queries=None if queries == "all" else int(queries),
             seed=seed,
             systems=tuple(s.strip() for s in systems.split(",") if s.strip()),
             split=split,
-            since=parse_date(since, "--since"),
-            until=parse_date(until, "--until"),
+            split_by=split_by,
+            deep=deep,
+            since=start,
+            until=end,
         )
+        if out is None:
+            import tempfile
+
+            out = Path(tempfile.mkdtemp(prefix="recommender-eval-"))
+            typer.echo(f"report folder: {out}", err=True)
         started = time.perf_counter()
         recommender = _recommender(index_path)
         data = read(archive)
@@ -278,14 +342,18 @@ def eval_command(
         result.extra["archive"] = str(archive)
         result.extra["wall_seconds"] = round(time.perf_counter() - started, 1)
         report = write_report(result, out, {e.id: e.date for e in data.events.values()}, command)
-    typer.echo(f"{'system':<16}" + "".join(f"{m:>14}" for m in ("P@10", "R@10", "nDCG@10", "MRR@10", "lenient")))
+    columns = ("P@10", "R@10", "nDCG@10", "MRR@10", "lenient", "cond. nDCG", "bpref")
+    typer.echo(f"{'system':<16}" + "".join(f"{c:>12}" for c in columns))
     for system, m in result.metrics.items():
-        typer.echo(
-            f"{system:<16}"
-            + "".join(
-                f"{m[x]:>14.3f}" for x in ("precision@10", "recall@10", "ndcg@10", "mrr@10", "lenient_precision@10")
-            )
-        )
+        values = [m[x] for x in ("precision@10", "recall@10", "ndcg@10", "mrr@10", "lenient_precision@10")]
+        condensed = result.condensed.get(system)
+        values += [condensed["ndcg@10"], condensed["bpref"]] if condensed else []
+        typer.echo(f"{system:<16}" + "".join(f"{v:>12.3f}" for v in values))
+    from recommender.rank.calibration import expected_calibration_error
+
+    for system, (confidence, labels) in result.confidence.items():
+        ece = expected_calibration_error(confidence, labels)
+        typer.echo(f"{system} confidence: expected calibration error {ece:.4f} over {len(labels):,} suggestions")
     typer.echo(f"{len(result.query_ids):,} queries in {time.perf_counter() - started:.1f}s; report: {report}")
 
 
@@ -301,23 +369,87 @@ def tune(
     features_cache: Annotated[
         Path | None, typer.Option(help="Keep the training features in this .npz and reuse them when they match.")
     ] = None,
+    calibrate_only: Annotated[
+        bool, typer.Option(help="Only refit the fused ranker's confidence (calibration.json), not the rankers.")
+    ] = False,
+    calibration_queries: Annotated[
+        int, typer.Option(min=10, help="Train-split queries the confidence is fitted on (a seeded sample).")
+    ] = 3000,
+    ablations: Annotated[
+        bool, typer.Option(help="Also train the ablations (fused without each signal group), for the eval.")
+    ] = True,
 ) -> None:
-    """Train the fused ranker and its ablations on the train split of the curated lists."""
+    """Train the fused ranker and its ablations on the train split of the curated lists, then fit the fused
+    ranker's confidence (calibrated probability) on train-split queries."""
+    from recommender.rank import Recommender, load_rankers
     from recommender.truth import truth_from_archive
-    from recommender.tune import train_rankers
+    from recommender.tune import fit_calibration, train_rankers
+
+    progress = sys.stderr.isatty()
+    with clear_errors():
+        recommender = _recommender(index_path)
+        truth = truth_from_archive(read(archive), set(recommender.index.ids))
+        if not calibrate_only:
+            train_rankers(
+                recommender.index,
+                truth,
+                queries,
+                seed,
+                out,
+                log=typer.echo,
+                cache=features_cache,
+                progress=progress,
+                ablations_too=ablations,
+            )
+        trained = Recommender(recommender.index, rankers=load_rankers(out))
+        if "fused" not in trained.rankers:
+            raise UsageError(
+                f"--out: no fused ranker in {out} to calibrate; run `recommender tune` without --calibrate-only"
+            )
+        fit_calibration(trained, truth, calibration_queries, seed, out, log=typer.echo, progress=progress)
+    typer.echo(f"rankers and calibration written to {out}")
+
+
+@app.command()
+def finetune(
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    index_path: IndexOption = DEFAULT_INDEX,
+    out: Annotated[Path, typer.Option(help="Folder for the fine-tuned model.")] = Path("models/tuned"),
+    pairs: Annotated[int, typer.Option(min=32, help="Train-split (event, curated neighbour) pairs.")] = 8000,
+    pairs_per_query: Annotated[int, typer.Option(min=1, help="At most this many pairs per event.")] = 2,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps (batches).")] = 250,
+    batch_size: Annotated[int, typer.Option(min=2, help="Pairs per batch (in-batch negatives).")] = 32,
+    learning_rate: Annotated[float, typer.Option(min=0, help="AdamW learning rate, after a linear warm-up.")] = 3e-5,
+    seed: Annotated[int, typer.Option()] = 42,
+    ship: Annotated[bool, typer.Option(help="Also copy the int8 model into the package, as `--model tuned`.")] = False,
+) -> None:
+    """Fine-tune the embedder on the train split's curated lists (CPU, about 15 minutes) and export it to int8."""
+    from recommender.finetune import FinetuneSettings, ship_model
+    from recommender.finetune import finetune as train
+    from recommender.truth import truth_from_archive
 
     with clear_errors():
         recommender = _recommender(index_path)
         truth = truth_from_archive(read(archive), set(recommender.index.ids))
-        train_rankers(recommender.index, truth, queries, seed, out, log=typer.echo, cache=features_cache)
-    typer.echo(f"rankers written to {out}")
+        settings = FinetuneSettings(
+            pairs=pairs,
+            pairs_per_query=pairs_per_query,
+            steps=steps,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+        )
+        train(recommender.index, truth, out, settings, progress=sys.stderr.isatty(), log=typer.echo)
+        if ship:
+            typer.echo(f"shipped as --model tuned: {ship_model(out)}")
+    typer.echo(f"fine-tuned model written to {out}; index with it: recommender index --model {out}")
 
 
 @app.command()
 def suggest(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
     index_path: IndexOption = DEFAULT_INDEX,
-    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Suggestions per event.")] = 10,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Suggestions per event (at most).")] = 10,
     only: Annotated[list[str] | None, typer.Option("--only", help="Only this event id (repeatable).")] = None,
     since: Annotated[str | None, typer.Option(help="Only events dated on or after this date.")] = None,
     until: Annotated[str | None, typer.Option(help="Only events dated on or before this date.")] = None,
@@ -325,7 +457,15 @@ def suggest(
     new_only: Annotated[
         bool, typer.Option(help="Only events with neither a Related nor a Suggested related section.")
     ] = False,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl, markdown or csv.")] = "jsonl",
+    include_curated: Annotated[
+        bool, typer.Option(help="Also suggest items already in the file's Related list (marked curated).")
+    ] = False,
+    min_confidence: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Only suggestions at least this confident (0-1; see README).")
+    ] = 0.0,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jsonl, markdown or csv (default: jsonl; none with --write).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the output to this file (default: stdout).")] = None,
     write: Annotated[
         bool, typer.Option(help="Add/replace a '### Suggested related:' section in each event file.")
@@ -335,37 +475,82 @@ def suggest(
     ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes (default: one per core).")] = os.cpu_count() or 1,
 ) -> None:
-    """Related suggestions for many events, for editors: as jsonl/markdown/csv, or written into the files."""
+    """Related suggestions for the events of ARCHIVE, for editors: as jsonl/markdown/csv, or written into the
+    files. Items in a file's Related list and items an editor removed from its Suggested section (remembered
+    in ARCHIVE/decisions.jsonl) are not suggested again."""
     from recommender.atomic import atomic_path
-    from recommender.suggest import FORMATS, EditorRules, RulesError, load_rules, run_batch, select_events
+    from recommender.suggest import (
+        DECISIONS_FILE,
+        FORMATS,
+        BatchOptions,
+        BatchSummary,
+        Decisions,
+        EditorRules,
+        RulesError,
+        archive_rows,
+        file_states,
+        load_decisions,
+        load_rules,
+        run_batch,
+        save_decisions,
+        select_events,
+    )
 
     with clear_errors():
-        if fmt not in FORMATS:
+        if fmt is not None and fmt not in FORMATS:
             raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-        window = parse_date(since, "--since"), parse_date(until, "--until")
+        window = date_window(since, until)
         if write and not archive.is_dir():
             raise UsageError(f"--write: {archive} must be a folder of event files to write into")
+        started = time.perf_counter()
+        recommender = _recommender(index_path)
+        data = read(archive)
         try:
             rules = load_rules(rules_file) if rules_file else EditorRules()
             if rules_file is None and archive.is_dir():
                 rules = load_rules(archive / "editors.toml")
         except RulesError as exc:
             raise UsageError(str(exc)) from None
-        started = time.perf_counter()
-        recommender = _recommender(index_path)
-        data = read(archive)
+        rules = rules.resolved(recommender.find, lambda row: recommender.index.ids[row])
+        for warning in rules.warnings:
+            typer.echo(f"warning: {warning}", err=True)
         if write and data.packed:
             raise UsageError(f"--write: {archive} holds tarballs, which cannot be written in place; unpack them first")
         in_files = archive.is_dir() and not data.packed  # tarballs are read-only: no files to change or report on
-        missing = [i for i in data.events if i not in recommender.index.position]
-        if missing:
+        found = archive_rows(recommender, data)
+        if found.missing:
             typer.echo(
-                f"warning: {len(missing):,} events of the archive are not in the index (first: {missing[0]}); "
-                f"run `recommender index --archive {archive} --out {index_path}`",
+                f"warning: {len(found.missing):,} of the archive's {len(data.events):,} events are not in the index "
+                f"{index_path} and are left out (first: {found.missing[0]}); run "
+                f"`recommender index --archive {archive} --out {index_path}`",
                 err=True,
             )
+        if found.stale:
+            typer.echo(
+                f"warning: {len(found.stale):,} events changed since the index was built (first: {found.stale[0]}); "
+                "their suggestions use the indexed text",
+                err=True,
+            )
+        if not found.rows:
+            raise UsageError(f"--index: {index_path} holds none of the events of {archive}")
         new_ids = {e.id for e in data.events.values() if not e.related and not e.suggested} if new_only else None
-        rows = select_events(recommender, only or (), *window, rules=rules, new_ids=new_ids)
+        try:
+            rows = select_events(
+                recommender,
+                only or (),
+                *window,
+                rules=rules,
+                new_ids=new_ids,
+                within=found.rows.values(),
+                with_excluded=in_files,
+            )
+            decisions = load_decisions(archive / DECISIONS_FILE) if in_files else Decisions()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        summary = BatchSummary()
+        by_row = {row: i for i, row in found.rows.items()}
+        chosen = {by_row[r]: r for r in rows if r in by_row}
+        states = file_states(recommender, data, chosen, decisions, summary)
         batch: dict[str, Any] = {
             "files": archive if in_files else None,
             "dry_run": not write,
@@ -373,24 +558,44 @@ def suggest(
             "progress": sys.stderr.isatty(),
             "jobs": jobs,
             "on_skip": lambda o: typer.echo(f"skipped {o.path}: {o.reason}", err=True),
+            "states": states,
+            "options": BatchOptions(k, past_only, include_curated, min_confidence),
+            "decisions": decisions,
+            "summary": summary,
         }
-        if out is None:
-            summary = run_batch(recommender, rows, k, rules, fmt, sys.stdout, **batch)
+        if fmt is None and write and out is None:
+            run_batch(recommender, rows, k, rules, None, None, **batch)  # the files are the output
+        elif out is None:
+            run_batch(recommender, rows, k, rules, fmt or "jsonl", sys.stdout, **batch)
         else:
             with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
-                summary = run_batch(recommender, rows, k, rules, fmt, handle, **batch)
+                run_batch(recommender, rows, k, rules, fmt or "jsonl", handle, **batch)
+        recorded = save_decisions(archive / DECISIONS_FILE, decisions) if write and in_files else 0
     seconds = time.perf_counter() - started
     verb = "written" if write else "would change (dry run; --write to apply)"
     files = summary.files
     counts = (
-        f" Files {verb}: {files['added']:,} added, {files['replaced']:,} replaced, "
+        f" Files {verb}: {files['added']:,} added, {files['replaced']:,} replaced, {files['removed']:,} removed, "
         f"{files['unchanged']:,} unchanged, {files['skipped']:,} skipped."
         if in_files
         else ""
     )
+    curated = (
+        f"; {summary.curated_matches:,} already in the curated lists of {summary.events_with_curated:,} events"
+        if include_curated
+        else ""
+    )
+    remembered = (
+        f" {summary.rejections:,} removed by editors, "
+        + ("remembered" if recorded else "not suggested again")
+        + f" ({DECISIONS_FILE})."
+        if summary.rejections
+        else ""
+    )
     typer.echo(
-        f"{summary.events:,} events, {summary.suggestions:,} suggestions in {seconds:.1f}s; "
-        f"{summary.curated_matches:,} already in the curated lists of {summary.events_with_curated:,} events." + counts,
+        f"{summary.events:,} events, {summary.suggestions:,} suggestions in {seconds:.1f}s{curated}."
+        + counts
+        + remembered,
         err=True,
     )
 

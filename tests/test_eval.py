@@ -6,6 +6,7 @@ import json
 import math
 import random
 import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -128,12 +129,34 @@ def test_eval_on_the_sample(recommender, sample_archive, tmp_path, sample_path, 
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["systems"]) == {"random", "recency", "bm25", "dense", "fused"}
-    assert 0 <= metrics["systems"]["dense"]["precision@10"] <= 1
     run = json.loads((out / "run-dense.json").read_text())
     assert len(run) == 60 and all(len(docs) == 10 for docs in run.values())
-    for png in ("precision_at_k.png", "ndcg_by_year.png"):
+    # the report's figures are those of the runs written beside it, and they rank: dense far above random
+    truth = truth_from_archive(sample_archive, set(recommender.index.ids))
+    runs = {s: json.loads((out / f"run-{s}.json").read_text()) for s in ("random", "dense")}
+    rescored, _ = score_runs(truth, sorted(run), runs)
+    for system in runs:
+        for metric in ("precision@10", "ndcg@10", "mrr@10"):
+            assert metrics["systems"][system][metric] == rescored[system][metric], (system, metric)
+    assert metrics["systems"]["dense"]["precision@10"] > 5 * metrics["systems"]["random"]["precision@10"] + 0.05
+    for png in ("precision_at_k.png", "ndcg_by_year.png", "reliability.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "![precision_at_k](precision_at_k.png)" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "![precision_at_k](precision_at_k.png)" in report and "![reliability](reliability.png)" in report
+    # the fused confidence: one per suggestion, its calibration error reported (the sample is too small to bound)
+    calibration = metrics["calibration"]["fused"]
+    assert calibration["items"] == 600 and 0 <= calibration["expected_calibration_error"] < 0.5
+    assert sum(b["items"] for b in calibration["reliability"]) == 600
+    assert "expected calibration error" in result.output
+
+
+def test_eval_out_defaults_to_a_new_folder_outside_the_package(sample_path, sample_index_path):
+    result = CliRunner().invoke(
+        app, [*eval_args(sample_path, sample_index_path), "--queries", "5", "--systems", "dense"]
+    )
+    assert result.exit_code == 0, result.output
+    folder = Path(result.stderr.split("report folder: ", 1)[1].splitlines()[0])
+    assert (folder / "report.md").is_file() and Path(__file__).resolve().parent.parent not in folder.parents
 
 
 def test_gold_file_and_split(recommender, sample_archive, tmp_path, sample_path, sample_index_path):
@@ -153,3 +176,29 @@ def test_gold_file_and_split(recommender, sample_archive, tmp_path, sample_path,
     assert {split_of(i) for i in sample_archive.events} == {"train", "test"}
     share = sum(split_of(i) == "test" for i in sample_archive.events) / len(sample_archive.events)
     assert 0.12 < share < 0.28
+
+
+def test_bpref_ignores_unjudged_items_and_counts_judged_ones_above():
+    from recommender.evaluate.run import binary_preference
+
+    relevant, judged = {1, 2}, {1, 2, 7, 8}
+    assert binary_preference([1, 2, 7], relevant, judged) == 1.0
+    assert binary_preference([5, 6, 1, 9, 2], relevant, judged) == 1.0  # 5, 6, 9 unjudged: as if absent
+    # 7 above both relevant items: each loses 1/2; 8 between them: the second loses another 1/2
+    assert binary_preference([7, 1, 8, 2], relevant, judged) == pytest.approx((0.5 + 0.0) / 2)
+    assert binary_preference([3, 4], relevant, judged) == 0.0
+
+
+def test_condensed_metrics_and_the_time_split(recommender, sample_archive):
+    truth = truth_from_archive(sample_archive, set(recommender.index.ids))
+    result = run_eval(recommender, truth, EvalConfig(queries=80, seed=3, systems=("random", "dense", "fused")))
+    condensed = result.condensed
+    # dropping unjudged candidates can only move judged relevant items up: condensed P@10 >= standard P@10
+    for system in ("dense", "fused"):
+        assert condensed[system]["precision@10"] >= result.metrics[system]["precision@10"]
+        assert 0.2 < condensed[system]["bpref"] <= 1.0
+    assert condensed["random"]["bpref"] < 0.1 < condensed["dense"]["bpref"]
+    dates = {e.id: e.date for e in sample_archive.events.values()}
+    by_time = run_eval(recommender, truth, EvalConfig(queries=None, split="test", split_by="time", deep=0))
+    assert by_time.query_ids and all(dates[q].year >= 2021 for q in by_time.query_ids)
+    assert not by_time.condensed

@@ -39,16 +39,6 @@ def test_the_related_section_is_never_embedded(sample_index):
     assert float(vector @ sample_index.vectors[row]) > 0.999
 
 
-def test_a_text_has_one_vector_whatever_it_is_encoded_with(sample_index):
-    """The default (ONNX int8) encodes each text alone: in a batch, int8 activation scales would mix texts."""
-    texts = [sample_index.text(row) for row in range(40)]
-    embedder = Embedder()
-    together = embedder.encode(texts)
-    alone = np.vstack([embedder.encode([text]) for text in texts[::7]])
-    assert np.allclose(together[::7], alone, atol=1e-6)
-    assert np.allclose(together, sample_index.vectors[:40], atol=1e-6)  # as the index holds them
-
-
 def test_truncated_index_file_is_a_clear_error(index_copy):
     faiss_file = index_copy / "vectors.faiss"
     faiss_file.write_bytes(faiss_file.read_bytes()[:1000])

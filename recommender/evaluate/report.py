@@ -12,6 +12,7 @@ import numpy as np
 
 from recommender.atomic import atomic_path, write_text
 from recommender.evaluate.run import BASELINES, METRICS, EvalResult
+from recommender.rank.calibration import expected_calibration_error, reliability
 
 
 def breakdowns(result: EvalResult, archive_dates: dict[str, dt.date]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -116,7 +117,24 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
         "shared_ms_per_query": round(1000 * result.seconds.get("shared", 0.0) / max(len(result.query_ids), 1), 2),
         "command": command,
     } | result.extra
-    metrics = {"systems": result.metrics, "run": summary, "breakdowns": by, "significance": tests}
+    calibration: dict[str, dict[str, Any]] = {
+        system: {
+            "items": len(labels),
+            "expected_calibration_error": round(expected_calibration_error(confidence, labels), 4),
+            "reliability": reliability(confidence, labels),
+        }
+        for system, (confidence, labels) in result.confidence.items()
+    }
+    summary["split_by"] = result.config.split_by
+    summary["queries_used"] = queries_used(result)
+    metrics = {
+        "systems": result.metrics,
+        "condensed": result.condensed,
+        "run": summary,
+        "breakdowns": by,
+        "significance": tests,
+        "calibration": calibration,
+    }
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     for system, run in result.runs.items():
         write_text(out / f"run-{system}.json", json.dumps(run))
@@ -127,7 +145,7 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
         lines += ["```", command, "```", ""]
     lines += [
         f"Truth: curated Related lists ({truth.unresolved_links:,} links that do not resolve in the index left "
-        f"out; {truth.empty_queries:,} queries left with none skipped). Split: {result.config.split}. "
+        f"out; {truth.empty_queries:,} queries left with none skipped). Queries: {summary['queries_used']}. "
         f"Candidates: every indexed event but the query"
         + (
             f", dated {result.config.since or '...'} to {result.config.until or '...'}"
@@ -149,6 +167,24 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
         f"ms/query is each system's own time; the scores they share (dense and BM25 against every event) took "
         f"{summary['shared_ms_per_query']} ms/query more.",
     ]
+    if result.condensed:
+        lines += [
+            "",
+            "## Honest about incomplete judgments: condensed lists and bpref",
+            "",
+            f"Only {result.extra.get('judged_events', 0):,} events have a curated list: an event in no list was never "
+            f"judged, not judged unrelated. Here each system ranks {result.config.deep} deep; candidates that are "
+            "neither in the query's list nor have a list of their own (unjudged) are dropped and the first 10 left "
+            "are scored (Sakai 2007); bpref scores the deep ranking against judged candidates alone (Buckley and "
+            "Voorhees 2004). Judged relevant: the query's curated list; judged not relevant: events with a list of "
+            "their own that is not the query's.",
+            "",
+            "| system | condensed P@10 | condensed nDCG@10 | condensed MRR@10 | condensed R@10 | bpref |",
+            "|---|---|---|---|---|---|",
+        ]
+        for system, m in result.condensed.items():
+            cells = [m[x] for x in ("precision@10", "ndcg@10", "mrr@10", "recall@10", "bpref")]
+            lines.append(f"| {system} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     if tests:
         lines += [
             "",
@@ -175,6 +211,23 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
         for bucket, row in by[key].items():
             lines.append(
                 f"| {bucket} | {row['queries']} | " + " | ".join(f"{row[s]['ndcg@10']:.3f}" for s in systems) + " |"
+            )
+    for system, c in calibration.items():
+        lines += [
+            "",
+            f"## Confidence of {system} (calibrated on the train split)",
+            "",
+            f"Expected calibration error over its {c['items']:,} suggestions (top {result.config.k} of each query, "
+            f"10 equal-width bins): **{c['expected_calibration_error']:.4f}**. A suggestion shown with confidence "
+            "0.7 is in the curated list about 70% of the time.",
+            "",
+            "| confidence bin | suggestions | mean confidence | in the curated list |",
+            "|---|---|---|---|",
+        ]
+        for b in c["reliability"]:
+            lines.append(
+                f"| {b['bin'] / 10:.1f}-{(b['bin'] + 1) / 10:.1f} | {b['items']:,} | {b['confidence']:.3f} | "
+                f"{b['observed']:.3f} |"
             )
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     lines += [
@@ -230,4 +283,46 @@ def _plots(
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     paths.append(out / "ndcg_by_year.png")
     plt.close(fig)
+
+    if result.confidence:
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
+        for system, (confidence, labels) in result.confidence.items():
+            bins = reliability(confidence, labels)
+            ece = expected_calibration_error(confidence, labels)
+            ax.plot(
+                [b["confidence"] for b in bins],
+                [b["observed"] for b in bins],
+                marker="o",
+                label=f"{system} (ECE {ece:.3f})",
+            )
+        ax.set_xlabel("confidence shown")
+        ax.set_ylabel("share in the curated list")
+        ax.set_title("Reliability of the confidence")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        with atomic_path(out / "reliability.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+        paths.append(out / "reliability.png")
+        plt.close(fig)
     return paths
+
+
+def queries_used(result: EvalResult) -> str:
+    """Which queries the figures use, said plainly (the packaged rankers learned from the hash split's train)."""
+    config = result.config
+    if config.split_by == "time":
+        which = {"train": "dated up to 2019-12-31", "test": "dated from 2021-01-01", "all": "of every date"}
+        base = f"events with a curated list {which.get(config.split, config.split)} (time split)"
+        trained = "the trained rankers learned from the hash split's train part, which includes some of these"
+    else:
+        base = f"events with a curated list in the {config.split} split (by id hash)"
+        trained = (
+            "none of these trained the rankers"
+            if config.split == "test"
+            else "the trained rankers (fused and its ablations) learned from the train part of these"
+        )
+    sample = "all of them" if config.queries is None else f"a sample of {config.queries:,} (seed {config.seed})"
+    return f"{base}, {sample}; {trained}"

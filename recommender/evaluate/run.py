@@ -42,9 +42,11 @@ class EvalConfig:
     seed: int = 42
     systems: tuple[str, ...] = DEFAULT_SYSTEMS
     split: str = "all"  # all | train | test
+    split_by: str = "hash"  # hash: by id hash (truth.split_of); time: train to 2019-12-31, test from 2021-01-01
     since: dt.date | None = None
     until: dt.date | None = None
     k: int = K
+    deep: int = 100  # ranking depth for the condensed-list metrics and bpref (0: not computed)
 
 
 @dataclass
@@ -57,12 +59,27 @@ class EvalResult:
     truth: Truth
     seconds: dict[str, float]
     extra: dict[str, Any] = field(default_factory=dict)
+    # per system with a calibration: each suggestion's confidence and whether it is in the query's list
+    confidence: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     ranx: Any = field(default=None, repr=False)  # (Qrels, {system: Run}), built once by _ranx
+    # metrics honest about incomplete judgments: condensed lists (unjudged candidates dropped) and bpref
+    condensed: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def select_queries(truth: Truth, config: EvalConfig) -> list[str]:
+TIME_SPLIT = (dt.date(2019, 12, 31), dt.date(2021, 1, 1))  # train up to the first, test from the second
+
+
+def time_split_of(date: dt.date) -> str:
+    return "train" if date <= TIME_SPLIT[0] else "test" if date >= TIME_SPLIT[1] else "gap"
+
+
+def select_queries(truth: Truth, config: EvalConfig, dates: dict[str, dt.date] | None = None) -> list[str]:
     ids = sorted(truth.relevant)
-    if config.split != "all":
+    if config.split != "all" and config.split_by == "time":
+        if dates is None:
+            raise ValueError("--split-by time needs the events' dates")
+        ids = [i for i in ids if time_split_of(dates[i]) == config.split]
+    elif config.split != "all":
         ids = [i for i in ids if split_of(i) == config.split]
     if config.queries is not None and config.queries < len(ids):
         ids = sorted(random_module.Random(config.seed).sample(ids, config.queries))
@@ -113,13 +130,19 @@ def run_eval(
     if unknown:
         known = ", ".join([*BASELINES, *recommender.systems])
         raise ValueError(f"--systems: unknown {', '.join(unknown)}; known: {known}")
-    query_ids = select_queries(truth, config)
+    dates = {event_id: index.date(row) for event_id, row in index.position.items()}
+    query_ids = select_queries(truth, config, dates)
     if not query_ids:
         raise ValueError("no queries: no event with a curated list (or gold entry) is in the index")
     log(f"{len(query_ids):,} queries, {len(config.systems)} systems, {len(index):,} candidates")
     baselines = Baselines(recommender, config.seed)
+    deep_baselines = Baselines(recommender, config.seed + 1)  # the standard runs keep their own random draws
     runs: dict[str, dict[str, dict[str, float]]] = {s: {} for s in config.systems}
+    condensed_runs: dict[str, dict[str, dict[str, float]]] = {s: {} for s in config.systems}
+    bpref: dict[str, list[float]] = {s: [] for s in config.systems}
+    judged = {index.position[i] for i in truth.relevant if i in index.position}  # events with a list of their own
     seconds: dict[str, float] = defaultdict(float)
+    sure: dict[str, tuple[list[float], list[int]]] = {}
     for query_id in tqdm(query_ids, disable=not progress, desc="eval", unit="q"):
         started = time.perf_counter()
         query = recommender.query(index.position[query_id])
@@ -135,8 +158,25 @@ def run_eval(
             else:
                 ranked = recommender.rank(query, config.k, system, config.since, config.until)
                 rows, scores = [int(r) for r in ranked.rows], [float(s) for s in ranked.scores]
+                calibration = recommender.calibration
+                if calibration is not None and calibration.system == system:
+                    relevant = set(truth.relevant[query_id])
+                    confidence, labels = sure.setdefault(system, ([], []))
+                    confidence.extend(float(c) for c in calibration(ranked.scores))
+                    labels.extend(int(index.ids[r] in relevant) for r in rows)
             seconds[system] += time.perf_counter() - started
             runs[system][query_id] = _run_scores(index.ids, rows, scores)
+            if config.deep:
+                if system in BASELINES:
+                    deep = deep_baselines.rank(system, query, allowed, config.deep)
+                else:
+                    deep = [
+                        int(r) for r in recommender.rank(query, config.deep, system, config.since, config.until).rows
+                    ]
+                relevant_rows = {index.position[i] for i in truth.relevant[query_id]}
+                kept = [r for r in deep if r in relevant_rows or r in judged][: config.k]
+                condensed_runs[system][query_id] = _run_scores(index.ids, kept, [0.0] * len(kept))
+                bpref[system].append(binary_preference(deep, relevant_rows, judged))
 
     metrics, per_query = score_runs(truth, query_ids, runs, config.k)
     log(
@@ -145,7 +185,36 @@ def run_eval(
     )
     for system in runs:
         metrics[system]["seconds_per_query"] = round(seconds[system] / len(query_ids), 5)
-    return EvalResult(config, runs, metrics, per_query, query_ids, truth, dict(seconds))
+    condensed: dict[str, dict[str, float]] = {}
+    if config.deep:
+        condensed_metrics, _ = score_runs(truth, query_ids, condensed_runs, config.k)
+        for system in runs:
+            condensed[system] = {
+                m: condensed_metrics[system][m] for m in ("precision@10", "ndcg@10", "mrr@10", "recall@10")
+            } | {"bpref": round(float(np.mean(bpref[system])), 4)}
+    calibrated = {s: (np.asarray(c), np.asarray(y)) for s, (c, y) in sure.items()}
+    result = EvalResult(
+        config, runs, metrics, per_query, query_ids, truth, dict(seconds), confidence=calibrated, condensed=condensed
+    )
+    result.extra["judged_events"] = len(judged)
+    return result
+
+
+def binary_preference(ranking: list[int], relevant: set[int], judged: set[int]) -> float:
+    """bpref (Buckley and Voorhees 2004) of a deep ranking: each relevant item retrieved counts less for each
+    judged non-relevant item (an event with a list of its own, not in this list) ranked above it; unjudged
+    items are ignored, as if absent."""
+    total = len(relevant)
+    if not total:
+        return 0.0
+    above = 0
+    score = 0.0
+    for row in ranking:
+        if row in relevant:
+            score += 1 - min(above, total) / total
+        elif row in judged:
+            above += 1
+    return score / total
 
 
 def score_runs(

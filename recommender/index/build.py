@@ -214,6 +214,7 @@ def build_index(
             model=embedder.name,
             model_fingerprint=embedder.fingerprint,
             backend=embedder.backend,
+            embedder=embedder.model_choice,
             dim=dim,
             count=len(events),
             archive=archive_name,

@@ -97,6 +97,7 @@ class IndexMeta:
     files: dict[str, int] = field(default_factory=dict)  # size of each file
     checksums: dict[str, str] = field(default_factory=dict)  # `checksum` of each file
     build_id: str = ""
+    embedder: str = "base"  # the model choice that built it: base, tuned, or a fine-tuned model's folder
 
     @classmethod
     def read(cls, folder: Path) -> IndexMeta:

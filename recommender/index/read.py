@@ -81,7 +81,7 @@ class Index:
         """All vectors as one (n, dim) float32 array of unit rows."""
         return self._vectors[1]
 
-    # --- BM25 and names --------------------------------------------------------------------------------
+    # --- BM25 and names ---------------------------------------------------------------------------------
     @cached_property
     def bm25(self) -> Any:
         for name in (n for n in self.meta.files if n.startswith(f"{BM25}/")):
@@ -222,5 +222,6 @@ def check_model(index: Index, embedder: Embedder) -> None:
         raise IndexLoadError(
             f"index at {index.path} was built with model {index.meta.model} "
             f"({index.meta.model_fingerprint}), not the one loaded ({embedder.name}, {embedder.fingerprint}). "
-            f"Rebuild it: recommender index --archive ARCHIVE --out {index.path} --backend {embedder.backend}"
+            f"Rebuild it: recommender index --archive ARCHIVE --out {index.path} --model {embedder.model_choice} "
+            f"--backend {embedder.backend}"
         )

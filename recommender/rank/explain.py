@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recommender.index import Index
+from recommender.rank.calibration import Calibration
 from recommender.rank.features import shared_name_weight
 from recommender.rank.query import Query
 
@@ -35,6 +36,10 @@ class Suggestion:
     score: float
     curated: bool = False
     signals: Signals | None = None
+    # the probability that the item belongs in the event's Related list (calibrated on the train split); None
+    # for a system without a fitted calibration (dense, bm25)
+    confidence: float | None = None
+    pinned: bool = False  # put first by an editor's pin in editors.toml
 
     @property
     def context(self) -> tuple[str, ...]:
@@ -51,9 +56,13 @@ class Ranked:
     best_bm25: float
 
 
-def suggestions(index: Index, query: Query, ranked: Ranked, curated: set[str]) -> list[Suggestion]:
-    """`ranked` as Suggestions; `curated` (ids) marks those already in the query's Related list."""
+def suggestions(
+    index: Index, query: Query, ranked: Ranked, curated: set[str], calibration: Calibration | None = None
+) -> list[Suggestion]:
+    """`ranked` as Suggestions; `curated` (ids) marks those already in the query's Related list; `calibration`
+    (of the system that ranked them) turns each score into its confidence."""
     rows = ranked.rows
+    confidence = calibration(ranked.scores) if calibration is not None else None
     dense = query.scores.dense[rows]
     bm25 = query.scores.bm25[rows]
     bm25 = bm25 / ranked.best_bm25 if ranked.best_bm25 > 0 else np.zeros(len(rows), dtype=np.float32)
@@ -70,6 +79,7 @@ def suggestions(index: Index, query: Query, ranked: Ranked, curated: set[str]) -
                 headline=index.headlines[row],
                 score=round(float(score), 4),
                 curated=index.ids[row] in curated,
+                confidence=None if confidence is None else round(float(confidence[i]), 3),
                 signals=Signals(
                     dense=round(float(dense[i]), 4),
                     bm25=round(float(bm25[i]), 4),

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from functools import cached_property
 
 import numpy as np
 
+from recommender.archive import link_key
 from recommender.embed import Embedder
 from recommender.index import Index, check_model
+from recommender.rank.calibration import Calibration, load_calibration
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.explain import Ranked, Suggestion, suggestions
 from recommender.rank.features import feature_matrix
 from recommender.rank.query import Query, anchored, query_for_row, query_for_text
-from recommender.rank.ranker import CASCADE, Cascade, Ranker, cascade_for, load_rankers
+from recommender.rank.ranker import CASCADE, RANKER_DIR, Cascade, Ranker, cascade_for, load_rankers
 from recommender.rank.select import select
 from recommender.rank.topk import top
 
@@ -35,8 +38,8 @@ class UnknownEventError(KeyError):
         self.closest = closest
 
     def __str__(self) -> str:
-        hint = ("; closest ids: " + ", ".join(self.closest)) if self.closest else ""
-        return f"unknown event id {self.event_id!r}{hint}"
+        hint = "".join(f"\n  {i}" for i in self.closest)  # one per line: ids run to 150 characters
+        return f"unknown event id {self.event_id!r}" + (f"; closest ids:{hint}" if hint else "")
 
 
 class Recommender:
@@ -56,11 +59,13 @@ class Recommender:
         self._embedder = embedder
         self.rankers = load_rankers() if rankers is None else rankers
         self.cascade = cascade
+        # the confidence belongs to the packaged fused ranker: rankers passed in have none unless set here
+        self.calibration: Calibration | None = load_calibration(RANKER_DIR) if rankers is None else None
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = Embedder(backend=self.index.meta.backend)
+            self._embedder = Embedder(backend=self.index.meta.backend, model=self.index.meta.embedder)
             check_model(self.index, self._embedder)
         return self._embedder
 
@@ -71,17 +76,41 @@ class Recommender:
     def warm_up(self, text: bool = False) -> None:
         """Load every lazy part now (a server's first request should not pay for it)."""
         index = self.index
-        _ = index.vectors, index.bm25, index.names, index.name_idf, index.name_lookup
+        _ = index.vectors, index.bm25, index.names, index.name_idf, index.name_lookup, self._by_key
         if len(index):
             self.related(index.ids[0], k=1, system="fused" if "fused" in self.rankers else "dense")
         if text:
             self.embedder.encode(["warm up"])
 
     def row_of(self, event_id: str) -> int:
-        row = self.index.position.get(event_id)
+        """The row of an event id, written as in the index or as the archive's links write it (a leading slash,
+        months and days with or without zero padding)."""
+        row = self.find(event_id)
         if row is None:
             raise UnknownEventError(event_id, closest_ids(self.index, event_id))
         return row
+
+    def find(self, event_id: str) -> int | None:
+        """`row_of`, or None for an id not in the index."""
+        row = self.index.position.get(event_id)
+        if row is None:
+            row = self.index.position.get(event_id.strip().lstrip("/"))
+        if row is None:
+            row = self._by_key.get(link_key(event_id))
+        return row
+
+    def find_id(self, event_id: str) -> str | None:
+        """The indexed id of an id or link as the archive writes it, or None (a link to an unindexed event)."""
+        row = self.find(event_id)
+        return None if row is None else self.index.ids[row]
+
+    @cached_property
+    def _by_key(self) -> dict[str, int]:
+        return {link_key(i): row for i, row in self.index.position.items()}
+
+    def _calibration(self, system: str) -> Calibration | None:
+        calibration = self.calibration
+        return calibration if calibration is not None and calibration.system == system else None
 
     # --- suggestions -----------------------------------------------------------------------------------
     def related(
@@ -92,32 +121,43 @@ class Recommender:
         until: dt.date | None = None,
         exclude_curated: bool = False,
         system: str = "fused",
+        min_confidence: float = 0.0,
     ) -> list[Suggestion]:
-        """Suggestions for an indexed event; `curated` marks those already in its Related list."""
+        """Suggestions for an indexed event; `curated` marks those already in its Related list. With
+        `min_confidence`, only suggestions at least that confident (so perhaps fewer than `k`)."""
         row = self.row_of(event_id)
         exclude: set[int] = set()
         if exclude_curated:
             position = self.index.position
             exclude = {position[c] for c in self.index.record(row).curated if c in position}
-        return self.related_to_row(row, k, since, until, exclude, system)
+        return self.related_to_row(
+            row, k, exclude_rows=exclude, since=since, until=until, system=system, min_confidence=min_confidence
+        )
 
     def related_to_row(
         self,
         row: int,
         k: int = 10,
+        *,
+        exclude_rows: Iterable[int] = (),
         since: dt.date | None = None,
         until: dt.date | None = None,
-        exclude_rows: Iterable[int] = (),
         system: str = "fused",
         dense: np.ndarray | None = None,
+        curated: set[str] | None = None,
+        min_confidence: float = 0.0,
     ) -> list[Suggestion]:
         """`related` for the event at `row`, for batch callers: `exclude_rows` are never suggested; `dense` is
-        the event's row of `dense_scores`, when computed for a block of events at once."""
+        the event's row of `dense_scores`, when computed for a block of events at once; `curated`: the ids of
+        its Related list as the file has it now (default: as indexed)."""
         query = query_for_row(self.index, row, frozenset(exclude_rows), dense)
-        curated = set(self.index.record(row).curated)
-        return suggestions(self.index, query, self.rank(query, k, system, since, until), curated)
+        if curated is None:
+            curated = set(self.index.record(row).curated)
+        ranked = self.rank(query, k, system, since, until)
+        found = suggestions(self.index, query, ranked, curated, self._calibration(system))
+        return confident(found, min_confidence)
 
-    def describe_row(self, row: int, rows: list[int]) -> list[Suggestion]:
+    def describe_row(self, row: int, rows: list[int], curated: set[str] | None = None) -> list[Suggestion]:
         """Given events (`rows`) as suggestions for the event at `row`, with their signals (editors' pins),
         scored within the pool they would be ranked in (several features are relative to the pool)."""
         index = self.index
@@ -127,7 +167,10 @@ class Recommender:
         features = feature_matrix(index, query, pool)[np.searchsorted(pool, wanted)]
         scores = self.rankers["fused"].score(features) if "fused" in self.rankers else query.scores.dense[wanted]
         ranked = Ranked(wanted, scores, float(query.scores.bm25[pool].max(initial=0.0)))
-        return suggestions(index, query, ranked, set(index.record(row).curated))
+        calibration = self._calibration("fused") if "fused" in self.rankers else None
+        if curated is None:
+            curated = set(index.record(row).curated)
+        return suggestions(index, query, ranked, curated, calibration)
 
     def similar(
         self,
@@ -136,12 +179,14 @@ class Recommender:
         since: dt.date | None = None,
         until: dt.date | None = None,
         system: str = "fused",
+        min_confidence: float = 0.0,
     ) -> list[Suggestion]:
         """Suggestions for free text. Text has no date of its own: it is placed at the date of its closest
         event (within since/until), so that closeness in time to that story counts as it does for events."""
         query = query_for_text(self.index, text, self.embedder.encode([text])[0])
         query = anchored(self.index, query, allowed_rows(self.index, query, since, until))
-        return suggestions(self.index, query, self.rank(query, k, system, since, until), set())
+        ranked = self.rank(query, k, system, since, until)
+        return confident(suggestions(self.index, query, ranked, set(), self._calibration(system)), min_confidence)
 
     # --- ranking (the eval ranks queries itself) -------------------------------------------------------
     def query(self, row: int) -> Query:
@@ -180,6 +225,13 @@ class Recommender:
         batch pays for reading the vectors once instead of once per event."""
         vectors = self.index.vectors
         return vectors[np.asarray(rows, dtype=np.int64)] @ vectors.T
+
+
+def confident(found: list[Suggestion], min_confidence: float) -> list[Suggestion]:
+    """The suggestions at least `min_confidence` sure (all of them at 0, or without a confidence)."""
+    if min_confidence <= 0:
+        return found
+    return [s for s in found if s.confidence is None or s.confidence >= min_confidence]
 
 
 def closest_ids(index: Index, event_id: str, limit: int = 5) -> list[str]:

@@ -4,19 +4,36 @@
     -> write.py (the `### Suggested related:` section of each file); run.py drives one batch run.
 
 `--write` adds or replaces a `### Suggested related:` section in each event file and never touches
-`### Related:` or anything else.
+`### Related:` or anything else; decisions.py remembers what editors removed from it.
 """
 
-from recommender.suggest.batch import EventSuggestions, select_events, suggest_all, suggest_for
+from recommender.suggest.batch import (
+    BatchOptions,
+    EventSuggestions,
+    FileState,
+    select_events,
+    suggest_all,
+    suggest_for,
+)
+from recommender.suggest.decisions import DECISIONS_FILE, Decisions, load_decisions, save_decisions
 from recommender.suggest.render import FORMATS, SECTION, markdown_block, render
 from recommender.suggest.rules import EditorRules, RulesError, load_rules
-from recommender.suggest.run import BatchSummary, run_batch
+from recommender.suggest.run import ArchiveRows, BatchSummary, archive_rows, file_states, run_batch
 from recommender.suggest.write import WriteOutcome, with_section, write_suggestions
 
 __all__ = [
+    "DECISIONS_FILE",
     "FORMATS",
     "SECTION",
+    "ArchiveRows",
+    "BatchOptions",
     "BatchSummary",
+    "Decisions",
+    "FileState",
+    "archive_rows",
+    "file_states",
+    "load_decisions",
+    "save_decisions",
     "EditorRules",
     "EventSuggestions",
     "RulesError",

@@ -19,6 +19,23 @@ class EventSuggestions:
     headline: str
     suggestions: list[Suggestion]
     curated: int  # length of the event's curated list (resolved)
+    excluded: bool = False  # an excluded event: no suggestions, and any Suggested section goes
+
+
+@dataclass(frozen=True)
+class FileState:
+    """An event's file as it is now: the ids of its Related list and those rejected for it (never suggested)."""
+
+    curated: frozenset[str] = frozenset()
+    rejected: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    k: int = 10
+    past_only: bool = False
+    include_curated: bool = False  # suggest items already in the file's Related list, marked curated
+    min_confidence: float = 0.0
 
 
 def select_events(
@@ -28,15 +45,27 @@ def select_events(
     until: dt.date | None = None,
     rules: EditorRules | None = None,
     new_ids: set[str] | None = None,
+    within: Iterable[int] | None = None,
+    with_excluded: bool = False,
 ) -> list[int]:
-    """Rows of the events to process, in date order (`new_ids`: only those, for --new-only)."""
+    """Rows of the events to process, in date order (`new_ids`: only those, for --new-only; `within`: only
+    these rows, the archive's events; `with_excluded`: keep excluded events, whose sections are removed)."""
     index = recommender.index
     rules = rules or EditorRules()
-    rows = [recommender.row_of(i) for i in only] if only else range(len(index))
+    allowed = None if within is None else set(within)
+    if only:
+        rows: Iterable[int] = [recommender.row_of(i) for i in only]
+        outside = [index.ids[r] for r in rows if allowed is not None and r not in allowed]
+        if outside:
+            raise ValueError(f"--only: {outside[0]} is not an event of the archive")
+    else:
+        rows = sorted(allowed) if allowed is not None else range(len(index))
     chosen = []
     for row in rows:
         date = index.date(row)
-        if (since and date < since) or (until and date > until) or rules.excluded(index.ids[row], date):
+        if (since and date < since) or (until and date > until):
+            continue
+        if not with_excluded and rules.excluded(index.ids[row], date):
             continue
         if new_ids is not None and index.ids[row] not in new_ids:
             continue
@@ -62,33 +91,43 @@ def suggest_for(
     past_only: bool = False,
     excluded: set[int] | None = None,
     dense: np.ndarray | None = None,
+    state: FileState | None = None,
+    options: BatchOptions | None = None,
 ) -> EventSuggestions:
-    """Suggestions for one event with the editors' rules applied: exclusions, never-pairs, pins first.
+    """Suggestions for one event with the editors' rules applied: exclusions, never-pairs, pins first (marked).
 
-    `dense`: the event's row of `Recommender.dense_scores`, when computed for a batch."""
+    `dense`: the event's row of `Recommender.dense_scores`, when computed for a batch; `state`: the event's file
+    as it is now (its Related items are not suggested unless `options.include_curated`; rejected items never)."""
     index = recommender.index
+    options = options or BatchOptions(k=k, past_only=past_only)
     event_id = index.ids[row]
+    if rules.excluded(event_id, index.date(row)):
+        return EventSuggestions(event_id, index.date(row), index.headlines[row], [], 0, excluded=True)
     never = {index.position[i] for pair in rules.never if event_id in pair for i in pair if i in index.position}
     skip = (excluded if excluded is not None else excluded_rows(recommender, rules)) | never
+    curated = None
+    if state is not None:
+        curated = set(state.curated)
+        skip |= {index.position[i] for i in state.rejected if i in index.position}
+        if not options.include_curated:
+            skip |= {index.position[i] for i in state.curated if i in index.position}
     skip.discard(row)
-    until = index.date(row) if past_only else None
+    until = index.date(row) if options.past_only else None
     pinned = [p for p in rules.pins.get(event_id, []) if p in index.position and p != event_id]
     exclude = skip | {index.position[p] for p in pinned}
-    suggestions = recommender.related_to_row(row, k, until=until, exclude_rows=exclude, dense=dense)
-    if pinned:
-        suggestions = recommender.describe_row(row, [index.position[p] for p in pinned]) + suggestions
-    suggestions = [_renumber(s, i + 1) for i, s in enumerate(suggestions[:k])]
-    return EventSuggestions(
-        event_id, index.date(row), index.headlines[row], suggestions, len(index.record(row).curated)
+    suggestions = recommender.related_to_row(
+        row, k, until=until, exclude_rows=exclude, dense=dense, curated=curated, min_confidence=options.min_confidence
     )
-
-
-def _renumber(suggestion: Suggestion, rank: int) -> Suggestion:
-    return replace(suggestion, rank=rank)
+    if pinned:
+        pins = recommender.describe_row(row, [index.position[p] for p in pinned], curated=curated)
+        suggestions = [replace(s, pinned=True) for s in pins] + suggestions
+    suggestions = [replace(s, rank=i + 1) for i, s in enumerate(suggestions[:k])]
+    count = len(curated) if curated is not None else len(index.record(row).curated)
+    return EventSuggestions(event_id, index.date(row), index.headlines[row], suggestions, count)
 
 
 BLOCK = 256  # events whose dense scores are computed in one matrix product (256 x 113,512 floats: 116 MB)
-_worker: tuple[Recommender, int, EditorRules, bool, set[int]] | None = None
+_worker: tuple[Recommender, EditorRules, BatchOptions, set[int], dict[int, FileState]] | None = None
 
 
 def suggest_all(
@@ -99,14 +138,18 @@ def suggest_all(
     past_only: bool,
     progress: bool = False,
     jobs: int = 1,
+    states: dict[int, FileState] | None = None,
+    options: BatchOptions | None = None,
 ) -> Iterator[EventSuggestions]:
     """`suggest_for` every row, in order: blocks of events share one matrix product for their dense scores,
-    and `jobs` > 1 processes share the blocks (forked, so the loaded index is shared, not copied)."""
+    and `jobs` > 1 processes share the blocks (forked, so the loaded index is shared, not copied). `states`:
+    each row's file as it is now (see `suggest_for`)."""
     global _worker
     from tqdm import tqdm
 
     blocks = [rows[i : i + BLOCK] for i in range(0, len(rows), BLOCK)]
-    _worker = (recommender, k, rules, past_only, excluded_rows(recommender, rules))
+    options = options or BatchOptions(k=k, past_only=past_only)
+    _worker = (recommender, rules, options, excluded_rows(recommender, rules), states or {})
     bar = tqdm(total=len(rows), disable=not progress, desc="suggest", unit="event", mininterval=1)
     if jobs > 1 and len(blocks) > 1:
         import multiprocessing
@@ -131,6 +174,9 @@ def _one_thread() -> None:
 
 def _suggest_block(rows: list[int]) -> list[EventSuggestions]:
     assert _worker is not None
-    recommender, k, rules, past_only, excluded = _worker
+    recommender, rules, options, excluded, states = _worker
     dense = recommender.dense_scores(rows)
-    return [suggest_for(recommender, row, k, rules, past_only, excluded, dense[i]) for i, row in enumerate(rows)]
+    return [
+        suggest_for(recommender, row, options.k, rules, options.past_only, excluded, dense[i], states.get(row), options)
+        for i, row in enumerate(rows)
+    ]

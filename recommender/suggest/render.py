@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
+from urllib.parse import quote
 
 from recommender.rank import Suggestion
 from recommender.suggest.batch import EventSuggestions
@@ -16,20 +17,33 @@ FORMATS = ("jsonl", "markdown", "csv")
 
 
 def markdown_block(item: EventSuggestions) -> str:
-    """A `### Suggested related:` block in exactly the seed page's Related format."""
+    """A `### Suggested related:` block in the seed page's Related format, each item's date, confidence and
+    marks (pinned, curated) between its link and its `_Context:_`, where the archive reader ignores them."""
     lines = [SECTION, ""]
     for s in item.suggestions:
         context = f" _Context: {', '.join(s.context)}_" if s.context else ""
-        lines.append(f"{s.rank}. [{s.headline}](/{s.id}){context}")
+        notes = [s.date.isoformat()]
+        if s.confidence is not None:
+            notes.append(f"confidence {s.confidence:.2f}")
+        notes += [mark for mark, on in (("pinned", s.pinned), ("curated", s.curated)) if on]
+        lines.append(f"{s.rank}. [{s.headline}]({link_target(s.id)}) ({'; '.join(notes)}){context}")
     return "\n".join(lines) + "\n"
+
+
+def link_target(event_id: str) -> str:
+    """The link to an event as the archive writes it (`/` + id), with the characters a markdown link target
+    cannot hold bare percent-encoded (spaces, parentheses, `<>`, `%`), as the archive reader decodes them."""
+    return "/" + quote(event_id, safe="/!$&'*+,;=:@~-._")
 
 
 def render(items: Iterable[EventSuggestions], fmt: str) -> Iterator[str]:
     """Chunks of output text in `fmt` (jsonl, markdown or csv)."""
     if fmt == "csv":
-        header = ["event_id", "rank", "id", "date", "headline", "score", "curated", "context"]
+        header = ["event_id", "rank", "id", "date", "headline", "score", "confidence", "curated", "pinned", "context"]
         yield ",".join(header) + "\r\n"
     for item in items:
+        if item.excluded:
+            continue  # an excluded event is in the batch only to have its file's section removed
         if fmt == "jsonl":
             yield (
                 json.dumps(
@@ -49,7 +63,8 @@ def render(items: Iterable[EventSuggestions], fmt: str) -> Iterator[str]:
             buffer = io.StringIO()
             writer = csv.writer(buffer)
             for s in item.suggestions:
-                writer.writerow([item.id, s.rank, s.id, s.date, s.headline, s.score, s.curated, "; ".join(s.context)])
+                row = [item.id, s.rank, s.id, s.date, s.headline, s.score, s.confidence, s.curated, s.pinned]
+                writer.writerow([*row, "; ".join(s.context)])
             yield buffer.getvalue()
 
 

@@ -1,11 +1,14 @@
 """Editors' rules from `editors.toml` in the archive: pairs never to suggest, pairs always put first, events
-and date ranges left out (see archive/editors.example.toml)."""
+and date ranges left out (see archive/editors.example.toml). Ids are taken as the archive's links write them
+(with or without a leading slash or zero padding); an id the index lacks is a warning naming the file and line."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -19,9 +22,68 @@ class EditorRules:
     pins: dict[str, list[str]] = field(default_factory=dict)
     exclude_events: set[str] = field(default_factory=set)
     exclude_dates: list[tuple[dt.date, dt.date]] = field(default_factory=list)
+    source: str = ""  # the file the rules came from, for warnings
+    text: str = ""  # its text, to find the line of a value
+    warnings: list[str] = field(default_factory=list)
 
     def excluded(self, event_id: str, date: dt.date) -> bool:
         return event_id in self.exclude_events or any(a <= date <= b for a, b in self.exclude_dates)
+
+    def resolved(self, find: Callable[[str], int | None], id_of: Callable[[int], str]) -> EditorRules:
+        """The rules with every id as the index writes it (`find`: an id as written to its row, or None), and a
+        warning, naming the file and line, for each id the index lacks and each pair that cannot apply."""
+        warnings: list[str] = []
+
+        def known(value: str, field_name: str, *pair: str) -> str | None:
+            row = find(value)
+            if row is None:
+                warnings.append(
+                    f"{self._where(field_name, *(pair or (value,)))}: {field_name}: unknown event id {value!r}, ignored"
+                )
+                return None
+            return id_of(row)
+
+        never: set[frozenset[str]] = set()
+        for pair in self.never:
+            a, b = (sorted(pair) * 2)[:2]
+            ids = [known(x, "never", a, b) for x in (a, b)]
+            if None in ids:
+                continue
+            if ids[0] == ids[1]:
+                warnings.append(f"{self._where('never', a, b)}: never: a pair of one event with itself, ignored")
+                continue
+            never.add(frozenset(i for i in ids if i is not None))
+        pins: dict[str, list[str]] = {}
+        for event, pinned in ((e, p) for e, ps in self.pins.items() for p in ps):
+            ids = [known(x, "pin", event, pinned) for x in (event, pinned)]
+            if ids[0] is None or ids[1] is None:
+                continue
+            if ids[0] == ids[1]:
+                warnings.append(f"{self._where('pin', event, pinned)}: pin: an event pinned to itself, ignored")
+                continue
+            pins.setdefault(ids[0], []).append(ids[1])
+        events = {i for i in (known(e, "exclude_events") for e in sorted(self.exclude_events)) if i is not None}
+        for start, end in self.exclude_dates:
+            if start > end:
+                where = self._where("exclude_dates", start.isoformat(), end.isoformat())
+                warnings.append(f"{where}: exclude_dates: {start} is after {end}, so no date is excluded")
+        return replace(self, never=never, pins=pins, exclude_events=events, warnings=self.warnings + warnings)
+
+    def _where(self, field_name: str, *values: str) -> str:
+        """`file:line` of the first line that holds every value (quoted, with or without a leading slash, as often
+        as given), else of the first value."""
+        lines = self.text.splitlines()
+
+        def holds(line: str, value: str, times: int) -> bool:
+            bare = value.lstrip("/")
+            return sum(line.count(f"{q}{s}{bare}{q}") for q in "\"'" for s in ("", "/")) >= times
+
+        start = next((i for i, line in enumerate(lines) if re.match(rf"\s*{field_name}\s*=", line)), 0)
+        for wanted in (values, values[:1]):
+            for number, line in enumerate(lines[start:], start + 1):
+                if all(holds(line, v, wanted.count(v)) for v in wanted):
+                    return f"{self.source}:{number}"
+        return self.source or "editors.toml"
 
 
 def load_rules(path: Path) -> EditorRules:
@@ -32,7 +94,7 @@ def load_rules(path: Path) -> EditorRules:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RulesError(f"{path}: not valid TOML ({exc})") from None
-    rules = EditorRules()
+    rules = EditorRules(source=str(path), text=path.read_text(encoding="utf-8"))
     unknown = set(raw) - {"never", "pin", "exclude_events", "exclude_dates"}
     if unknown:
         raise RulesError(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")

@@ -1,5 +1,6 @@
-"""One batch run, as `recommender suggest` makes it: suggestions for the chosen events, rendered to a stream and,
-for an archive of files, written into each file (or, in a dry run, what would change counted)."""
+"""One batch run, as `recommender suggest` makes it: suggestions for the chosen events of an archive, rendered to
+a stream and, for an archive of files, written into each file (or, in a dry run, what would change counted),
+with the files as they are now and the editors' earlier decisions respected."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from recommender.archive import Archive
+from recommender.embed import text_hash
 from recommender.rank import Recommender
-from recommender.suggest.batch import EventSuggestions, suggest_all
+from recommender.suggest.batch import BatchOptions, EventSuggestions, FileState, suggest_all
+from recommender.suggest.decisions import Decisions
 from recommender.suggest.render import render
 from recommender.suggest.rules import EditorRules
 from recommender.suggest.write import WriteOutcome, write_suggestions
@@ -19,11 +23,54 @@ from recommender.suggest.write import WriteOutcome, write_suggestions
 class BatchSummary:
     events: int = 0
     suggestions: int = 0
-    curated_matches: int = 0  # suggestions already in the event's curated list
+    curated_matches: int = 0  # suggestions already in the event's curated list (only with include_curated)
     events_with_curated: int = 0
+    rejections: int = 0  # suggestions an editor removed since the last run, now remembered
     files: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(("added", "replaced", "unchanged", "skipped"), 0)
+        default_factory=lambda: dict.fromkeys(("added", "replaced", "removed", "unchanged", "skipped"), 0)
     )
+
+
+@dataclass
+class ArchiveRows:
+    """The archive's events in the index: their rows, and the events the index lacks or holds another text of."""
+
+    rows: dict[str, int]
+    missing: list[str]
+    stale: list[str]
+
+
+def archive_rows(recommender: Recommender, archive: Archive) -> ArchiveRows:
+    index = recommender.index
+    rows: dict[str, int] = {}
+    missing, stale = [], []
+    for event in archive.events.values():
+        row = recommender.find(event.id)
+        if row is None:
+            missing.append(event.id)
+            continue
+        rows[event.id] = row
+        if index.text_sha[row] != text_hash(event.text):
+            stale.append(event.id)
+    return ArchiveRows(rows, missing, stale)
+
+
+def file_states(
+    recommender: Recommender, archive: Archive, rows: dict[str, int], decisions: Decisions, summary: BatchSummary
+) -> dict[int, FileState]:
+    """Each event's file as it is now: its Related list (as index ids) and its rejected ids, counting (and
+    recording in `decisions`) the items an editor removed from its Suggested section since the last write."""
+    resolve = recommender.find_id
+    states = {}
+    for event_id, row in rows.items():
+        event = archive.events[event_id]
+        removed = decisions.removed_by_editor(event, resolve)
+        if removed:
+            decisions.reject(event_id, removed)
+            summary.rejections += len(removed)
+        curated = frozenset(i for i in map(resolve, (link.href for link in event.related)) if i is not None)
+        states[row] = FileState(curated, frozenset(decisions.rejected.get(event_id, ())))
+    return states
 
 
 def run_batch(
@@ -31,33 +78,46 @@ def run_batch(
     rows: list[int],
     k: int,
     rules: EditorRules,
-    fmt: str,
-    stream: TextIO,
+    fmt: str | None,
+    stream: TextIO | None,
     past_only: bool = False,
     files: Path | None = None,
     dry_run: bool = True,
     progress: bool = False,
     jobs: int = 1,
     on_skip: Callable[[WriteOutcome], None] = lambda _: None,
+    states: dict[int, FileState] | None = None,
+    options: BatchOptions | None = None,
+    decisions: Decisions | None = None,
+    summary: BatchSummary | None = None,
 ) -> BatchSummary:
-    """Suggest for `rows` and render them to `stream` in `fmt`; with `files` (the archive folder), add or replace
-    each event file's Suggested related section (unless `dry_run`), reporting each skipped file to `on_skip`."""
-    summary = BatchSummary()
+    """Suggest for `rows` and render them to `stream` in `fmt` (None: no output); with `files` (the archive
+    folder), add, replace or remove each event file's Suggested related section (unless `dry_run`), reporting
+    each skipped file to `on_skip` and recording each new offer in `decisions`."""
+    summary = summary or BatchSummary()
+    options = options or BatchOptions(k=k, past_only=past_only)
 
     def counted() -> Iterator[EventSuggestions]:
-        for item in suggest_all(recommender, rows, k, rules, past_only, progress=progress, jobs=jobs):
-            summary.events += 1
-            summary.suggestions += len(item.suggestions)
-            if item.curated:
-                summary.events_with_curated += 1
-                summary.curated_matches += sum(s.curated for s in item.suggestions)
+        for item in suggest_all(recommender, rows, k, rules, past_only, progress, jobs, states, options):
+            if not item.excluded:
+                summary.events += 1
+                summary.suggestions += len(item.suggestions)
+                if item.curated:
+                    summary.events_with_curated += 1
+                    summary.curated_matches += sum(s.curated for s in item.suggestions)
             if files is not None:
-                outcome = write_suggestions(files, item, dry_run=dry_run)
+                outcome = write_suggestions(files, item, dry_run=dry_run, resolve=recommender.find_id)
                 summary.files[outcome.status] += 1
                 if outcome.status == "skipped":
                     on_skip(outcome)
+                elif outcome.offered is not None and decisions is not None and not dry_run:
+                    decisions.offer(item.id, outcome.offered)
             yield item
 
-    for chunk in render(counted(), fmt):
-        stream.write(chunk)
+    if fmt is None or stream is None:
+        for _ in counted():
+            pass
+    else:
+        for chunk in render(counted(), fmt):
+            stream.write(chunk)
     return summary

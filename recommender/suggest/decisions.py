@@ -1,0 +1,89 @@
+"""What editors decided about suggestions, remembered in `decisions.jsonl` in the archive folder, so that no
+rerun undoes their work.
+
+Each `--write` that changes a file's Suggested related section records what it offered there (`offered`). On a
+later run, an item of the last offer that the editor removed from the section, and did not move into the file's
+Related list, is a rejection: recorded (`rejected`) and never suggested for that event again. Deleting the whole
+section rejects all of it. An editor undoes a rejection by deleting its line. The machine writes this file, not
+editors.toml, which is the editors' own hand-written file (rewriting it would lose their comments and layout).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recommender.archive import Event
+from recommender.atomic import atomic_path
+
+DECISIONS_FILE = "decisions.jsonl"
+
+
+@dataclass
+class Decisions:
+    """Per event id: the ids last offered in its Suggested section, and the ids rejected for it."""
+
+    offered: dict[str, list[str]] = field(default_factory=dict)
+    rejected: dict[str, set[str]] = field(default_factory=dict)
+    new: list[dict[str, object]] = field(default_factory=list)  # records of this run, not yet saved
+
+    def removed_by_editor(self, event: Event, resolve: Callable[[str], str | None]) -> list[str]:
+        """Ids of the last offer for `event` that its file no longer lists, neither as suggested nor in Related."""
+        offered = self.offered.get(event.id)
+        if not offered:
+            return []
+        kept = {resolve(link.href) for link in (*event.suggested, *event.related)}
+        known = self.rejected.get(event.id, set())
+        return [i for i in offered if i not in kept and i not in known]
+
+    def reject(self, event_id: str, ids: Iterable[str]) -> None:
+        for rejected in ids:
+            self.rejected.setdefault(event_id, set()).add(rejected)
+            self.new.append({"event": event_id, "rejected": rejected, "at": _now()})
+
+    def offer(self, event_id: str, ids: list[str]) -> None:
+        if self.offered.get(event_id, []) != ids:
+            self.offered[event_id] = ids
+            self.new.append({"event": event_id, "offered": ids, "at": _now()})
+
+
+def load_decisions(path: Path) -> Decisions:
+    """The decisions recorded in `path` (none if absent); a line that is not a decision is an error naming it."""
+    decisions = Decisions()
+    if not path.exists():
+        return decisions
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            event = str(record["event"])
+            if "rejected" in record:
+                decisions.rejected.setdefault(event, set()).add(str(record["rejected"]))
+            else:
+                decisions.offered[event] = [str(i) for i in record["offered"]]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: not a decision record ({exc.__class__.__name__}: {exc})") from None
+    return decisions
+
+
+def save_decisions(path: Path, decisions: Decisions) -> int:
+    """Add this run's records to `path` (rewritten under a temporary name and renamed); returns how many."""
+    if not decisions.new:
+        return 0
+    old = path.read_bytes() if path.exists() else b""
+    if old and not old.endswith(b"\n"):
+        old += b"\n"
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in decisions.new).encode("utf-8")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(old + lines)
+    count = len(decisions.new)
+    decisions.new = []
+    return count
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

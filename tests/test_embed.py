@@ -1,0 +1,40 @@
+"""The packaged model on the CPU: unit vectors, one vector per text whatever it is batched with, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from recommender.cli import app
+from recommender.embed import BACKENDS, Embedder, EmbedderError, weights_fingerprint
+
+
+def test_a_text_has_one_vector_whatever_it_is_encoded_with(sample_index):
+    """The default (ONNX int8) encodes each text alone: in a batch, int8 activation scales would mix texts."""
+    texts = [sample_index.text(row) for row in range(40)]
+    embedder = Embedder()
+    together = embedder.encode(texts)
+    alone = np.vstack([embedder.encode([text]) for text in texts[::7]])
+    assert np.allclose(together[::7], alone, atol=1e-6)
+    assert np.allclose(together, sample_index.vectors[:40], atol=1e-6)  # as the index holds them
+
+
+def test_vectors_are_unit_length_and_similar_texts_are_close():
+    vectors = Embedder().encode(["Putin orders a withdrawal from Syria", "Russia pulls troops out of Syria", "Zika"])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert vectors[0] @ vectors[1] > 0.6 > vectors[0] @ vectors[2]
+    assert Embedder().encode([]).shape == (0, 384)
+
+
+def test_the_fingerprint_names_weights_and_backend():
+    assert Embedder("onnx-int8").fingerprint == f"{weights_fingerprint()}-onnx-int8"
+    assert len({Embedder(b).fingerprint for b in BACKENDS}) == len(BACKENDS)
+
+
+def test_an_unknown_backend_is_one_line():
+    with pytest.raises(EmbedderError, match="unknown backend 'gpu'"):
+        Embedder("gpu")
+    result = CliRunner().invoke(app, ["index", "--backend", "gpu", "--archive", "/nonexistent"])
+    assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1
