@@ -166,7 +166,7 @@ def bench_trees(ranker: Any, ids: list[str]) -> None:
     runs = {
         "LightGBM Booster.predict": lambda f: booster.predict(f[:, fused.columns], num_threads=1),
         "forest, every tree": lambda f: fused.score(f),
-        "forest, cascade": lambda f: fused.score(f, cascade_for(ranker.cascade, 10)),
+        "forest, cascade": lambda f: fused.score(f, cascade_for(fused.cascade, 10)),
     }
     baseline = 0.0
     for name, run in runs.items():

@@ -17,7 +17,7 @@ from pathlib import Path
 from ranx import Qrels, Run, compare
 
 from recommender.archive import read_archive
-from recommender.evaluate import truth_from_archive
+from recommender.truth import truth_from_archive
 
 METRICS = ["ndcg@10", "precision@10"]
 

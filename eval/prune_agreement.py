@@ -42,6 +42,13 @@ CASCADES = [
     ((50, 120), (150, 60)),
     ((20, 300), (50, 150), (150, 60)),
     ((30, 250), (60, 120), (150, 60)),
+    # the fused ranker retrained on the tuned model's vectors judges later: its own cascade is among these
+    ((100, 150), (200, 60)),
+    ((50, 300), (150, 100)),
+    ((100, 300), (200, 100)),
+    ((100, 200), (250, 80)),
+    ((150, 250),),
+    ((200, 200),),
 ]
 if os.environ.get("CASCADES"):  # a subset, by position: CASCADES=0,8 python eval/prune_agreement.py
     CASCADES = [CASCADES[int(i)] for i in os.environ["CASCADES"].split(",")]

@@ -22,7 +22,7 @@ import numpy as np
 
 from recommender.embed import BASE, model_path
 from recommender.index import Index
-from recommender.truth import Truth, split_of, subsplit_of
+from recommender.truth import Truth, subsplit_of
 
 SETTINGS_FILE = "finetune.json"
 
@@ -169,7 +169,7 @@ def finetune(
         "loss_first_10": round(float(np.mean(losses[:10])), 4),
         "loss_last_10": round(float(np.mean(losses[-10:])), 4),
         "seconds": round(time.perf_counter() - started, 1),
-        "split": f"train-split pairs (both events {split_of.__name__} == 'train'), dev part held out",
+        "split": "both events of every pair in the train split outside its dev part (truth.subsplit_of)",
     }
     write_text(out / SETTINGS_FILE, json.dumps(record, indent=2) + "\n")
     log(f"trained in {record['seconds']:.0f}s, loss {record['loss_first_10']} -> {record['loss_last_10']}")

@@ -17,7 +17,7 @@ import numpy as np
 
 from recommender.atomic import atomic_path, write_text
 from recommender.index import Index
-from recommender.rank import FEATURE_NAMES, GROUPS, RANKER_DIR, Recommender
+from recommender.rank import CASCADE, FEATURE_NAMES, GROUPS, RANKER_DIR, Recommender
 from recommender.rank.calibration import CALIBRATION_FILE, Calibration, expected_calibration_error, fit_isotonic
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.features import feature_matrix, group_features
@@ -107,6 +107,7 @@ def train_rankers(
         log(f"trained {name:<16} on {len(kept)} features in {time.perf_counter() - started:.0f}s")
     manifest = {
         "trained_on": {"train_queries": len(train), "seed": seed, "split": "train (80% by id hash)", "params": PARAMS},
+        "cascade": [list(stage) for stage in CASCADE],  # choose the model's own: eval/prune_agreement.py
         "systems": systems,
     }
     write_text(out / "rankers.json", json.dumps(manifest, indent=2) + "\n")

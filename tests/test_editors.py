@@ -134,7 +134,7 @@ def test_editors_toml_mistakes_are_warnings_naming_the_file_and_line(archive_cop
         assert any(f"{rules}:{line}:" in w and message in w for w in warnings), (line, warnings)
     assert len(warnings) == len(expected)
     items = [line for line in result.stdout.splitlines() if re.match(r"^\d+\. ", line)]
-    assert link_id(items[0]) == plain[5] and "; pinned)" in items[0]
+    assert link_id(items[0]) == plain[5] and "; pinned" in items[0]
     assert not any(link_id(line) == plain[0] for line in items)
 
 

@@ -29,8 +29,32 @@ def test_vectors_are_unit_length_and_similar_texts_are_close():
 
 
 def test_the_fingerprint_names_weights_and_backend():
-    assert Embedder("onnx-int8").fingerprint == f"{weights_fingerprint()}-onnx-int8"
-    assert len({Embedder(b).fingerprint for b in BACKENDS}) == len(BACKENDS)
+    assert Embedder("onnx-int8", model="base").fingerprint == f"{weights_fingerprint('base')}-onnx-int8"
+    assert len({Embedder(b, model="base").fingerprint for b in BACKENDS}) == len(BACKENDS)
+    assert Embedder(model="tuned").fingerprint == f"{weights_fingerprint('tuned')}-onnx-int8"
+    assert weights_fingerprint("tuned") != weights_fingerprint("base")
+
+
+def test_the_tuned_model_ships_as_int8_and_loads_offline():
+    """The fine-tuned model is in the package (int8 ONNX, tokenizer, config, its training record): nothing to
+    train, export or download; its base model's fingerprint is recorded."""
+    import json
+
+    from recommender.embed import TUNED_DIR
+
+    assert (TUNED_DIR / "model_int8.onnx").stat().st_size <= 25_000_000
+    record = json.loads((TUNED_DIR / "finetune.json").read_text())
+    assert record["base_model_fingerprint"] == weights_fingerprint("base") and record["settings"]["steps"] > 0
+    tuned, base = Embedder(model="tuned"), Embedder(model="base")
+    texts = ["Putin orders a withdrawal from Syria", "Russia pulls troops out of Syria"]
+    a, b = tuned.encode(texts), base.encode(texts)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-4)
+    assert not np.allclose(a, b, atol=1e-3)  # other weights
+    assert float(a[0] @ b[0]) > 0.7  # fine-tuned from it, not another model
+    with pytest.raises(EmbedderError, match="int8 ONNX alone"):
+        Embedder("torch", model="tuned")
+    with pytest.raises(EmbedderError, match="--model"):
+        Embedder(model="/nonexistent/model")
 
 
 def test_an_unknown_backend_is_one_line():

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from recommender.archive import Archive, read_archive
 from recommender.cli import app
-from recommender.embed import Embedder, weights_fingerprint
+from recommender.embed import DEFAULT_MODEL, Embedder, weights_fingerprint
 from recommender.index import IndexLoadError, build_index, check_model, load_index, story_density
 from recommender.index.terms import Terms, tokenize, write_bm25
 from recommender.names import extract_names
@@ -23,8 +23,8 @@ def test_index_holds_every_event_with_unit_vectors(sample_index, sample_archive)
     assert sample_index.vectors.shape == (1155, 384)
     assert np.allclose(np.linalg.norm(sample_index.vectors, axis=1), 1.0, atol=1e-4)
     meta = sample_index.meta
-    assert meta.model == "sentence-transformers/all-MiniLM-L6-v2"
-    assert meta.model_fingerprint == f"{weights_fingerprint()}-onnx-int8"  # the default backend
+    assert meta.model == Embedder().name and meta.embedder == DEFAULT_MODEL
+    assert meta.model_fingerprint == f"{weights_fingerprint(DEFAULT_MODEL)}-onnx-int8"  # the default backend
     assert meta.archive_fingerprint == sample_archive.fingerprint and meta.count == 1155
     record = sample_index.record(sample_index.position["SEED-EXAMPLE.md"])
     # 10 curated links, 2 of them to events inside the sample

@@ -15,9 +15,11 @@ from recommender.rank.forest import Forest
 RANKER_DIR = Path(__file__).with_name("models")
 # A cascade: boosting is additive, so the ranker's first trees are a cheap first look at the whole pool. Each
 # (trees, keep) stage scores the candidates still in with the trees up to `trees` and keeps the best `keep`
-# (at least 4k + 20); those left get every tree, and exactly the full model's score.
+# (at least 4k + 20); those left get every tree, and exactly the full model's score. How early the trees can
+# judge depends on the model, so each trained model's manifest (rankers.json) names its own cascade, chosen on
+# train-split queries by `eval/prune_agreement.py`; CASCADE is what `tune` writes until one is chosen.
 Cascade = Sequence[tuple[int, int]]
-CASCADE: Cascade = ((50, 150), (150, 60))
+CASCADE: Cascade = ((200, 200),)
 
 
 def cascade_for(cascade: Cascade, k: int) -> list[tuple[int, int]]:
@@ -29,10 +31,11 @@ class Ranker:
     """A trained ranker over some of the features (the ablations leave a group out): LightGBM's trees, walked
     without LightGBM (`forest.Forest`)."""
 
-    def __init__(self, name: str, model_file: Path, features: list[str]):
+    def __init__(self, name: str, model_file: Path, features: list[str], cascade: Cascade = CASCADE):
         self.name = name
         self.model_file = model_file
         self.columns = np.asarray([COLUMN[f] for f in features], dtype=np.int32)
+        self.cascade = tuple((int(trees), int(keep)) for trees, keep in cascade)
 
     @cached_property
     def forest(self) -> Forest:
@@ -62,5 +65,8 @@ def load_rankers(folder: Path = RANKER_DIR) -> dict[str, Ranker]:
     manifest = folder / "rankers.json"
     if not manifest.exists():
         return {}
-    systems = json.loads(manifest.read_text())["systems"]
-    return {name: Ranker(name, folder / spec["model"], spec["features"]) for name, spec in systems.items()}
+    data = json.loads(manifest.read_text())
+    cascade = data.get("cascade", CASCADE)
+    return {
+        name: Ranker(name, folder / spec["model"], spec["features"], cascade) for name, spec in data["systems"].items()
+    }

@@ -15,14 +15,14 @@ from functools import cached_property
 import numpy as np
 
 from recommender.archive import link_key
-from recommender.embed import Embedder
+from recommender.embed import Embedder, near_duplicate_cosine
 from recommender.index import Index, check_model
 from recommender.rank.calibration import Calibration, load_calibration
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.explain import Ranked, Suggestion, suggestions
 from recommender.rank.features import feature_matrix
 from recommender.rank.query import Query, anchored, query_for_row, query_for_text
-from recommender.rank.ranker import CASCADE, RANKER_DIR, Cascade, Ranker, cascade_for, load_rankers
+from recommender.rank.ranker import RANKER_DIR, Cascade, Ranker, cascade_for, load_rankers
 from recommender.rank.select import select
 from recommender.rank.topk import top
 
@@ -46,19 +46,21 @@ class Recommender:
     """`Recommender(load_index(path)).related(event_id)`; the model is loaded only for free text.
 
     `rankers`: the trained rankers by system name (default: the packaged ones); `cascade`: the (trees, keep)
-    stages that spare most candidates most trees (`()` scores every candidate with every tree)."""
+    stages that spare most candidates most trees (default: each ranker's own, from its manifest; `()` scores
+    every candidate with every tree)."""
 
     def __init__(
         self,
         index: Index,
         embedder: Embedder | None = None,
         rankers: dict[str, Ranker] | None = None,
-        cascade: Cascade = CASCADE,
+        cascade: Cascade | None = None,
     ):
         self.index = index
         self._embedder = embedder
         self.rankers = load_rankers() if rankers is None else rankers
         self.cascade = cascade
+        self.near_duplicate = near_duplicate_cosine(index.meta.embedder)
         # the confidence belongs to the packaged fused ranker: rankers passed in have none unless set here
         self.calibration: Calibration | None = load_calibration(RANKER_DIR) if rankers is None else None
 
@@ -207,14 +209,16 @@ class Recommender:
         if system in self.rankers:
             pool = candidate_pool(index, query, allowed)
             features = feature_matrix(index, query, pool)
-            scores = self.rankers[system].score(features, cascade_for(self.cascade, k))
+            ranker = self.rankers[system]
+            cascade = ranker.cascade if self.cascade is None else self.cascade
+            scores = ranker.score(features, cascade_for(cascade, k))
         elif system in SCORE_SYSTEMS:
             every = query.scores.dense if system == "dense" else query.scores.bm25
             pool = top(every, min(4 * k + 20, int(allowed.sum())), allowed)
             scores = every[pool]
         else:
             raise ValueError(f"unknown system {system!r}: choose one of {', '.join(self.systems)}")
-        picked = select(index, query, pool, scores, k)
+        picked = select(index, query, pool, scores, k, self.near_duplicate)
         rows = pool[picked]
         # the BM25 shown is relative to the best of the candidates ranked: the pool, or the rows shown
         best_bm25 = query.scores.bm25[pool if system in self.rankers else rows].max(initial=0.0)

@@ -9,13 +9,13 @@ import numpy as np
 from recommender.index import Index
 from recommender.rank.query import Query
 
-NEAR_DUPLICATE = 0.97  # cosine above which two suggestions count as one item repeated with small edits
 
-
-def select(index: Index, query: Query, pool: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+def select(
+    index: Index, query: Query, pool: np.ndarray, scores: np.ndarray, k: int, near_duplicate: float
+) -> np.ndarray:
     """Positions in `pool` of the best `k` by `scores` (highest first, ties in pool order), skipping -inf scores,
     the query's own text, a headline already chosen (the same item again, perhaps with a summary added) and an
-    item within NEAR_DUPLICATE cosine of one already chosen."""
+    item within `near_duplicate` cosine of one already chosen (`embed.near_duplicate_cosine` of the index's model)."""
     order = np.argsort(-scores, kind="stable")
     chosen: list[int] = []
     shas, headlines, vectors = index.text_sha, index.headlines, index.vectors
@@ -28,7 +28,7 @@ def select(index: Index, query: Query, pool: np.ndarray, scores: np.ndarray, k: 
         headline = normal(headlines[row])
         if headline in seen_headlines:
             continue
-        if chosen and float(np.max(vectors[pool[chosen]] @ vectors[row])) >= NEAR_DUPLICATE:
+        if chosen and float(np.max(vectors[pool[chosen]] @ vectors[row])) >= near_duplicate:
             continue
         seen_text.add(shas[row])
         seen_headlines.add(headline)
