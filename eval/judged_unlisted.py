@@ -7,7 +7,7 @@ across ranker changes; when a ranker changes, only its new items need judging (`
 
     python eval/judged_unlisted.py sample --archive ../shared/archive --index models/full   # eval/judged/queries.json
     python eval/judged_unlisted.py pool --index models/full --systems dense,bm25,fused --out /tmp/to-judge.jsonl
-    python eval/judged_unlisted.py score --index models/full --systems dense,bm25,fused
+    python eval/judged_unlisted.py score --index models/full --systems dense,bm25,fused [--rankers DIR]
 
 `score` reports, per system, same-story P@10 and related-or-better P@10 over the judged items, and how many of
 its top-10 items are unjudged (left out of the figures, never counted as wrong).
@@ -56,10 +56,13 @@ def judgments() -> dict[tuple[str, str], str]:
     return found
 
 
-def rankings(index_path: Path, systems: list[str], k: int = 10) -> dict[str, dict[str, list[str]]]:
+def rankings(
+    index_path: Path, systems: list[str], k: int = 10, rankers: Path | None = None
+) -> dict[str, dict[str, list[str]]]:
     from recommender import Recommender, load_index
+    from recommender.rank import load_rankers
 
-    recommender = Recommender(load_index(index_path))
+    recommender = Recommender(load_index(index_path), rankers=load_rankers(rankers) if rankers else None)
     queries = json.loads(QUERIES.read_text())["queries"]
     return {s: {q: [x.id for x in recommender.related(q, k=k, system=s)] for q in queries} for s in systems}
 
@@ -93,9 +96,9 @@ def pool(index_path: Path, systems: list[str], out: Path) -> None:
     print(f"{len(todo)} unjudged pairs of {sum(len(r) for runs in ranked.values() for r in runs.values())} -> {out}")
 
 
-def score(index_path: Path, systems: list[str]) -> None:
+def score(index_path: Path, systems: list[str], rankers: Path | None = None) -> None:
     known = judgments()
-    ranked = rankings(index_path, systems)
+    ranked = rankings(index_path, systems, rankers=rankers)
     print(f"{len(known):,} judgments; {len(next(iter(ranked.values())))} queries")
     print("| system | same-story P@10 | related-or-better P@10 | judged items | unjudged items |")
     print("|---|---|---|---|---|")
@@ -125,13 +128,15 @@ def main() -> int:
         p.add_argument("--systems", default="dense,bm25,fused")
         if name == "pool":
             p.add_argument("--out", type=Path, required=True)
+        else:
+            p.add_argument("--rankers", type=Path, help="a folder of trained rankers (default: the packaged ones)")
     args = parser.parse_args()
     if args.command == "sample":
         sample(args.archive, args.index, args.events, args.seed)
     elif args.command == "pool":
         pool(args.index, args.systems.split(","), args.out)
     else:
-        score(args.index, args.systems.split(","))
+        score(args.index, args.systems.split(","), args.rankers)
     return 0
 
 
