@@ -266,10 +266,7 @@ def _plots(
         ax.set_title(metric)
         ax.grid(alpha=0.3)
     axes[1].legend()
-    with atomic_path(out / "precision_at_k.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    paths.append(out / "precision_at_k.png")
-    plt.close(fig)
+    paths.append(_save(fig, out / "precision_at_k.png"))
 
     years = list(by["year"])
     fig, ax = plt.subplots(figsize=(11, 4))
@@ -279,10 +276,7 @@ def _plots(
     ax.tick_params(axis="x", rotation=45)
     ax.grid(alpha=0.3)
     ax.legend()
-    with atomic_path(out / "ndcg_by_year.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    paths.append(out / "ndcg_by_year.png")
-    plt.close(fig)
+    paths.append(_save(fig, out / "ndcg_by_year.png"))
 
     if result.confidence:
         fig, ax = plt.subplots(figsize=(5, 5))
@@ -303,10 +297,7 @@ def _plots(
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.legend()
-        with atomic_path(out / "reliability.png") as tmp:
-            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-        paths.append(out / "reliability.png")
-        plt.close(fig)
+        paths.append(_save(fig, out / "reliability.png"))
     return paths
 
 
@@ -326,3 +317,13 @@ def queries_used(result: EvalResult) -> str:
         )
     sample = "all of them" if config.queries is None else f"a sample of {config.queries:,} (seed {config.seed})"
     return f"{base}, {sample}; {trained}"
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Write a figure as PNG, atomically, and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
