@@ -40,18 +40,30 @@ PARAMS = {
 def training_data(
     index: Index, truth: Truth, query_ids: list[str], progress: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features of every query's candidate pool, 0/1 labels from its curated list, and pool sizes."""
+    """Features of the judged candidates of every query's pool, 0/1 labels from its curated list, and the number
+    of judged candidates per query.
+
+    Judged: in the query's list, or with a list of its own. An event in no list was never filed, not judged
+    unrelated: counted as irrelevant, it would teach the ranker to push down every event without a list (the
+    gap in the lists) rather than unrelated ones. So the other candidates are left out of training, after the
+    features are computed on the whole pool (several are relative to it), exactly as at query time, where
+    every candidate is ranked alike."""
     from tqdm import tqdm
 
+    judged = np.zeros(len(index), dtype=bool)
+    judged[[index.position[i] for i in truth.relevant if i in index.position]] = True
     features, labels, sizes = [], [], []
     for query_id in tqdm(query_ids, desc="features", unit="q", mininterval=1, disable=not progress):
         query = query_for_row(index, index.position[query_id])
         pool = candidate_pool(index, query, allowed_rows(index, query, None, None))
-        values = feature_matrix(index, query, pool)
-        relevant = {index.position[i] for i in truth.relevant[query_id]}
-        features.append(values)
-        labels.append(np.fromiter((int(r) in relevant for r in pool), dtype=np.int32, count=len(pool)))
-        sizes.append(len(pool))
+        relevant = np.zeros(len(index), dtype=bool)
+        relevant[[index.position[i] for i in truth.relevant[query_id] if i in index.position]] = True
+        keep = judged[pool] | relevant[pool]
+        if not keep.any():
+            continue
+        features.append(feature_matrix(index, query, pool)[keep])
+        labels.append(relevant[pool][keep].astype(np.int32))
+        sizes.append(int(keep.sum()))
     return np.vstack(features), np.concatenate(labels), np.asarray(sizes)
 
 
@@ -61,7 +73,9 @@ def cached_training_data(
     """`training_data`, kept in `cache` (.npz) for the same index, queries and features, so that refitting
     with other parameters does not rebuild every candidate pool."""
     meta = index.meta
-    key = hashlib.sha256(json.dumps([meta.built_at, meta.count, query_ids, FEATURE_NAMES]).encode()).hexdigest()
+    key = hashlib.sha256(
+        json.dumps([meta.built_at, meta.count, query_ids, FEATURE_NAMES, "judged"]).encode()
+    ).hexdigest()
     if cache is not None and cache.exists():
         with np.load(cache) as saved:
             if str(saved["key"]) == key:
