@@ -1,7 +1,8 @@
 """Free text has no date: how should the fused ranker, trained on dated events, rank it? Test-split events' own
 texts as undated text queries (no date, no row; their own row excluded), scored against their curated lists:
 dense alone, fused anchored at the closest event (today's `similar`), fused anchored where the top-20 dense
-matches cluster in time, and reciprocal rank fusion (k = 60) of the fused and dense rankings, 50 deep.
+matches cluster in time, reciprocal rank fusion (k = 60) of the fused and dense rankings, 50 deep, and what
+`similar` does (`Recommender.rank_text`): that fusion with fused placed at each of the best matches' dates.
 
     .venv/bin/python eval/free_text_modes.py models/full 500
 """
@@ -41,7 +42,7 @@ def density_anchor(q, allowed, n=20, width=30):
     return replace(q, day=int(index.day[best]), dated=False, story_density=float(index.story_density[best]))
 
 
-runs = {s: {} for s in ("dense", "fused-closest", "fused-density", "rrf-closest", "rrf-density")}
+runs = {s: {} for s in ("dense", "fused-closest", "fused-density", "rrf-closest", "rrf-density", "rrf-anchors")}
 for qid in qs:
     row = index.position[qid]
     q = query_for_text(index, index.text(row), index.vectors[row])
@@ -60,6 +61,8 @@ for qid in qs:
                 rrf[x] = rrf.get(x, 0) + 1 / (60 + i)
         best = sorted(rrf, key=lambda x: -rrf[x])[:10]
         runs["rrf-" + name][qid] = _run_scores(index.ids, best, [0.0] * len(best))
+    ranked, _ = r.rank_text(q, 10)  # what `similar` does: fused at the dates of the best matches, with dense
+    runs["rrf-anchors"][qid] = _run_scores(index.ids, ranked.rows.tolist(), ranked.scores.tolist())
 metrics, _ = score_runs(truth, qs, runs)
 for s, m in metrics.items():
     print(f"{s:<16} nDCG@10 {m['ndcg@10']:.4f}  P@10 {m['precision@10']:.4f}  MRR {m['mrr@10']:.4f}")

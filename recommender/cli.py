@@ -178,11 +178,11 @@ def index(
     )
 
 
-def _recommender(index_path: Path) -> Any:
+def _recommender(index_path: Path, rankers: Path | None = None) -> Any:
     from recommender.index import load_index
-    from recommender.rank import Recommender
+    from recommender.rank import Recommender, load_rankers
 
-    return Recommender(load_index(index_path))
+    return Recommender(load_index(index_path), rankers=None if rankers is None else load_rankers(rankers))
 
 
 def _print_suggestions(suggestions: list[Any], as_json: bool, title: str) -> None:
@@ -292,6 +292,9 @@ def eval_command(
         Path | None,
         typer.Option(help="Folder for report.md, metrics.json, runs and plots (default: a new temporary folder)."),
     ] = None,
+    rankers: Annotated[
+        Path | None, typer.Option(help="Folder of trained rankers (`tune --out`) to use instead of the packaged ones.")
+    ] = None,
 ) -> None:
     """Compare systems with the curated Related lists (P@k, R@10, nDCG@10, MRR, MAP, hit rate, lenient P@10)."""
     from recommender.evaluate import EvalConfig, run_eval, write_report
@@ -323,7 +326,9 @@ def eval_command(
             out = Path(tempfile.mkdtemp(prefix="recommender-eval-"))
             typer.echo(f"report folder: {out}", err=True)
         started = time.perf_counter()
-        recommender = _recommender(index_path)
+        if rankers is not None and not (rankers / "rankers.json").is_file():
+            raise UsageError(f"--rankers: no rankers.json in {rankers}")
+        recommender = _recommender(index_path, rankers)
         data = read(archive)
         known = set(recommender.index.ids)
         try:
@@ -378,6 +383,9 @@ def tune(
     ablations: Annotated[
         bool, typer.Option(help="Also train the ablations (fused without each signal group), for the eval.")
     ] = True,
+    split_by: Annotated[
+        str, typer.Option(help="Learn from the train part of: hash (the packaged rankers) or time (to 2019-12-31).")
+    ] = "hash",
 ) -> None:
     """Train the fused ranker and its ablations on the train split of the curated lists, then fit the fused
     ranker's confidence (calibrated probability) on train-split queries."""
@@ -387,6 +395,8 @@ def tune(
 
     progress = sys.stderr.isatty()
     with clear_errors():
+        if split_by not in ("hash", "time"):
+            raise UsageError(f"--split-by: {split_by!r} is not one of hash, time")
         recommender = _recommender(index_path)
         truth = truth_from_archive(read(archive), set(recommender.index.ids))
         if not calibrate_only:
@@ -400,6 +410,7 @@ def tune(
                 cache=features_cache,
                 progress=progress,
                 ablations_too=ablations,
+                split_by=split_by,
             )
         trained = Recommender(recommender.index, rankers=load_rankers(out))
         if "fused" not in trained.rankers:

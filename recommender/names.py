@@ -137,6 +137,8 @@ def _clean(word: str) -> str:
     return word.strip(".'-").lower()
 
 
+VERSION = 2  # of the rules below: an index whose names were extracted by other rules extracts them anew
+
 # Share of an archive's uses of a word written in lower case (not counting sentence starts) above which the word
 # is generic: as a name on its own, and as the last word of a longer name.
 GENERIC_ALONE = 0.5
@@ -205,7 +207,9 @@ def name_spans(text: str) -> list[Span]:
             kept.pop(0)
         if kept:
             words = tuple(w for _, w in kept)
-            spans.append(Span(kept[0][0].start(), kept[-1][0].end(), words, tuple(m.start() for m, _ in kept)))
+            last = kept[-1][0]
+            end = last.end() - 2 if last.group().endswith(("'s", "’s")) else last.end()  # "Syria's": Syria
+            spans.append(Span(kept[0][0].start(), end, words, tuple(m.start() for m, _ in kept)))
         run.clear()
         pending.clear()
 
@@ -223,8 +227,8 @@ def name_spans(text: str) -> list[Span]:
             pending.append(match)
         else:
             close()
-        if _ends_clause(text, match):
-            close()
+        if _ends_clause(text, match) or word.endswith(("'s", "’s")):
+            close()  # a possessive ends a name: "Justin Trudeau's Liberal Party" names two
     close()
     return spans
 

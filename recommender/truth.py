@@ -5,6 +5,7 @@ Shared by the eval (which reports on the test split) and `tune` (which learns fr
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -21,6 +22,14 @@ def bucket_of(event_id: str) -> int:
 def split_of(event_id: str, test_share: int = 20) -> str:
     """A fixed train/test split by id hash: about `test_share`% of events are `test`."""
     return "test" if bucket_of(event_id) < test_share else "train"
+
+
+TIME_SPLIT = (dt.date(2019, 12, 31), dt.date(2021, 1, 1))  # train up to the first, test from the second
+
+
+def time_split_of(date: dt.date) -> str:
+    """The split forward in time, as the product is used: `train` to 2019, `test` from 2021, a `gap` between."""
+    return "train" if date <= TIME_SPLIT[0] else "test" if date >= TIME_SPLIT[1] else "gap"
 
 
 DEV = range(20, 30)  # buckets of the train split held out to choose settings on (fine-tuning), never test

@@ -22,7 +22,7 @@ from recommender.rank.calibration import CALIBRATION_FILE, Calibration, expected
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.features import feature_matrix, group_features
 from recommender.rank.query import query_for_row
-from recommender.truth import Truth, split_of
+from recommender.truth import TIME_SPLIT, Truth, split_of, time_split_of
 
 PARAMS = {
     "objective": "lambdarank",
@@ -87,6 +87,13 @@ def cached_training_data(
     return features, labels, sizes
 
 
+def train_queries(index: Index, truth: Truth, split_by: str = "hash") -> list[str]:
+    """The queries with a list in the train part of the split (`hash` or `time`)."""
+    if split_by == "time":
+        return sorted(q for q in truth.relevant if time_split_of(index.date(index.position[q])) == "train")
+    return sorted(q for q in truth.relevant if split_of(q) == "train")
+
+
 def train_rankers(
     index: Index,
     truth: Truth,
@@ -97,11 +104,13 @@ def train_rankers(
     cache: Path | None = None,
     progress: bool = False,
     ablations_too: bool = True,
+    split_by: str = "hash",
 ) -> dict[str, list[str]]:
-    """Train `fused` and one ablation per signal group on train-split queries; write them to `out`."""
+    """Train `fused` and one ablation per signal group on train-split queries (`split_by`: hash, the packaged
+    rankers' split, or time, to measure forward in time); write them to `out`."""
     import lightgbm
 
-    train = sorted(q for q in truth.relevant if split_of(q) == "train")
+    train = train_queries(index, truth, split_by)
     if queries is not None and queries < len(train):
         train = sorted(np.random.default_rng(seed).choice(train, size=queries, replace=False).tolist())
     log(f"building candidate pools and features for {len(train):,} train-split queries")
@@ -120,7 +129,12 @@ def train_rankers(
         systems[name] = {"model": f"{name}.txt", "features": kept}
         log(f"trained {name:<16} on {len(kept)} features in {time.perf_counter() - started:.0f}s")
     manifest = {
-        "trained_on": {"train_queries": len(train), "seed": seed, "split": "train (80% by id hash)", "params": PARAMS},
+        "trained_on": {
+            "train_queries": len(train),
+            "seed": seed,
+            "split": "train (80% by id hash)" if split_by == "hash" else f"train (to {TIME_SPLIT[0]})",
+            "params": PARAMS,
+        },
         "cascade": [list(stage) for stage in CASCADE],  # choose the model's own: eval/prune_agreement.py
         "systems": systems,
     }

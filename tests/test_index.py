@@ -79,7 +79,9 @@ def test_reindex_embeds_only_what_changed(archive_copy, index_copy):
     # names and story density were reused where nothing changed, and equal a computation from scratch
     assert np.array_equal(index.story_density, story_density(index.vectors, index.day))
     for row in range(len(index)):
-        assert {index.name_vocab[n] for n in index.names_of(row)} == set(extract_names(index.text(row), index.generic_words))
+        assert {index.name_vocab[n] for n in index.names_of(row)} == set(
+            extract_names(index.text(row), index.generic_words)
+        )
     again = build_index(read_archive(archive_copy), index_copy)
     assert (again.embedded, again.reused) == (0, 1154)
 

@@ -47,6 +47,25 @@ def test_free_text_finds_the_story(recommender):
     assert all(s.signals and s.signals.days_apart is None for s in suggestions)  # text has no date of its own
 
 
+def test_free_text_keeps_its_best_dense_matches(recommender):
+    """Text is ranked by the trained ranker placed at each of its best matches' dates, fused with dense: the best
+    dense matches are never dropped by where the text is placed."""
+    text = "Russia pulls its troops out of Syria"
+    dense = [s.id for s in recommender.similar(text, k=3, system="dense")]
+    fused = recommender.similar(text, k=10)
+    assert set(dense) <= {s.id for s in fused}
+    assert all(s.confidence is None for s in fused)  # a fusion of ranks has no calibrated confidence
+    assert [s.score for s in fused] == sorted((s.score for s in fused), reverse=True)
+
+
+def test_reciprocal_rank_fusion():
+    from recommender.rank.fusion import reciprocal_rank_fusion
+
+    rows, scores = reciprocal_rank_fusion([np.array([1, 2, 3]), np.array([3, 1, 4])], k=3, rrf_k=60)
+    assert rows.tolist() == [1, 3, 2]  # 1: 1/61 + 1/62; 3: 1/63 + 1/61; 2: 1/62
+    assert np.allclose(scores, [1 / 61 + 1 / 62, 1 / 63 + 1 / 61, 1 / 62])
+
+
 def test_free_text_is_placed_at_its_closest_event(recommender):
     from recommender.rank.candidates import allowed_rows
     from recommender.rank.query import anchored, query_for_text

@@ -47,3 +47,19 @@ def test_training_data_one_labelled_row_per_candidate(sample_archive, recommende
     assert queries and len(queries) < len(truth.relevant)
     features, labels, sizes = tune.training_data(recommender.index, truth, sorted(queries)[:5])
     assert len(features) == len(labels) == sizes.sum() and features.shape[1] == len(FEATURE_NAMES)
+
+
+def test_training_learns_from_judged_candidates_only(sample_archive, recommender):
+    """An event in no list was never judged: left out of training, so "has a list" cannot be learned as relevance."""
+    from recommender.rank.candidates import allowed_rows, candidate_pool
+    from recommender.rank.query import query_for_row
+
+    index = recommender.index
+    truth = truth_from_archive(sample_archive, set(index.ids))
+    query_id = sorted(q for q in truth.relevant if split_of(q) == "train")[0]
+    query = query_for_row(index, index.position[query_id])
+    pool = candidate_pool(index, query, allowed_rows(index, query, None, None))
+    judged = {index.position[i] for i in truth.relevant} | {index.position[i] for i in truth.relevant[query_id]}
+    _, labels, sizes = tune.training_data(index, truth, [query_id])
+    assert sizes.tolist() == [sum(int(r) in judged for r in pool)] and 0 < sizes[0] < len(pool)
+    assert labels.sum() == sum(int(r) in {index.position[i] for i in truth.relevant[query_id]} for r in pool)

@@ -19,7 +19,7 @@ import numpy as np
 
 from recommender.rank import Query, Recommender
 from recommender.rank.candidates import allowed_rows
-from recommender.truth import Truth, split_of
+from recommender.truth import Truth, split_of, time_split_of
 
 METRICS = [
     "precision@1",
@@ -64,13 +64,6 @@ class EvalResult:
     ranx: Any = field(default=None, repr=False)  # (Qrels, {system: Run}), built once by _ranx
     # metrics honest about incomplete judgments: condensed lists (unjudged candidates dropped) and bpref
     condensed: dict[str, dict[str, float]] = field(default_factory=dict)
-
-
-TIME_SPLIT = (dt.date(2019, 12, 31), dt.date(2021, 1, 1))  # train up to the first, test from the second
-
-
-def time_split_of(date: dt.date) -> str:
-    return "train" if date <= TIME_SPLIT[0] else "test" if date >= TIME_SPLIT[1] else "gap"
 
 
 def select_queries(truth: Truth, config: EvalConfig, dates: dict[str, dt.date] | None = None) -> list[str]:

@@ -46,6 +46,7 @@ from recommender.index.layout import (
 )
 from recommender.index.records import write_records
 from recommender.index.terms import Terms, tokenize, write_bm25
+from recommender.names import VERSION as NAMES_VERSION
 from recommender.names import extract_names, lower_case_shares
 
 
@@ -106,7 +107,7 @@ class Previous:
             aliases=dict(columns.aliases),
             days=np.asarray(columns.date, dtype=np.int32),
             density=np.asarray(columns.story_density, dtype=np.int32),
-            generic=json.loads(read_file(out, meta, NAME_GENERIC)) if NAME_GENERIC in meta.files else None,
+            generic=_generic_words(out, meta),
         )
         try:
             previous.spans = load_npy(read_file(out, meta, RECORD_SPANS))
@@ -136,6 +137,14 @@ class Previous:
     def rows_by_id(self, ids: list[str]) -> np.ndarray:
         """For each id, its previous row, or -1."""
         return _rows_of(ids, self.ids)
+
+
+def _generic_words(out: Path, meta: IndexMeta) -> dict[str, float] | None:
+    """The previous build's generic words, or None when its names were extracted by other rules (or none)."""
+    if NAME_GENERIC not in meta.files:
+        return None
+    saved = json.loads(read_file(out, meta, NAME_GENERIC))
+    return dict(saved["shares"]) if saved.get("version") == NAMES_VERSION else None
 
 
 def _rows_of(wanted: list[str], keys: list[str]) -> np.ndarray:
@@ -218,7 +227,8 @@ def build_index(
             name_source = np.full(len(events), -1)
         else:
             generic, name_source = previous.generic, term_source
-        (tmp / NAME_GENERIC).write_text(json.dumps(generic, sort_keys=True), encoding="utf-8")
+        saved = {"version": NAMES_VERSION, "shares": generic}
+        (tmp / NAME_GENERIC).write_text(json.dumps(saved, sort_keys=True), encoding="utf-8")
         name_rows = np.flatnonzero(name_source < 0)
         names = [extract_names(texts[i], generic) for i in name_rows]
         Terms.assemble(previous.names, name_source, names).save(tmp, NAMES)

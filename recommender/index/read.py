@@ -135,7 +135,8 @@ class Index:
         """The words the archive mostly writes in lower case, which names leave out (names.generic.json)."""
         if NAME_GENERIC not in self.meta.files:
             return {}
-        return json.loads(read_file(self.path, self.meta, NAME_GENERIC))
+        saved = json.loads(read_file(self.path, self.meta, NAME_GENERIC))
+        return dict(saved["shares"]) if isinstance(saved, dict) and "shares" in saved else {}
 
     def name_ids(self, text: str) -> np.ndarray:
         lookup = self.name_lookup

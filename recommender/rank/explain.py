@@ -127,32 +127,28 @@ def _repeats(a: str, b: str) -> bool:
 
 
 def shared_words(index: Index, text: str, query: Query) -> list[tuple[int, str]]:
-    """(position, word as written) of the words of `text` that the query also uses, longest first: the same BM25
-    token, or for capitalised words the same stem as written (`Libyan` for `Libya`, `Pakistani` for `Pakistan`).
-    Words used by more than RARE_WORD of the archive's events (`announces`, `minister`) say nothing."""
+    """(position, word as written) of the words of `text` that the query also uses, rarest first: the same BM25
+    token, or the same stem as written (`Libyan` for `Libya`, `presidential` for `president`). Words used by
+    more than RARE_WORD of the archive's events (`says`, `announces`), and stop words, say nothing."""
     most = RARE_WORD * len(index)
-    stems = {t for t in query.tokens if index.document_frequency(t) <= most}
-    capitalised = {m.group().lower() for m in CONTENT_WORD.finditer(query.text) if m.group()[0].isupper()}
+    mine = {m.group().lower() for m in CONTENT_WORD.finditer(query.text)}
     seen: set[str] = set()
     out = []
     for match in CONTENT_WORD.finditer(text):
-        word = match.group()
+        word = match.group().removesuffix("'s").removesuffix("’s")
         key = word.lower()
         if key in seen:
             continue
+        seen.add(key)
         token = stem(word)
-        if token in stems or (
-            word[0].isupper()
-            and index.document_frequency(token) <= most
-            and any(_same_stem(key, other) for other in capitalised)
-        ):
-            seen.add(key)
-            out.append((match.start(), word))
-    return sorted(out, key=lambda x: -len(x[1]))
+        frequency = index.document_frequency(token)
+        if 0 < frequency <= most and (token in query.tokens or any(_same_stem(key, other) for other in mine)):
+            out.append((frequency, match.start(), word))
+    return [(start, word) for _, start, word in sorted(out)]
 
 
-RARE_WORD = 0.05
-CONTENT_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
+RARE_WORD = 0.1
+CONTENT_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]{3,}")
 
 
 def _same_stem(a: str, b: str) -> bool:

@@ -94,4 +94,9 @@ def anchored(index: Index, query: Query, allowed: np.ndarray) -> Query:
     closest = int(np.argmax(scores))
     if not np.isfinite(scores[closest]):
         return query
-    return replace(query, day=int(index.day[closest]), dated=False, story_density=float(index.story_density[closest]))
+    return anchored_at(index, query, closest)
+
+
+def anchored_at(index: Index, query: Query, row: int) -> Query:
+    """An undated query placed at the date of the event at `row`."""
+    return replace(query, day=int(index.day[row]), dated=False, story_density=float(index.story_density[row]))

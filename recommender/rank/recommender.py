@@ -21,8 +21,8 @@ from recommender.rank.calibration import Calibration, load_calibration
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.explain import Ranked, Suggestion, suggestions
 from recommender.rank.features import feature_matrix
-from recommender.rank.fusion import DEPTH, reciprocal_rank_fusion
-from recommender.rank.query import Query, anchored, query_for_row, query_for_text
+from recommender.rank.fusion import ANCHOR_APART, ANCHORS, DEPTH, reciprocal_rank_fusion
+from recommender.rank.query import Query, anchored, anchored_at, query_for_row, query_for_text
 from recommender.rank.ranker import RANKER_DIR, Cascade, Ranker, cascade_for, load_rankers
 from recommender.rank.select import select
 from recommender.rank.topk import top
@@ -184,20 +184,50 @@ class Recommender:
         system: str = "fused",
         min_confidence: float = 0.0,
     ) -> list[Suggestion]:
-        """Suggestions for free text. Text has no date of its own: it is placed at the date of its closest
-        event (within since/until), so that closeness in time to that story counts as it does for events. A
-        trained ranker's ranking is then fused with dense similarity's (`fusion.py`: alone it ranks text below
-        dense), so each suggestion's score is its fused reciprocal rank and it has no calibrated confidence."""
+        """Suggestions for free text (see `rank_text`); with a trained ranker, each suggestion's score is its
+        fused reciprocal rank and it has no calibrated confidence."""
         query = query_for_text(self.index, text, self.embedder.encode([text])[0])
-        query = anchored(self.index, query, allowed_rows(self.index, query, since, until))
         if system not in self.rankers:
+            query = anchored(self.index, query, allowed_rows(self.index, query, since, until))
             ranked = self.rank(query, k, system, since, until)
             return confident(suggestions(self.index, query, ranked, set(), self._calibration(system)), min_confidence)
-        learned = self.rank(query, DEPTH, system, since, until)
+        ranked, query = self.rank_text(query, k, system, since, until)
+        return suggestions(self.index, query, ranked, set())
+
+    def rank_text(
+        self,
+        query: Query,
+        k: int = 10,
+        system: str = "fused",
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> tuple[Ranked, Query]:
+        """Top `k` rows for an undated query by a trained ranker, and the query as placed in time (at its
+        closest event's date). The ranker was trained on dated events and closeness in time counts for much in
+        it, so text is placed where its best dense matches are: at each of the dates of its ANCHORS best matches
+        that lie more than a month apart (one story told at several times: Russia's withdrawals from Syria of
+        2016 and 2017), ranked there, and these rankings fused with the dense one (`fusion.py`), so that no
+        placing drops the text's best matches elsewhere."""
+        index = self.index
+        allowed = allowed_rows(index, query, since, until)
         dense = self.rank(query, DEPTH, "dense", since, until)
-        rows, scores = reciprocal_rank_fusion([learned.rows, dense.rows], k)
-        best_bm25 = float(query.scores.bm25[np.concatenate([learned.rows, dense.rows])].max(initial=0.0))
-        return suggestions(self.index, query, Ranked(rows, scores, best_bm25), set())
+        anchors: list[int] = []
+        for row in dense.rows.tolist():
+            if index.text_sha[row] != query.text_sha and all(
+                abs(int(index.day[row]) - int(index.day[a])) > ANCHOR_APART for a in anchors
+            ):
+                anchors.append(row)
+            if len(anchors) == ANCHORS:
+                break
+        rankings = [dense.rows]
+        for row in anchors:
+            # placed at an event, the text is read as about it: that event heads the ranking made there (the
+            # ranker, trained on pairs of distinct events, never saw a candidate that is the query itself)
+            there = self.rank(anchored_at(index, query, row), DEPTH, system, since, until).rows
+            rankings.append(np.concatenate([[row], there[there != row]]))
+        rows, scores = reciprocal_rank_fusion(rankings, k)
+        best_bm25 = float(query.scores.bm25[np.concatenate(rankings)].max(initial=0.0))
+        return Ranked(rows, scores, best_bm25), anchored(index, query, allowed)
 
     # --- ranking (the eval ranks queries itself) -------------------------------------------------------
     def query(self, row: int) -> Query:
