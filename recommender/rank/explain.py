@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from recommender.index import Index
-from recommender.index.terms import stem
-from recommender.names import name_spans, span_names
+from recommender.index.terms import stem, tokenize_query
+from recommender.names import COMMON, name_spans, span_names
 from recommender.rank.calibration import Calibration
+from recommender.rank.candidates import LOCAL_DAYS
 from recommender.rank.features import shared_name_weight
 from recommender.rank.query import Query
 
@@ -70,9 +71,18 @@ def suggestions(
     bm25 = bm25 / ranked.best_bm25 if ranked.best_bm25 > 0 else np.zeros(len(rows), dtype=np.float32)
     names = shared_name_weight(index, query, rows)
     query_names = {int(n) for n in query.names}
+    story_rows: list[int] | None = None
     out = []
     for i, (row, score) in enumerate(zip(rows.tolist(), ranked.scores, strict=True)):
         shared = [int(n) for n in index.names_of(row) if int(n) in query_names]
+        context = display_names(index, shared, index.text(row), query)
+        if not context:  # nothing in common with the event itself: what it shares with the event's story
+            story_rows = nearest_events(index, query) if story_rows is None else story_rows
+            story = story_of(index, query, [r for r in story_rows if r != row])
+            in_story = set(story.names.tolist())
+            context = display_names(
+                index, [int(n) for n in index.names_of(row) if n in in_story], index.text(row), story
+            )
         out.append(
             Suggestion(
                 rank=i + 1,
@@ -87,17 +97,36 @@ def suggestions(
                     bm25=round(float(bm25[i]), 4),
                     names=round(float(names[i]), 4),
                     days_apart=abs(int(index.day[row]) - query.day) if query.day is not None and query.dated else None,
-                    shared_names=display_names(index, shared, index.text(row), query),
+                    shared_names=context,
                 ),
             )
         )
     return out
 
 
-def display_names(index: Index, name_ids: list[int], text: str, query: Query, limit: int = 4) -> tuple[str, ...]:
+def nearest_events(index: Index, query: Query, events: int = 5) -> list[int]:
+    """The rows of the query's `events` most similar events within LOCAL_DAYS (any date for undated text), items
+    with its text left out: its story, as the ranker's story features take it."""
+    dense = query.scores.dense
+    near = np.abs(index.day - query.day) <= LOCAL_DAYS if query.day is not None else np.ones(len(dense), dtype=bool)
+    order = np.argsort(-np.where(near, dense, -np.inf))[: events + 3]
+    return [int(r) for r in order if r != query.row and index.text_sha[r] != query.text_sha][:events]
+
+
+def story_of(index: Index, query: Query, rows: list[int]) -> Query:
+    """The query and the events at `rows` as one query: their names, words and text."""
+    texts = [query.text, *(index.text(r) for r in rows)]
+    names = np.unique(np.concatenate([query.names, *(index.names_of(r) for r in rows)])).astype(np.int64)
+    return replace(query, text="\n".join(texts), tokens=tokenize_query(" ".join(texts)), names=names)
+
+
+def display_names(
+    index: Index, name_ids: list[int], text: str, query: Query | None = None, limit: int = 4
+) -> tuple[str, ...]:
     """What a suggestion shares with its query, for an editor, as written in its `text`: the rarest shared names,
     each the whole name as the text writes it (or the part of it the query names too: `Federal Reserve` of
-    `U.S. Federal Reserve`), in the text's order and case. Where no name is shared, the longest shared words."""
+    `U.S. Federal Reserve`), in the text's order and case. Where no name is shared, the rarest words shared with
+    `query` (when given)."""
     shared = {index.name_vocab[n]: float(index.name_idf[n]) for n in name_ids}
     found: dict[str, tuple[float, int, str]] = {}  # lower-cased shown text: (weight, position, as written)
     generic = index.generic_words
@@ -112,7 +141,7 @@ def display_names(index: Index, name_ids: list[int], text: str, query: Query, li
                     found[key] = (shared[name], start, written)
                 break  # the longest shared piece of this span
     candidates = sorted(found.values(), key=lambda x: -x[0])
-    if not candidates:
+    if not candidates and query is not None:
         candidates = [(0.0, start, word) for start, word in shared_words(index, text, query)]
     picked: list[tuple[float, int, str]] = []
     for item in candidates:
@@ -142,13 +171,15 @@ def shared_words(index: Index, text: str, query: Query) -> list[tuple[int, str]]
         seen.add(key)
         token = stem(word)
         frequency = index.document_frequency(token)
-        if 0 < frequency <= most and (token in query.tokens or any(_same_stem(key, other) for other in mine)):
+        if key in COMMON or not 0 < frequency <= most:
+            continue
+        if token in query.tokens or any(_same_stem(key, other) for other in mine):
             out.append((frequency, match.start(), word))
     return [(start, word) for _, start, word in sorted(out)]
 
 
-RARE_WORD = 0.1
-CONTENT_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]{3,}")
+RARE_WORD = 0.05
+CONTENT_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]{2,}")
 
 
 def _same_stem(a: str, b: str) -> bool:
