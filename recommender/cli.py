@@ -601,6 +601,38 @@ def suggest(
 
 
 @app.command()
+def review(
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    index_path: IndexOption = DEFAULT_INDEX,
+    host: Annotated[str, typer.Option(help="Address to listen on (not loopback: --token is needed).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8010,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="RECOMMENDER_REVIEW_TOKEN", help="Secret every request must carry (open /?token=...)."),
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Only events dated on or after this date.")] = None,
+    until: Annotated[str | None, typer.Option(help="Only events dated on or before this date.")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=50, help="Suggestions per event.")] = 10,
+) -> None:
+    """Review suggestions in the browser: accept into Related, reject for good, skip, undo (decisions.jsonl)."""
+    import uvicorn
+
+    from recommender.review import Reviewer, ReviewError, create_review_app
+
+    with clear_errors():
+        start, end = date_window(since, until)
+        try:
+            reviewer = Reviewer.open(archive, index_path, k=k, since=start, until=end, log=typer.echo)
+            app_ = create_review_app(reviewer, host, token)
+        except (ReviewError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+    reviewer.start()
+    typer.echo(f"reviewing {len(reviewer.window()):,} events of {archive} on http://{host}:{port}/", err=True)
+    uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    reviewer.stop()
+
+
+@app.command()
 def serve(
     index_path: IndexOption = DEFAULT_INDEX,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
