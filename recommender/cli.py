@@ -292,9 +292,12 @@ def eval_command(
         Path | None,
         typer.Option(help="Folder for report.md, metrics.json, runs and plots (default: a new temporary folder)."),
     ] = None,
+    decisions: Annotated[
+        bool, typer.Option("--decisions", help="Also report precision on pairs decided in review (decisions.jsonl).")
+    ] = False,
 ) -> None:
     """Compare systems with the curated Related lists (P@k, R@10, nDCG@10, MRR, MAP, hit rate, lenient P@10)."""
-    from recommender.evaluate import EvalConfig, run_eval, write_report
+    from recommender.evaluate import EvalConfig, decision_precision, run_eval, write_report
     from recommender.truth import truth_from_archive, truth_from_file
 
     with clear_errors():
@@ -337,6 +340,11 @@ def eval_command(
             )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        decided: dict[str, dict[str, float]] = {}
+        if decisions:
+            judged = _judged(archive)
+            decided = decision_precision(recommender, judged, config.systems)
+            result.extra["decisions"] = decided
         command = "recommender eval " + " ".join(sys.argv[2:])
         result.extra["index"] = str(index_path)
         result.extra["archive"] = str(archive)
@@ -354,7 +362,31 @@ def eval_command(
     for system, (confidence, labels) in result.confidence.items():
         ece = expected_calibration_error(confidence, labels)
         typer.echo(f"{system} confidence: expected calibration error {ece:.4f} over {len(labels):,} suggestions")
+    if decisions:
+        first = next(iter(decided.values()), {"pairs": 0, "accepted": 0, "rejected": 0, "events": 0})
+        typer.echo(
+            f"precision on decided pairs ({first['pairs']:,.0f} pairs of {first['events']:,.0f} events in "
+            f"decisions.jsonl: {first['accepted']:,.0f} accepted, {first['rejected']:,.0f} rejected):"
+        )
+        for system, m in decided.items():
+            typer.echo(
+                f"{system:<16} precision {m['precision']:.3f} over {m['decided_in_top10']:,.0f} decided pairs in the "
+                f"top 10; accepted recall {m['accepted_recall']:.3f}"
+            )
     typer.echo(f"{len(result.query_ids):,} queries in {time.perf_counter() - started:.1f}s; report: {report}")
+
+
+def _judged(archive: Path) -> dict[str, dict[str, int]]:
+    """The pairs decided in review, as labels (1 accepted, 0 rejected), from ARCHIVE/decisions.jsonl."""
+    from recommender.suggest import DECISIONS_FILE, judged_pairs, load_decisions
+
+    path = archive / DECISIONS_FILE
+    if not path.is_file():
+        raise UsageError(f"--decisions: no {DECISIONS_FILE} in {archive} (made by `recommender review`)")
+    try:
+        return judged_pairs(load_decisions(path))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 @app.command()
@@ -378,6 +410,10 @@ def tune(
     ablations: Annotated[
         bool, typer.Option(help="Also train the ablations (fused without each signal group), for the eval.")
     ] = True,
+    decisions: Annotated[
+        bool,
+        typer.Option("--decisions", help="Also learn from review decisions (accepted: relevant; rejected: not)."),
+    ] = False,
 ) -> None:
     """Train the fused ranker and its ablations on the train split of the curated lists, then fit the fused
     ranker's confidence (calibrated probability) on train-split queries."""
@@ -400,6 +436,7 @@ def tune(
                 cache=features_cache,
                 progress=progress,
                 ablations_too=ablations,
+                judged=_judged(archive) if decisions else None,
             )
         trained = Recommender(recommender.index, rankers=load_rankers(out))
         if "fused" not in trained.rankers:

@@ -1,5 +1,10 @@
 """Train the fused ranker (LightGBM LambdaRank) and its ablations on the train split of the curated lists.
 
+Editors' decisions in review (`decisions.jsonl`, `tune --decisions`) are extra labels that outrank the lists: an
+accepted pair is relevant and a rejected one is not, whatever the lists say, and a decided candidate is scored
+even when the candidate pool would not have held it. Only train-split events' decisions are used, so that the
+test split stays unseen.
+
 The model sees only the features of `recommender.rank.features` (text, vectors, names, dates): never a Related
 section. It learns how signals combine, not which pairs are related, and is trained on train-split queries
 alone, so a train event's list cannot reveal a test event's. Every reported figure is on the test split.
@@ -38,35 +43,52 @@ PARAMS = {
 
 
 def training_data(
-    index: Index, truth: Truth, query_ids: list[str], progress: bool = False
+    index: Index,
+    truth: Truth,
+    query_ids: list[str],
+    progress: bool = False,
+    judged: dict[str, dict[str, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features of every query's candidate pool, 0/1 labels from its curated list, and pool sizes."""
+    """Features of every query's candidate pool, 0/1 labels from its curated list, and pool sizes. `judged`:
+    editors' labels per query and candidate (1 accepted, 0 rejected), which override the list's."""
     from tqdm import tqdm
 
+    judged = judged or {}
     features, labels, sizes = [], [], []
     for query_id in tqdm(query_ids, desc="features", unit="q", mininterval=1, disable=not progress):
         query = query_for_row(index, index.position[query_id])
-        pool = candidate_pool(index, query, allowed_rows(index, query, None, None))
+        decided = {index.position[c]: label for c, label in judged.get(query_id, {}).items() if c in index.position}
+        decided.pop(index.position[query_id], None)
+        extra = np.asarray(sorted(decided), dtype=np.int64) if decided else None
+        pool = candidate_pool(index, query, allowed_rows(index, query, None, None), extra=extra)
         values = feature_matrix(index, query, pool)
-        relevant = {index.position[i] for i in truth.relevant[query_id]}
+        relevant = {index.position[i] for i in truth.relevant.get(query_id, [])}
         features.append(values)
-        labels.append(np.fromiter((int(r) in relevant for r in pool), dtype=np.int32, count=len(pool)))
+        labels.append(
+            np.fromiter((decided.get(int(r), int(r) in relevant) for r in pool), dtype=np.int32, count=len(pool))
+        )
         sizes.append(len(pool))
     return np.vstack(features), np.concatenate(labels), np.asarray(sizes)
 
 
 def cached_training_data(
-    index: Index, truth: Truth, query_ids: list[str], cache: Path | None, progress: bool = False
+    index: Index,
+    truth: Truth,
+    query_ids: list[str],
+    cache: Path | None,
+    progress: bool = False,
+    judged: dict[str, dict[str, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`training_data`, kept in `cache` (.npz) for the same index, queries and features, so that refitting
     with other parameters does not rebuild every candidate pool."""
     meta = index.meta
-    key = hashlib.sha256(json.dumps([meta.built_at, meta.count, query_ids, FEATURE_NAMES]).encode()).hexdigest()
+    key_parts = [meta.built_at, meta.count, query_ids, FEATURE_NAMES, judged or {}]
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()
     if cache is not None and cache.exists():
         with np.load(cache) as saved:
             if str(saved["key"]) == key:
                 return saved["features"], saved["labels"], saved["sizes"]
-    features, labels, sizes = training_data(index, truth, query_ids, progress)
+    features, labels, sizes = training_data(index, truth, query_ids, progress, judged)
     if cache is not None:
         with atomic_path(cache) as tmp, tmp.open("wb") as file:
             np.savez(file, key=key, features=features, labels=labels, sizes=sizes)
@@ -83,15 +105,22 @@ def train_rankers(
     cache: Path | None = None,
     progress: bool = False,
     ablations_too: bool = True,
+    judged: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, list[str]]:
-    """Train `fused` and one ablation per signal group on train-split queries; write them to `out`."""
+    """Train `fused` and one ablation per signal group on train-split queries; write them to `out`. `judged`:
+    editors' decisions as labels (see the module docstring)."""
     import lightgbm
 
     train = sorted(q for q in truth.relevant if split_of(q) == "train")
     if queries is not None and queries < len(train):
         train = sorted(np.random.default_rng(seed).choice(train, size=queries, replace=False).tolist())
+    judged = decision_labels(judged or {}, set(index.position))
+    train = sorted(set(train) | set(judged))
+    if judged:
+        pairs = sum(len(v) for v in judged.values())
+        log(f"editors' decisions: {pairs:,} decided pairs of {len(judged):,} train-split events as labels")
     log(f"building candidate pools and features for {len(train):,} train-split queries")
-    features, labels, sizes = cached_training_data(index, truth, train, cache, progress)
+    features, labels, sizes = cached_training_data(index, truth, train, cache, progress, judged)
     log(f"{len(labels):,} candidates, {int(labels.sum()):,} relevant ({labels.sum() / len(train):.1f} per query)")
     out.mkdir(parents=True, exist_ok=True)
     systems: dict[str, dict[str, object]] = {}
@@ -112,6 +141,16 @@ def train_rankers(
     }
     write_text(out / "rankers.json", json.dumps(manifest, indent=2) + "\n")
     return {name: list(spec["features"]) for name, spec in systems.items()}  # type: ignore[call-overload]
+
+
+def decision_labels(judged: dict[str, dict[str, int]], known: set[str]) -> dict[str, dict[str, int]]:
+    """The editors' labels that training may use: train-split events of the index, candidates in it."""
+    kept = {
+        event: {c: label for c, label in pairs.items() if c in known and c != event}
+        for event, pairs in judged.items()
+        if event in known and split_of(event) == "train"
+    }
+    return {event: pairs for event, pairs in kept.items() if pairs}
 
 
 def calibration_data(
