@@ -22,6 +22,7 @@ header a { color:#fff; text-decoration:none; font-weight:600; }
 header .counts { color:#c8d0e0; font-size:14px; }
 main { max-width:1180px; margin:0 auto; padding:16px 24px 40px; }
 h1 { font-size:20px; margin:6px 0 4px; line-height:1.3; }
+.event h1 { font-size:17px; font-weight:650; }
 h2 { font-size:15px; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); margin:20px 0 8px; }
 a { color:var(--accent); }
 .muted { color:var(--muted); }
@@ -34,7 +35,9 @@ table.queue th, table.queue td { text-align:left; padding:7px 10px; border-botto
   vertical-align:top; }
 table.queue th { font-size:13px; color:var(--muted); font-weight:600; background:#eef0f4; }
 table.queue td.num { text-align:right; white-space:nowrap; font-variant-numeric:tabular-nums; }
-tr.sel td, .card.sel { outline:3px solid var(--focus); outline-offset:-3px; }
+tr.sel td { background:#fff6cc; }
+tr.sel td:first-child { box-shadow: inset 4px 0 0 #e0a800; }
+.card.sel { outline:3px solid var(--focus); outline-offset:-3px; }
 form.filters { display:flex; flex-wrap:wrap; gap:14px; align-items:end; background:var(--card);
   border:1px solid var(--line); border-radius:6px; padding:10px 12px; }
 form.filters label { display:flex; flex-direction:column; font-size:13px; color:var(--muted); gap:3px; }
@@ -55,11 +58,15 @@ ol.related li { margin:4px 0; }
 .card.curated { opacity:.6; }
 .card .head { display:flex; gap:8px; align-items:baseline; }
 .card .rank { font-weight:700; color:var(--muted); min-width:24px; }
-.card .title { font-weight:600; }
+.card .title { font-weight:600; text-decoration:none; }
+.card .title:hover { text-decoration:underline; }
+table.queue a { text-decoration:none; }
+table.queue a:hover { text-decoration:underline; }
 .why { font-size:13px; color:var(--muted); margin:4px 0 6px 32px; }
 .why b { color:var(--ink); font-weight:600; }
 .actions { margin-left:32px; display:flex; flex-wrap:wrap; gap:8px; align-items:center; }
-.actions input[type=text] { flex:1 1 320px; min-width:200px; }
+.actions input[type=text] { flex:1 1 150px; min-width:120px; }
+.actions button { padding:4px 10px; }
 .badge { font-size:12px; border-radius:10px; padding:1px 8px; background:#e3e8f2; color:var(--ink); }
 .badge.in { background:#dff3e6; color:var(--ok); }
 .badge.skip { background:#fff4d6; }
@@ -84,6 +91,10 @@ EVENT_KEYS = [
 ]
 
 SCRIPT = (Path(__file__).parent / "keys.js").read_text(encoding="utf-8")
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def event_url(event_id: str) -> str:
@@ -135,7 +146,7 @@ def queue_page(
         related = "" if row.has_related else ' <span class="badge">no Related yet</span>'
         rows.append(
             f'<tr data-nav data-href="{escape(event_url(row.id))}"><td class="num">{row.date}</td>'
-            f'<td><a href="{escape(event_url(row.id))}">{escape(row.headline[:220])}</a>{related}</td>'
+            f'<td><a href="{escape(event_url(row.id))}">{escape(_short(row.headline, 220))}</a>{related}</td>'
             f'<td class="num">{row.pending}</td><td class="num">{row.best:.2f}</td></tr>'
         )
     table = (
@@ -216,7 +227,7 @@ def event_page(
     cards = []
     order = pending + [s for s in suggestions if s.curated]
     for s in order:
-        title = f'<a class="title" href="{escape(event_url(s.id))}">{escape(s.headline[:300])}</a>'
+        title = f'<a class="title" href="{escape(event_url(s.id))}">{escape(_short(s.headline, 300))}</a>'
         head = f'<div class="head"><span class="rank">{s.rank}.</span><span>{s.date} · {title}'
         if s.curated:
             cards.append(
