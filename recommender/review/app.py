@@ -51,12 +51,12 @@ def create_review_app(reviewer: Reviewer, host: str = "127.0.0.1", token: str | 
             return Response("unknown Host", status_code=421)
         if token:
             given = request.query_params.get("token")
-            if given is not None and secrets.compare_digest(given, token) and request.method == "GET":
+            if given is not None and _same(given, token) and request.method == "GET":
                 back = RedirectResponse(request.url.path, status_code=303)
                 back.set_cookie(COOKIE, token, httponly=True, samesite="strict")
                 return back
             presented = request.cookies.get(COOKIE) or request.headers.get("x-review-token") or ""
-            if not secrets.compare_digest(presented, token) and request.url.path != "/health":
+            if not _same(presented, token) and request.url.path != "/health":
                 return Response("this review server needs its token: open /?token=...", status_code=401)
         if request.method == "POST":
             origin = request.headers.get("origin") or request.headers.get("referer")
@@ -75,7 +75,7 @@ def create_review_app(reviewer: Reviewer, host: str = "127.0.0.1", token: str | 
         if len(body) > MAX_FORM:
             raise ReviewError("form too large")
         fields = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True).items()}
-        if not secrets.compare_digest(fields.get("csrf", ""), csrf):
+        if not _same(fields.get("csrf", ""), csrf):
             raise PermissionError("missing or wrong CSRF token: reload the page")
         return fields
 
@@ -127,8 +127,8 @@ def create_review_app(reviewer: Reviewer, host: str = "127.0.0.1", token: str | 
     def event(event_id: str, flash: str = "") -> HTMLResponse:
         try:
             return HTMLResponse(render_event(event_id, flash=flash[:300]))
-        except ReviewError as exc:
-            return HTMLResponse(pages.message_page("Not found", str(exc), csrf), status_code=404)
+        except (ReviewError, ValueError, OSError) as exc:  # unknown id, or a file that is no longer an event
+            return HTMLResponse(pages.message_page("Not found", str(exc)[:300], csrf), status_code=404)
 
     @app.post("/decide")
     async def decide(request: Request) -> Response:
@@ -178,6 +178,11 @@ def create_review_app(reviewer: Reviewer, host: str = "127.0.0.1", token: str | 
         return RedirectResponse(url, status_code=303)
 
     return app
+
+
+def _same(given: str, secret: str) -> bool:
+    """A constant-time comparison of a presented secret (any text) with ours."""
+    return secrets.compare_digest(given.encode("utf-8", "replace"), secret.encode("utf-8"))
 
 
 def _headline(reviewer: Reviewer, event_id: str) -> str:

@@ -42,6 +42,7 @@ from recommender.suggest import (
 REASONS = ("wrong story", "too generic", "duplicate", "other")
 QUEUE_BATCH = 200  # events whose suggestions one queue request may compute (the background thread does the rest)
 RULES_FILE = "editors.toml"
+NEXT_SCAN = 100  # events looked at for the next one with something to decide
 
 
 class ReviewError(Exception):
@@ -151,7 +152,7 @@ class Reviewer:
                 return
             try:
                 self.suggestions(event_id)
-            except (OSError, EventParseError, ReviewError):
+            except (OSError, EventParseError, ReviewError, UnicodeDecodeError):
                 continue
 
     def _index_worker(self) -> None:
@@ -225,8 +226,14 @@ class Reviewer:
         event = parse_event(event_id, data.decode("utf-8"))
         return EventView(event, digest(data), [self.recommender.find_id(link.href) for link in event.related])
 
-    def suggestions(self, event_id: str) -> list[Suggestion]:
-        """The event's suggestions, best first: its Related items among them marked `curated` (not offered)."""
+    def suggestions(self, event_id: str, fresh: bool = True) -> list[Suggestion]:
+        """The event's suggestions, best first: its Related items among them marked `curated` (not offered).
+        `fresh`: check the file first (an event page); else what is known, if anything (the queue's counts)."""
+        if not fresh:
+            with self.lock:
+                known = self._cache.get(event_id)
+            if known is not None:
+                return known.suggestions
         view = self.view(event_id)
         with self.lock:
             cached = self._cache.get(event_id)
@@ -272,8 +279,8 @@ class Reviewer:
                     continue
                 budget -= 1
             try:
-                open_ = self.pending(event_id)
-            except (OSError, EventParseError, ReviewError):
+                open_ = self.pending(event_id, self.suggestions(event_id, fresh=False))
+            except (OSError, EventParseError, ReviewError, UnicodeDecodeError):
                 continue
             computed += 1
             if open_:
@@ -294,9 +301,12 @@ class Reviewer:
         """The next event of the window (in date order) with a suggestion to decide, after `after`."""
         ids = self.window()
         start = ids.index(after) + 1 if after in ids else 0
-        for event_id in ids[start:] + ids[:start]:
-            if event_id != after and self.pending(event_id):
-                return event_id
+        for event_id in (ids[start:] + ids[:start])[:NEXT_SCAN]:
+            try:
+                if event_id != after and self.pending(event_id, self.suggestions(event_id, fresh=False)):
+                    return event_id
+            except (OSError, EventParseError, ReviewError, UnicodeDecodeError):
+                continue
         return None
 
     # --- deciding -------------------------------------------------------------------------------------------
@@ -340,7 +350,12 @@ class Reviewer:
                     )
                 if new != text:
                     data = new.encode("utf-8")
-                    write_atomic(path, data)
+                    try:
+                        write_atomic(path, data)
+                    except OSError:
+                        if undo.never_block:  # the decision is not made at all: no never pair without it
+                            remove_never(self.root / RULES_FILE, undo.never_block)
+                        raise
                     undo.path, undo.before, undo.after = path, before, digest(data)
                     self._reread(event_id, data)
             append_decisions(self.root / DECISIONS_FILE, [record])
