@@ -287,7 +287,7 @@ def test_tune_learns_from_decisions_whatever_the_lists_say(sample_archive, sampl
 def test_eval_reports_precision_on_decided_pairs(archive_copy, index_copy, recommender, tmp_path):
     from recommender.evaluate import decision_precision
 
-    suggested = recommender.related(PUTIN, k=3, exclude_curated=True)
+    suggested = recommender.related(PUTIN, k=2)  # the top two, as eval ranks them
     judged = {PUTIN: {suggested[0].id: 1, suggested[1].id: 0}}
     scores = decision_precision(recommender, judged, ("dense", "fused"))
     assert scores["fused"]["decided_in_top10"] == 2 and scores["fused"]["precision"] == 0.5
@@ -304,4 +304,5 @@ def test_eval_reports_precision_on_decided_pairs(archive_copy, index_copy, recom
     assert re.search(r"fused\s+precision 0\.500 over 2 decided pairs", result.output)
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["decisions"]["fused"]["precision"] == 0.5
+    assert "## Precision on pairs decided in review" in (tmp_path / "report" / "report.md").read_text()
     shutil.rmtree(tmp_path / "report")

@@ -70,7 +70,7 @@ def create_review_app(reviewer: Reviewer, host: str = "127.0.0.1", token: str | 
 
     async def form(request: Request) -> dict[str, str]:
         if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
-            raise ReviewError("expected a form")
+            raise PermissionError("not a form of the review pages (no CSRF token): reload the page")
         body = await request.body()
         if len(body) > MAX_FORM:
             raise ReviewError("form too large")
