@@ -306,3 +306,17 @@ def test_eval_reports_precision_on_decided_pairs(archive_copy, index_copy, recom
     assert metrics["decisions"]["fused"]["precision"] == 0.5
     assert "## Precision on pairs decided in review" in (tmp_path / "report" / "report.md").read_text()
     shutil.rmtree(tmp_path / "report")
+
+
+def test_the_queue_filters_and_sorts(reviewer):
+    web = client(reviewer)
+    everything = reviewer.queue()
+    assert everything.total == 14 and everything.rows and everything.pending == sum(r.pending for r in everything.rows)
+    by_confidence = reviewer.queue(by_confidence=True).rows
+    assert [r.best for r in by_confidence] == sorted((r.best for r in by_confidence), reverse=True)
+    bare = reviewer.queue(no_related=True).rows
+    assert bare and all(not r.has_related for r in bare) and AMTRAK in {r.id for r in bare}
+    assert reviewer.queue(since=dt.date(2016, 3, 15)).rows == []
+    page = web.get("/?no_related=1&sort=confidence").text
+    assert AMTRAK in page and PUTIN not in page
+    assert 'id="pending"' in page and 'id="decided">0<' in page
