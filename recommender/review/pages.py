@@ -119,7 +119,7 @@ def _page(title: str, body: str, counts: str, csrf: str, can_undo: bool) -> str:
     reasons = "[" + ", ".join(f"'{r}'" for r in REASONS) + "]"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)} · review</title><style>{STYLE}</style></head>
+<link rel="icon" href="data:,"><title>{escape(title)} · review</title><style>{STYLE}</style></head>
 <body><header><a class="home" href="/">Review suggestions</a><span class="counts">{counts}</span>{undo}</header>
 <main>{body}</main><script>const REASONS = {reasons};{SCRIPT}</script></body></html>"""
 
