@@ -436,7 +436,7 @@ def tune(
                 cache=features_cache,
                 progress=progress,
                 ablations_too=ablations,
-                judged=_judged(archive) if decisions else None,
+                decisions=_judged(archive) if decisions else None,
             )
         trained = Recommender(recommender.index, rankers=load_rankers(out))
         if "fused" not in trained.rankers:

@@ -1,15 +1,21 @@
 """Extract the proper names of an event's text: people, places, organisations, as news stories share them.
 
 A simple method rather than an NLP model (tests/test_names.py, on real headlines): runs of capitalised words
-(with the short connectors that live inside names, `Bank of England`, `Osama bin Laden`), each run kept whole
-and also as its single words, lower-cased. Sentence-initial function words (`The`, `After`) are dropped.
-Rarity (IDF over the archive) later decides how much a shared name counts, so generic capitalised words weigh
-little.
+(with the short connectors that live inside names, `Bank of England`, `Osama bin Laden`), each run kept whole,
+lower-cased. A name of several words also gives its last word, which news reuses alone (`Vladimir Putin`, then
+`Putin`), but never its first (`Sergey` would link Shoygu to Lavrov, `Billy` any Billy). Sentence-initial
+function words (`The`, `After`) are dropped, and so are generic words: those the archive mostly writes in lower
+case (`Voters`, `State`), and as the last word of a name, those it often does (`Reserve` would link Liberty Reserve
+to the Federal Reserve). Rarity (IDF over the archive) later decides how much a shared name counts, so common
+names (a country alone) weigh little.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 WORD = re.compile(r"[A-Za-z][\w'’\-.]*[\w]|[A-Za-z]|\d[\d,.]*")
 CONNECTORS = {"of", "the", "de", "del", "da", "al", "bin", "van", "von", "la", "le", "for", "du"}
@@ -131,38 +137,123 @@ def _clean(word: str) -> str:
     return word.strip(".'-").lower()
 
 
-def extract_names(text: str) -> list[str]:
-    """Distinct names in `text`, lower-cased: whole multi-word names first, then their single words."""
-    phrases: list[str] = []
-    singles: list[str] = []
-    run: list[str] = []
-    pending: list[str] = []  # connectors seen inside a run, kept only if another capitalised word follows
+# Share of an archive's uses of a word written in lower case (not counting sentence starts) above which the word
+# is generic: as a name on its own, and as the last word of a longer name.
+GENERIC_ALONE = 0.5
+GENERIC_LAST_WORD = 0.1
+MIN_USES = 3  # a word the archive uses fewer times keeps no statistics
+
+
+def lower_case_shares(texts: Iterable[str]) -> dict[str, float]:
+    """For each word used in lower case somewhere in `texts`: the share of the events using it that write it in
+    lower case (sentence starts left out), for the words at least GENERIC_LAST_WORD generic."""
+    lower: Counter[str] = Counter()
+    capital: Counter[str] = Counter()
+    for text in texts:
+        lowered: set[str] = set()
+        capitalised: set[str] = set()
+        sentence_start = True
+        for match in WORD.finditer(text):
+            word = match.group()
+            if word[0].islower():
+                lowered.add(_clean(word))
+            elif word[0].isupper() and not sentence_start:
+                capitalised.add(_clean(word))
+            sentence_start = _ends_clause(text, match)
+        lower.update(lowered)
+        capital.update(capitalised)
+    shares = {}
+    for word, count in lower.items():
+        uses = count + capital[word]
+        if uses >= MIN_USES and count / uses >= GENERIC_LAST_WORD:
+            shares[word] = round(count / uses, 3)
+    return shares
+
+
+def _ends_clause(text: str, match: re.Match[str]) -> bool:
+    """A sentence or clause ends after this word; an abbreviation like U.S. does not end one."""
+    return text[match.end() : match.end() + 1] in (".", ";", ":", "!", "?") and "." not in match.group()
+
+
+@dataclass(frozen=True)
+class Span:
+    """One name as written: its characters in the text, its words lower-cased."""
+
+    start: int
+    end: int
+    words: tuple[str, ...]
+    starts: tuple[int, ...]  # where each word begins in the text
+
+    def ending(self, words: int) -> tuple[int, int]:
+        """Where the span's last `words` words are in the text."""
+        return self.starts[len(self.words) - words], self.end
+
+    @property
+    def whole(self) -> str:
+        return " ".join(self.words)
+
+
+def name_spans(text: str) -> list[Span]:
+    """Every run of capitalised words in `text` (with the connectors inside it), leading function words dropped."""
+    spans: list[Span] = []
+    run: list[re.Match[str]] = []
+    pending: list[re.Match[str]] = []  # connectors seen inside a run, kept only if another capitalised word follows
 
     def close() -> None:
-        words = [w for w in (_clean(x) for x in run) if w]
-        while words and words[0] in COMMON:
-            words.pop(0)
-        if words:
-            if len(words) > 1:
-                phrases.append(" ".join(words))
-            singles.extend(w for w in words if w not in COMMON and w not in CONNECTORS and len(w) > 1)
+        kept = [(m, w) for m in run if (w := _clean(m.group()))]
+        while kept and kept[0][1] in COMMON:
+            kept.pop(0)
+        if kept:
+            words = tuple(w for _, w in kept)
+            spans.append(Span(kept[0][0].start(), kept[-1][0].end(), words, tuple(m.start() for m, _ in kept)))
         run.clear()
         pending.clear()
 
+    previous_end = 0
     for match in WORD.finditer(text):
         word = match.group()
+        if text[previous_end : match.start()].strip(" &.'’\"“”"):
+            close()  # a comma, a dash or a bracket ends a name: "United States, United Kingdom" are two
+        previous_end = match.end()
         if word[0].isupper():
             run.extend(pending)
             pending.clear()
-            run.append(word)
+            run.append(match)
         elif run and word.lower() in CONNECTORS and len(pending) < 2:
-            pending.append(word)
+            pending.append(match)
         else:
             close()
-        if text[match.end() : match.end() + 1] in (".", ";", ":", "!", "?") and "." not in word:
-            close()  # a sentence or clause ends; an abbreviation like U.S. does not
+        if _ends_clause(text, match):
+            close()
     close()
-    seen: dict[str, None] = {}
-    for name in phrases + singles:
-        seen.setdefault(name, None)
-    return list(seen)
+    return spans
+
+
+def span_names(span: Span, generic: Mapping[str, float] | None = None) -> tuple[list[str], list[str]]:
+    """The names a span gives: its whole (none when it is one generic word or a connector), and for a span of
+    several words its shorter endings, down to its last word unless that is generic (`U.S. Federal Reserve`:
+    `federal reserve`; `Russian President Vladimir Putin`: `vladimir putin`, `putin`; never a first name)."""
+    generic = generic or {}
+    words = span.words
+    if len(words) == 1:
+        word = words[0]
+        if word in CONNECTORS or len(word) < 2 or generic.get(word, 0.0) >= GENERIC_ALONE:
+            return [], []
+        return [word], []
+    endings = [" ".join(words[i:]) for i in range(1, len(words) - 1) if words[i] not in CONNECTORS | COMMON]
+    last = words[-1]
+    if last not in COMMON and len(last) > 1 and generic.get(last, 0.0) < GENERIC_LAST_WORD:
+        endings.append(last)
+    return [span.whole], endings
+
+
+def extract_names(text: str, generic: Mapping[str, float] | None = None) -> list[str]:
+    """Distinct names in `text`, lower-cased: whole names first, then the endings of the longer ones.
+    `generic`: `lower_case_shares` of the archive (no word is generic without it)."""
+    wholes: list[str] = []
+    endings: list[str] = []
+    for span in name_spans(text):
+        whole, ends = span_names(span, generic)
+        wholes += whole
+        endings += ends
+    return list(dict.fromkeys(wholes + endings))

@@ -47,27 +47,45 @@ def training_data(
     truth: Truth,
     query_ids: list[str],
     progress: bool = False,
-    judged: dict[str, dict[str, int]] | None = None,
+    decisions: dict[str, dict[str, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features of every query's candidate pool, 0/1 labels from its curated list, and pool sizes. `judged`:
-    editors' labels per query and candidate (1 accepted, 0 rejected), which override the list's."""
+    """Features of the judged candidates of every query's pool, 0/1 labels from its curated list, and the number
+    of judged candidates per query.
+
+    Judged: in the query's list, or with a list of its own. An event in no list was never filed, not judged
+    unrelated: counted as irrelevant, it would teach the ranker to push down every event without a list (the
+    gap in the lists) rather than unrelated ones. So the other candidates are left out of training, after the
+    features are computed on the whole pool (several are relative to it), exactly as at query time, where
+    every candidate is ranked alike.
+
+    `decisions`: editors' labels per query and candidate from review (1 accepted, 0 rejected), which override
+    the list's; a decided candidate is judged, and is added to the pool when the pool would not hold it."""
     from tqdm import tqdm
 
-    judged = judged or {}
+    decisions = decisions or {}
+    judged = np.zeros(len(index), dtype=bool)
+    judged[[index.position[i] for i in truth.relevant if i in index.position]] = True
     features, labels, sizes = [], [], []
     for query_id in tqdm(query_ids, desc="features", unit="q", mininterval=1, disable=not progress):
         query = query_for_row(index, index.position[query_id])
-        decided = {index.position[c]: label for c, label in judged.get(query_id, {}).items() if c in index.position}
+        decided = {index.position[c]: v for c, v in decisions.get(query_id, {}).items() if c in index.position}
         decided.pop(index.position[query_id], None)
         extra = np.asarray(sorted(decided), dtype=np.int64) if decided else None
         pool = candidate_pool(index, query, allowed_rows(index, query, None, None), extra=extra)
-        values = feature_matrix(index, query, pool)
-        relevant = {index.position[i] for i in truth.relevant.get(query_id, [])}
-        features.append(values)
-        labels.append(
-            np.fromiter((decided.get(int(r), int(r) in relevant) for r in pool), dtype=np.int32, count=len(pool))
-        )
-        sizes.append(len(pool))
+        relevant = np.zeros(len(index), dtype=bool)
+        relevant[[index.position[i] for i in truth.relevant.get(query_id, []) if i in index.position]] = True
+        label = relevant[pool].astype(np.int32)
+        keep = judged[pool] | relevant[pool]
+        if decided:
+            rows = np.asarray(sorted(decided), dtype=np.int64)
+            at = np.searchsorted(pool, rows)
+            label[at] = [decided[int(r)] for r in rows]
+            keep[at] = True
+        if not keep.any():
+            continue
+        features.append(feature_matrix(index, query, pool)[keep])
+        labels.append(label[keep])
+        sizes.append(int(keep.sum()))
     return np.vstack(features), np.concatenate(labels), np.asarray(sizes)
 
 
@@ -77,18 +95,18 @@ def cached_training_data(
     query_ids: list[str],
     cache: Path | None,
     progress: bool = False,
-    judged: dict[str, dict[str, int]] | None = None,
+    decisions: dict[str, dict[str, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`training_data`, kept in `cache` (.npz) for the same index, queries and features, so that refitting
     with other parameters does not rebuild every candidate pool."""
     meta = index.meta
-    key_parts = [meta.built_at, meta.count, query_ids, FEATURE_NAMES, judged or {}]
+    key_parts = [meta.built_at, meta.count, query_ids, FEATURE_NAMES, "judged", decisions or {}]
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()
     if cache is not None and cache.exists():
         with np.load(cache) as saved:
             if str(saved["key"]) == key:
                 return saved["features"], saved["labels"], saved["sizes"]
-    features, labels, sizes = training_data(index, truth, query_ids, progress, judged)
+    features, labels, sizes = training_data(index, truth, query_ids, progress, decisions)
     if cache is not None:
         with atomic_path(cache) as tmp, tmp.open("wb") as file:
             np.savez(file, key=key, features=features, labels=labels, sizes=sizes)
@@ -105,22 +123,22 @@ def train_rankers(
     cache: Path | None = None,
     progress: bool = False,
     ablations_too: bool = True,
-    judged: dict[str, dict[str, int]] | None = None,
+    decisions: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, list[str]]:
-    """Train `fused` and one ablation per signal group on train-split queries; write them to `out`. `judged`:
-    editors' decisions as labels (see the module docstring)."""
+    """Train `fused` and one ablation per signal group on train-split queries; write them to `out`.
+    `decisions`: editors' review decisions as labels (see the module docstring)."""
     import lightgbm
 
     train = sorted(q for q in truth.relevant if split_of(q) == "train")
     if queries is not None and queries < len(train):
         train = sorted(np.random.default_rng(seed).choice(train, size=queries, replace=False).tolist())
-    judged = decision_labels(judged or {}, set(index.position))
-    train = sorted(set(train) | set(judged))
-    if judged:
-        pairs = sum(len(v) for v in judged.values())
-        log(f"editors' decisions: {pairs:,} decided pairs of {len(judged):,} train-split events as labels")
+    decided = decision_labels(decisions or {}, set(index.position))
+    train = sorted(set(train) | set(decided))
+    if decided:
+        pairs = sum(len(v) for v in decided.values())
+        log(f"editors' decisions: {pairs:,} decided pairs of {len(decided):,} train-split events as labels")
     log(f"building candidate pools and features for {len(train):,} train-split queries")
-    features, labels, sizes = cached_training_data(index, truth, train, cache, progress, judged)
+    features, labels, sizes = cached_training_data(index, truth, train, cache, progress, decided)
     log(f"{len(labels):,} candidates, {int(labels.sum()):,} relevant ({labels.sum() / len(train):.1f} per query)")
     out.mkdir(parents=True, exist_ok=True)
     systems: dict[str, dict[str, object]] = {}
@@ -143,11 +161,11 @@ def train_rankers(
     return {name: list(spec["features"]) for name, spec in systems.items()}  # type: ignore[call-overload]
 
 
-def decision_labels(judged: dict[str, dict[str, int]], known: set[str]) -> dict[str, dict[str, int]]:
+def decision_labels(decisions: dict[str, dict[str, int]], known: set[str]) -> dict[str, dict[str, int]]:
     """The editors' labels that training may use: train-split events of the index, candidates in it."""
     kept = {
         event: {c: label for c, label in pairs.items() if c in known and c != event}
-        for event, pairs in judged.items()
+        for event, pairs in decisions.items()
         if event in known and split_of(event) == "train"
     }
     return {event: pairs for event, pairs in kept.items() if pairs}

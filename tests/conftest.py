@@ -29,6 +29,31 @@ def sample_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def full_archive():
+    """The full archive (113,512 events), read once; skipped where ../shared/archive is not here."""
+    from recommender.archive import read_archive
+
+    if not (FULL / "gold.jsonl.gz").exists():
+        pytest.skip("../shared/archive is not here")
+    return read_archive(FULL)
+
+
+@pytest.fixture(scope="session")
+def full_recommender(full_archive, tmp_path_factory):
+    """The full archive indexed with the default model, as `recommender index` does it (about three minutes on
+    two cores). RECOMMENDER_TEST_FULL_INDEX names an index already built from it, to skip the build."""
+    from recommender.index import build_index, load_index
+    from recommender.rank import Recommender
+
+    built = os.environ.get("RECOMMENDER_TEST_FULL_INDEX")
+    if built:
+        return Recommender(load_index(Path(built)))
+    out = tmp_path_factory.mktemp("full") / "index"
+    build_index(full_archive, out, archive_name="archive")
+    return Recommender(load_index(out))
+
+
+@pytest.fixture(scope="session")
 def sample_archive(sample_path):
     from recommender.archive import read_archive
 

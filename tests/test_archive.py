@@ -144,10 +144,8 @@ def test_validate_missing_archive_is_one_line():
 
 
 @pytest.mark.slow
-def test_full_archive_matches_gold():
-    if not (FULL / "gold.jsonl.gz").exists():
-        pytest.skip("../shared/archive is not here")
-    archive = read_archive(FULL)
+def test_full_archive_matches_gold(full_archive):
+    archive = full_archive
     assert len(archive.events) == 113_512
     assert archive.skipped == []
     with gzip.open(FULL / "gold.jsonl.gz") as handle:

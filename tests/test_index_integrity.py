@@ -23,6 +23,7 @@ FILES = [
     "records.offsets.npy",
     "names.npz",
     "names.json",
+    "names.generic.json",
     "tokens.npz",
     "tokens.json",
     "bm25/data.csc.index.npy",

@@ -264,20 +264,24 @@ def test_tune_learns_from_decisions_whatever_the_lists_say(sample_archive, sampl
         {event: {listed: 0, outsider: 1}, "news/not-indexed.md": {listed: 1}}, set(sample_index.ids)
     )
     assert judged == {event: {listed: 0, outsider: 1}}
-    _, labels, sizes = training_data(sample_index, truth, [event], judged=judged)
+    _, labels, sizes = training_data(sample_index, truth, [event], decisions=judged)
+    import numpy as np
+
     from recommender.rank import Recommender
     from recommender.rank.candidates import allowed_rows, candidate_pool
 
-    recommender = Recommender(sample_index)
-    query = recommender.query(sample_index.position[event])
-    extra = sorted(sample_index.position[i] for i in (listed, outsider))
-    import numpy as np
-
-    pool = candidate_pool(sample_index, query, allowed_rows(sample_index, query, None, None), np.asarray(extra))
-    assert len(pool) == sizes[0]
-    label_of = dict(zip(pool.tolist(), labels.tolist(), strict=True))
-    assert label_of[sample_index.position[listed]] == 0
-    assert label_of[sample_index.position[outsider]] == 1
+    # the rows trained on, as tune picks them: candidates with a list of their own or in the event's list, and
+    # the decided ones (added to the pool)
+    query = Recommender(sample_index).query(sample_index.position[event])
+    decided = np.asarray(sorted(sample_index.position[i] for i in (listed, outsider)))
+    pool = candidate_pool(sample_index, query, allowed_rows(sample_index, query, None, None), decided)
+    listed_rows = {sample_index.position[i] for i in truth.relevant if i in sample_index.position}
+    listed_rows |= {sample_index.position[i] for i in truth.relevant[event]}
+    trained = [int(r) for r in pool if int(r) in listed_rows or int(r) in decided]
+    assert sizes.tolist() == [len(trained)]
+    label_of = dict(zip(trained, labels.tolist(), strict=True))
+    assert label_of[sample_index.position[listed]] == 0  # in the curated list, rejected in review
+    assert label_of[sample_index.position[outsider]] == 1  # in no list, accepted in review
     others = set(truth.relevant[event]) - {listed}
     assert all(label_of[sample_index.position[i]] == 1 for i in others if sample_index.position[i] in label_of)
     test_event = next(e for e in sorted(truth.relevant) if split_of(e) == "test")

@@ -180,13 +180,17 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
             "neither in the query's list nor have a list of their own (unjudged) are dropped and the first 10 left "
             "are scored (Sakai 2007); bpref scores the deep ranking against judged candidates alone (Buckley and "
             "Voorhees 2004). Judged relevant: the query's curated list; judged not relevant: events with a list of "
-            "their own that is not the query's.",
+            "their own that is not the query's. The last column: of each system's top 10 outside the query's list, "
+            "the share that has a list of its own (about 29% of all events do): far above dense and BM25's share, "
+            "it would say a ranker learned the gaps in the lists rather than relatedness.",
             "",
-            "| system | condensed P@10 | condensed nDCG@10 | condensed MRR@10 | condensed R@10 | bpref |",
-            "|---|---|---|---|---|---|",
+            "| system | condensed P@10 | condensed nDCG@10 | condensed MRR@10 | condensed R@10 | bpref "
+            "| top 10 outside the list: share with a list |",
+            "|---|---|---|---|---|---|---|",
         ]
         for system, m in result.condensed.items():
-            cells = [m[x] for x in ("precision@10", "ndcg@10", "mrr@10", "recall@10", "bpref")]
+            keys = ("precision@10", "ndcg@10", "mrr@10", "recall@10", "bpref", "judged_share_outside_list")
+            cells = [m[x] for x in keys]
             lines.append(f"| {system} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     if tests:
         lines += [

@@ -140,6 +140,9 @@ def run_eval(
     runs: dict[str, dict[str, dict[str, float]]] = {s: {} for s in config.systems}
     condensed_runs: dict[str, dict[str, dict[str, float]]] = {s: {} for s in config.systems}
     bpref: dict[str, list[float]] = {s: [] for s in config.systems}
+    # of the top-k items outside the query's list, how many have a list of their own: a ranker that learned
+    # "has a curated list" as relevance shows it here, beside dense and BM25, which cannot know it
+    outside: dict[str, list[int]] = {s: [0, 0] for s in config.systems}
     judged = {index.position[i] for i in truth.relevant if i in index.position}  # events with a list of their own
     seconds: dict[str, float] = defaultdict(float)
     sure: dict[str, tuple[list[float], list[int]]] = {}
@@ -166,6 +169,10 @@ def run_eval(
                     labels.extend(int(index.ids[r] in relevant) for r in rows)
             seconds[system] += time.perf_counter() - started
             runs[system][query_id] = _run_scores(index.ids, rows, scores)
+            relevant_rows = {index.position[i] for i in truth.relevant[query_id]}
+            others = [r for r in rows if r not in relevant_rows]
+            outside[system][0] += len(others)
+            outside[system][1] += sum(r in judged for r in others)
             if config.deep:
                 if system in BASELINES:
                     deep = deep_baselines.rank(system, query, allowed, config.deep)
@@ -173,7 +180,6 @@ def run_eval(
                     deep = [
                         int(r) for r in recommender.rank(query, config.deep, system, config.since, config.until).rows
                     ]
-                relevant_rows = {index.position[i] for i in truth.relevant[query_id]}
                 kept = [r for r in deep if r in relevant_rows or r in judged][: config.k]
                 condensed_runs[system][query_id] = _run_scores(index.ids, kept, [0.0] * len(kept))
                 bpref[system].append(binary_preference(deep, relevant_rows, judged))
@@ -191,7 +197,10 @@ def run_eval(
         for system in runs:
             condensed[system] = {
                 m: condensed_metrics[system][m] for m in ("precision@10", "ndcg@10", "mrr@10", "recall@10")
-            } | {"bpref": round(float(np.mean(bpref[system])), 4)}
+            } | {
+                "bpref": round(float(np.mean(bpref[system])), 4),
+                "judged_share_outside_list": round(outside[system][1] / max(outside[system][0], 1), 4),
+            }
     calibrated = {s: (np.asarray(c), np.asarray(y)) for s, (c, y) in sure.items()}
     result = EvalResult(
         config, runs, metrics, per_query, query_ids, truth, dict(seconds), confidence=calibrated, condensed=condensed

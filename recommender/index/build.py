@@ -9,6 +9,7 @@ density of days that no change comes near.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ from recommender.index.layout import (
     DEFAULT_INDEX,
     FORMAT_VERSION,
     META,
+    NAME_GENERIC,
     NAMES,
     RECORD_SPANS,
     RECORDS,
@@ -44,7 +46,7 @@ from recommender.index.layout import (
 )
 from recommender.index.records import write_records
 from recommender.index.terms import Terms, tokenize, write_bm25
-from recommender.names import extract_names
+from recommender.names import extract_names, lower_case_shares
 
 
 @dataclass
@@ -79,6 +81,7 @@ class Previous:
     aliases: dict[str, str] = field(default_factory=dict)
     days: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     density: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    generic: dict[str, float] | None = None  # names.generic.json; None: recompute, with every event's names
 
     @classmethod
     def read(cls, out: Path, embedder: Embedder, log: Callable[[str], None] = lambda _: None) -> Previous:
@@ -103,6 +106,7 @@ class Previous:
             aliases=dict(columns.aliases),
             days=np.asarray(columns.date, dtype=np.int32),
             density=np.asarray(columns.story_density, dtype=np.int32),
+            generic=json.loads(read_file(out, meta, NAME_GENERIC)) if NAME_GENERIC in meta.files else None,
         )
         try:
             previous.spans = load_npy(read_file(out, meta, RECORD_SPANS))
@@ -207,8 +211,17 @@ def build_index(
         tokens = Terms.assemble(previous.tokens, term_source, tokenize([texts[i] for i in new_rows]))
         tokens.save(tmp, TOKENS)
         write_bm25(tmp / BM25, tokens)
-        names = [list(dict.fromkeys(extract_names(texts[i]))) for i in new_rows]
-        Terms.assemble(previous.names, term_source, names).save(tmp, NAMES)
+        # which words are generic is read once from the whole archive and kept, so an update extracts the names
+        # of its new events exactly as those of the events it reuses
+        if previous.generic is None:
+            generic = lower_case_shares(texts)
+            name_source = np.full(len(events), -1)
+        else:
+            generic, name_source = previous.generic, term_source
+        (tmp / NAME_GENERIC).write_text(json.dumps(generic, sort_keys=True), encoding="utf-8")
+        name_rows = np.flatnonzero(name_source < 0)
+        names = [extract_names(texts[i], generic) for i in name_rows]
+        Terms.assemble(previous.names, name_source, names).save(tmp, NAMES)
 
         meta = IndexMeta(
             model=embedder.name,

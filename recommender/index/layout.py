@@ -9,6 +9,7 @@
     bm25/                a bm25s index over the text the embedder sees
     tokens.npz .json     the BM25 term counts of each event (sparse rows) and their vocabulary
     names.npz names.json the names of each event (sparse rows) and their vocabulary
+    names.generic.json   the words the archive mostly writes in lower case, which names leave out (names.py)
 
 Every file but meta.json is checked against its size and BLAKE2b checksum when it is first read (`read_file`),
 so a damaged file is a clear error, never an answer from garbage. An index written before checksums has
@@ -43,6 +44,7 @@ RECORD_SPANS = "records.offsets.npy"
 BM25 = "bm25"
 TOKENS = "tokens"  # tokens.npz and tokens.json
 NAMES = "names"  # names.npz and names.json
+NAME_GENERIC = "names.generic.json"  # absent from indexes built before it: no word is then generic
 REQUIRED_FILES = (
     VECTORS,
     COLUMNS,
@@ -68,7 +70,8 @@ def damaged(path: Path, why: str) -> IndexLoadError:
 def index_files(folder: Path) -> list[str]:
     """Every file of a written index but meta.json, as names relative to it (bm25/ holds several)."""
     bm25 = sorted(f"{BM25}/{f.name}" for f in (folder / BM25).iterdir()) if (folder / BM25).is_dir() else []
-    return [*REQUIRED_FILES, *bm25]
+    optional = [name for name in (NAME_GENERIC,) if (folder / name).exists()]
+    return [*REQUIRED_FILES, *optional, *bm25]
 
 
 def checksum(data: bytes | memoryview) -> str:

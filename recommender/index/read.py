@@ -8,6 +8,7 @@ a loaded `Index` answers: load the new one to serve it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import mmap
 import os
 from functools import cached_property
@@ -25,6 +26,7 @@ from recommender.index.layout import (
     DEFAULT_INDEX,
     FORMAT_VERSION,
     META,
+    NAME_GENERIC,
     NAMES,
     RECORD_SPANS,
     RECORDS,
@@ -38,7 +40,7 @@ from recommender.index.layout import (
     verify,
 )
 from recommender.index.records import EventRecord, parse_record
-from recommender.index.terms import Terms, bm25_scores, load_bm25
+from recommender.index.terms import Terms, bm25_scores, document_frequency, load_bm25
 from recommender.names import extract_names
 
 
@@ -95,6 +97,10 @@ class Index:
         """BM25 score of every event for the query tokens (zeros when none is in the vocabulary)."""
         return bm25_scores(self.bm25, tokens, len(self.ids))
 
+    def document_frequency(self, token: str) -> int:
+        """How many events use the BM25 token."""
+        return document_frequency(self.bm25, token)
+
     @cached_property
     def _names(self) -> Terms:
         terms = Terms.load(self.path, NAMES, self.meta)
@@ -124,9 +130,17 @@ class Index:
         names = self.names
         return np.asarray(names.indices[names.indptr[row] : names.indptr[row + 1]])
 
+    @cached_property
+    def generic_words(self) -> dict[str, float]:
+        """The words the archive mostly writes in lower case, which names leave out (names.generic.json)."""
+        if NAME_GENERIC not in self.meta.files:
+            return {}
+        return json.loads(read_file(self.path, self.meta, NAME_GENERIC))
+
     def name_ids(self, text: str) -> np.ndarray:
         lookup = self.name_lookup
-        return np.asarray([lookup[n] for n in extract_names(text) if n in lookup], dtype=np.int64)
+        names = extract_names(text, self.generic_words)
+        return np.asarray([lookup[n] for n in names if n in lookup], dtype=np.int64)
 
     # --- dates and lengths -----------------------------------------------------------------------------
     @cached_property

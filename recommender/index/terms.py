@@ -7,6 +7,7 @@ import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,18 @@ def tokenize(texts: Sequence[str], progress: bool = False) -> list[list[str]]:
         list(texts), stopwords="en", stemmer=stemmer, return_ids=False, show_progress=progress
     )
     return tokens
+
+
+@cache
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def stem(word: str) -> str:
+    """One word's BM25 token (no stop-word test)."""
+    return str(_stemmer().stemWord(word.lower()))
 
 
 def tokenize_query(text: str) -> list[str]:
@@ -129,6 +142,15 @@ def load_bm25(folder: Path) -> Any:
     import bm25s
 
     return bm25s.BM25.load(str(folder), mmap=False)
+
+
+def document_frequency(retriever: Any, token: str) -> int:
+    """How many events use the BM25 `token` (0 for one not in the vocabulary)."""
+    term = retriever.vocab_dict.get(token)
+    if term is None:
+        return 0
+    indptr = retriever.scores["indptr"]
+    return int(indptr[term + 1] - indptr[term])
 
 
 def bm25_scores(retriever: Any, tokens: list[str], count: int) -> np.ndarray:

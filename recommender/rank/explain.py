@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from recommender.index import Index
+from recommender.index.terms import stem
+from recommender.names import name_spans, span_names
 from recommender.rank.calibration import Calibration
 from recommender.rank.features import shared_name_weight
 from recommender.rank.query import Query
@@ -85,27 +87,79 @@ def suggestions(
                     bm25=round(float(bm25[i]), 4),
                     names=round(float(names[i]), 4),
                     days_apart=abs(int(index.day[row]) - query.day) if query.day is not None and query.dated else None,
-                    shared_names=display_names(index, shared, index.text(row)),
+                    shared_names=display_names(index, shared, index.text(row), query),
                 ),
             )
         )
     return out
 
 
-def display_names(index: Index, name_ids: list[int], text: str, limit: int = 4) -> tuple[str, ...]:
-    """The rarest shared names, whole names before their words, as written in `text`."""
-    ranked = sorted(name_ids, key=lambda n: (-(" " in index.name_vocab[n]), -index.name_idf[n]))
-    picked: list[str] = []
-    for n in ranked:
-        name = index.name_vocab[n]
-        if any(name in p for p in picked):
+def display_names(index: Index, name_ids: list[int], text: str, query: Query, limit: int = 4) -> tuple[str, ...]:
+    """What a suggestion shares with its query, for an editor, as written in its `text`: the rarest shared names,
+    each the whole name as the text writes it (or the part of it the query names too: `Federal Reserve` of
+    `U.S. Federal Reserve`), in the text's order and case. Where no name is shared, the longest shared words."""
+    shared = {index.name_vocab[n]: float(index.name_idf[n]) for n in name_ids}
+    found: dict[str, tuple[float, int, str]] = {}  # lower-cased shown text: (weight, position, as written)
+    generic = index.generic_words
+    for span in name_spans(text):
+        whole, endings = span_names(span, generic)
+        for name in [*whole, *endings]:
+            if name in shared:
+                start, end = span.ending(name.count(" ") + 1)
+                written = text[start:end]
+                key = written.lower()
+                if key not in found or found[key][0] < shared[name]:
+                    found[key] = (shared[name], start, written)
+                break  # the longest shared piece of this span
+    candidates = sorted(found.values(), key=lambda x: -x[0])
+    if not candidates:
+        candidates = [(0.0, start, word) for start, word in shared_words(index, text, query)]
+    picked: list[tuple[float, int, str]] = []
+    for item in candidates:
+        if not any(_repeats(item[2].lower(), other[2].lower()) for other in picked):
+            picked.append(item)
+    return tuple(written for _, _, written in sorted(picked[:limit], key=lambda x: x[1]))
+
+
+def _repeats(a: str, b: str) -> bool:
+    """`a` says what `b` says: the same word in another form (`Iraqi`, `Iraq`) or a part of it."""
+    return a in b or b in a or _same_stem(a, b)
+
+
+def shared_words(index: Index, text: str, query: Query) -> list[tuple[int, str]]:
+    """(position, word as written) of the words of `text` that the query also uses, longest first: the same BM25
+    token, or for capitalised words the same stem as written (`Libyan` for `Libya`, `Pakistani` for `Pakistan`).
+    Words used by more than RARE_WORD of the archive's events (`announces`, `minister`) say nothing."""
+    most = RARE_WORD * len(index)
+    stems = {t for t in query.tokens if index.document_frequency(t) <= most}
+    capitalised = {m.group().lower() for m in CONTENT_WORD.finditer(query.text) if m.group()[0].isupper()}
+    seen: set[str] = set()
+    out = []
+    for match in CONTENT_WORD.finditer(text):
+        word = match.group()
+        key = word.lower()
+        if key in seen:
             continue
-        picked.append(name)
-        if len(picked) == limit:
+        token = stem(word)
+        if token in stems or (
+            word[0].isupper()
+            and index.document_frequency(token) <= most
+            and any(_same_stem(key, other) for other in capitalised)
+        ):
+            seen.add(key)
+            out.append((match.start(), word))
+    return sorted(out, key=lambda x: -len(x[1]))
+
+
+RARE_WORD = 0.05
+CONTENT_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
+
+
+def _same_stem(a: str, b: str) -> bool:
+    """Two proper words of one stem: a shared beginning of 4 letters or more covering most of the shorter."""
+    common = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
             break
-    return tuple(_as_written(name, text) for name in picked)
-
-
-def _as_written(name: str, text: str) -> str:
-    match = re.search(re.escape(name).replace(r"\ ", r"\s+"), text, flags=re.IGNORECASE)
-    return match.group(0) if match else name
+        common += 1
+    return common >= 4 and common >= 0.75 * min(len(a), len(b))

@@ -48,6 +48,7 @@ class Query:
     dated: bool = True  # False: `day` was inferred (free text placed at its closest event's date)
     story_density: float = np.nan  # of the event an undated query is placed at
     exclude: frozenset[int] = field(default_factory=frozenset)  # rows never to suggest
+    text: str = ""  # what was embedded: shown contexts are read from it, no feature is
 
 
 def query_for_row(
@@ -55,8 +56,10 @@ def query_for_row(
 ) -> Query:
     """The query of the indexed event at `row` (`dense`: its scores against every event, when known)."""
     vector = index.vectors[row]
-    tokens = tokenize_query(index.text(row))
+    text = index.text(row)
+    tokens = tokenize_query(text)
     return Query(
+        text=text,
         vector=vector,
         tokens=tokens,
         names=index.names_of(row),
@@ -72,6 +75,7 @@ def query_for_text(index: Index, text: str, vector: np.ndarray) -> Query:
     """The query of free text with its embedding `vector`: no date of its own (see `anchored`)."""
     tokens = tokenize_query(text)
     return Query(
+        text=text,
         vector=vector,
         tokens=tokens,
         names=index.name_ids(text),

@@ -21,6 +21,7 @@ from recommender.rank.calibration import Calibration, load_calibration
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.explain import Ranked, Suggestion, suggestions
 from recommender.rank.features import feature_matrix
+from recommender.rank.fusion import DEPTH, reciprocal_rank_fusion
 from recommender.rank.query import Query, anchored, query_for_row, query_for_text
 from recommender.rank.ranker import RANKER_DIR, Cascade, Ranker, cascade_for, load_rankers
 from recommender.rank.select import select
@@ -184,11 +185,19 @@ class Recommender:
         min_confidence: float = 0.0,
     ) -> list[Suggestion]:
         """Suggestions for free text. Text has no date of its own: it is placed at the date of its closest
-        event (within since/until), so that closeness in time to that story counts as it does for events."""
+        event (within since/until), so that closeness in time to that story counts as it does for events. A
+        trained ranker's ranking is then fused with dense similarity's (`fusion.py`: alone it ranks text below
+        dense), so each suggestion's score is its fused reciprocal rank and it has no calibrated confidence."""
         query = query_for_text(self.index, text, self.embedder.encode([text])[0])
         query = anchored(self.index, query, allowed_rows(self.index, query, since, until))
-        ranked = self.rank(query, k, system, since, until)
-        return confident(suggestions(self.index, query, ranked, set(), self._calibration(system)), min_confidence)
+        if system not in self.rankers:
+            ranked = self.rank(query, k, system, since, until)
+            return confident(suggestions(self.index, query, ranked, set(), self._calibration(system)), min_confidence)
+        learned = self.rank(query, DEPTH, system, since, until)
+        dense = self.rank(query, DEPTH, "dense", since, until)
+        rows, scores = reciprocal_rank_fusion([learned.rows, dense.rows], k)
+        best_bm25 = float(query.scores.bm25[np.concatenate([learned.rows, dense.rows])].max(initial=0.0))
+        return suggestions(self.index, query, Ranked(rows, scores, best_bm25), set())
 
     # --- ranking (the eval ranks queries itself) -------------------------------------------------------
     def query(self, row: int) -> Query:
