@@ -295,9 +295,12 @@ def eval_command(
     rankers: Annotated[
         Path | None, typer.Option(help="Folder of trained rankers (`tune --out`) to use instead of the packaged ones.")
     ] = None,
+    decisions: Annotated[
+        bool, typer.Option("--decisions", help="Also report precision on pairs decided in review (decisions.jsonl).")
+    ] = False,
 ) -> None:
     """Compare systems with the curated Related lists (P@k, R@10, nDCG@10, MRR, MAP, hit rate, lenient P@10)."""
-    from recommender.evaluate import EvalConfig, run_eval, write_report
+    from recommender.evaluate import EvalConfig, decision_precision, run_eval, write_report
     from recommender.truth import truth_from_archive, truth_from_file
 
     with clear_errors():
@@ -342,6 +345,11 @@ def eval_command(
             )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        decided: dict[str, dict[str, float]] = {}
+        if decisions:
+            judged = _judged(archive)
+            decided = decision_precision(recommender, judged, config.systems)
+            result.extra["decisions"] = decided
         command = "recommender eval " + " ".join(sys.argv[2:])
         result.extra["index"] = str(index_path)
         result.extra["archive"] = str(archive)
@@ -359,7 +367,31 @@ def eval_command(
     for system, (confidence, labels) in result.confidence.items():
         ece = expected_calibration_error(confidence, labels)
         typer.echo(f"{system} confidence: expected calibration error {ece:.4f} over {len(labels):,} suggestions")
+    if decisions:
+        first = next(iter(decided.values()), {"pairs": 0, "accepted": 0, "rejected": 0, "events": 0})
+        typer.echo(
+            f"precision on decided pairs ({first['pairs']:,.0f} pairs of {first['events']:,.0f} events in "
+            f"decisions.jsonl: {first['accepted']:,.0f} accepted, {first['rejected']:,.0f} rejected):"
+        )
+        for system, m in decided.items():
+            typer.echo(
+                f"{system:<16} precision {m['precision']:.3f} over {m['decided_in_top10']:,.0f} decided pairs in the "
+                f"top 10; accepted recall {m['accepted_recall']:.3f}"
+            )
     typer.echo(f"{len(result.query_ids):,} queries in {time.perf_counter() - started:.1f}s; report: {report}")
+
+
+def _judged(archive: Path) -> dict[str, dict[str, int]]:
+    """The pairs decided in review, as labels (1 accepted, 0 rejected), from ARCHIVE/decisions.jsonl."""
+    from recommender.suggest import DECISIONS_FILE, judged_pairs, load_decisions
+
+    path = archive / DECISIONS_FILE
+    if not path.is_file():
+        raise UsageError(f"--decisions: no {DECISIONS_FILE} in {archive} (made by `recommender review`)")
+    try:
+        return judged_pairs(load_decisions(path))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 @app.command()
@@ -386,6 +418,10 @@ def tune(
     split_by: Annotated[
         str, typer.Option(help="Learn from the train part of: hash (the packaged rankers) or time (to 2019-12-31).")
     ] = "hash",
+    decisions: Annotated[
+        bool,
+        typer.Option("--decisions", help="Also learn from review decisions (accepted: relevant; rejected: not)."),
+    ] = False,
 ) -> None:
     """Train the fused ranker and its ablations on the train split of the curated lists, then fit the fused
     ranker's confidence (calibrated probability) on train-split queries."""
@@ -411,6 +447,7 @@ def tune(
                 progress=progress,
                 ablations_too=ablations,
                 split_by=split_by,
+                decisions=_judged(archive) if decisions else None,
             )
         trained = Recommender(recommender.index, rankers=load_rankers(out))
         if "fused" not in trained.rankers:
@@ -609,6 +646,38 @@ def suggest(
         + remembered,
         err=True,
     )
+
+
+@app.command()
+def review(
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    index_path: IndexOption = DEFAULT_INDEX,
+    host: Annotated[str, typer.Option(help="Address to listen on (not loopback: --token is needed).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8010,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="RECOMMENDER_REVIEW_TOKEN", help="Secret every request must carry (open /?token=...)."),
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Only events dated on or after this date.")] = None,
+    until: Annotated[str | None, typer.Option(help="Only events dated on or before this date.")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=50, help="Suggestions per event.")] = 10,
+) -> None:
+    """Review suggestions in the browser: accept into Related, reject for good, skip, undo (decisions.jsonl)."""
+    import uvicorn
+
+    from recommender.review import Reviewer, ReviewError, create_review_app
+
+    with clear_errors():
+        start, end = date_window(since, until)
+        try:
+            reviewer = Reviewer.open(archive, index_path, k=k, since=start, until=end, log=typer.echo)
+            app_ = create_review_app(reviewer, host, token)
+        except (ReviewError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+    reviewer.start()
+    typer.echo(f"reviewing {len(reviewer.window()):,} events of {archive} on http://{host}:{port}/", err=True)
+    uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    reviewer.stop()
 
 
 @app.command()

@@ -1,5 +1,10 @@
 """Train the fused ranker (LightGBM LambdaRank) and its ablations on the train split of the curated lists.
 
+Editors' decisions in review (`decisions.jsonl`, `tune --decisions`) are extra labels that outrank the lists: an
+accepted pair is relevant and a rejected one is not, whatever the lists say, and a decided candidate is scored
+even when the candidate pool would not have held it. Only train-split events' decisions are used, so that the
+test split stays unseen.
+
 The model sees only the features of `recommender.rank.features` (text, vectors, names, dates): never a Related
 section. It learns how signals combine, not which pairs are related, and is trained on train-split queries
 alone, so a train event's list cannot reveal a test event's. Every reported figure is on the test split.
@@ -38,7 +43,11 @@ PARAMS = {
 
 
 def training_data(
-    index: Index, truth: Truth, query_ids: list[str], progress: bool = False
+    index: Index,
+    truth: Truth,
+    query_ids: list[str],
+    progress: bool = False,
+    decisions: dict[str, dict[str, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features of the judged candidates of every query's pool, 0/1 labels from its curated list, and the number
     of judged candidates per query.
@@ -47,40 +56,57 @@ def training_data(
     unrelated: counted as irrelevant, it would teach the ranker to push down every event without a list (the
     gap in the lists) rather than unrelated ones. So the other candidates are left out of training, after the
     features are computed on the whole pool (several are relative to it), exactly as at query time, where
-    every candidate is ranked alike."""
+    every candidate is ranked alike.
+
+    `decisions`: editors' labels per query and candidate from review (1 accepted, 0 rejected), which override
+    the list's; a decided candidate is judged, and is added to the pool when the pool would not hold it."""
     from tqdm import tqdm
 
+    decisions = decisions or {}
     judged = np.zeros(len(index), dtype=bool)
     judged[[index.position[i] for i in truth.relevant if i in index.position]] = True
     features, labels, sizes = [], [], []
     for query_id in tqdm(query_ids, desc="features", unit="q", mininterval=1, disable=not progress):
         query = query_for_row(index, index.position[query_id])
-        pool = candidate_pool(index, query, allowed_rows(index, query, None, None))
+        decided = {index.position[c]: v for c, v in decisions.get(query_id, {}).items() if c in index.position}
+        decided.pop(index.position[query_id], None)
+        extra = np.asarray(sorted(decided), dtype=np.int64) if decided else None
+        pool = candidate_pool(index, query, allowed_rows(index, query, None, None), extra=extra)
         relevant = np.zeros(len(index), dtype=bool)
-        relevant[[index.position[i] for i in truth.relevant[query_id] if i in index.position]] = True
+        relevant[[index.position[i] for i in truth.relevant.get(query_id, []) if i in index.position]] = True
+        label = relevant[pool].astype(np.int32)
         keep = judged[pool] | relevant[pool]
+        if decided:
+            rows = np.asarray(sorted(decided), dtype=np.int64)
+            at = np.searchsorted(pool, rows)
+            label[at] = [decided[int(r)] for r in rows]
+            keep[at] = True
         if not keep.any():
             continue
         features.append(feature_matrix(index, query, pool)[keep])
-        labels.append(relevant[pool][keep].astype(np.int32))
+        labels.append(label[keep])
         sizes.append(int(keep.sum()))
     return np.vstack(features), np.concatenate(labels), np.asarray(sizes)
 
 
 def cached_training_data(
-    index: Index, truth: Truth, query_ids: list[str], cache: Path | None, progress: bool = False
+    index: Index,
+    truth: Truth,
+    query_ids: list[str],
+    cache: Path | None,
+    progress: bool = False,
+    decisions: dict[str, dict[str, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`training_data`, kept in `cache` (.npz) for the same index, queries and features, so that refitting
     with other parameters does not rebuild every candidate pool."""
     meta = index.meta
-    key = hashlib.sha256(
-        json.dumps([meta.built_at, meta.count, query_ids, FEATURE_NAMES, "judged"]).encode()
-    ).hexdigest()
+    key_parts = [meta.built_at, meta.count, query_ids, FEATURE_NAMES, "judged", decisions or {}]
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()
     if cache is not None and cache.exists():
         with np.load(cache) as saved:
             if str(saved["key"]) == key:
                 return saved["features"], saved["labels"], saved["sizes"]
-    features, labels, sizes = training_data(index, truth, query_ids, progress)
+    features, labels, sizes = training_data(index, truth, query_ids, progress, decisions)
     if cache is not None:
         with atomic_path(cache) as tmp, tmp.open("wb") as file:
             np.savez(file, key=key, features=features, labels=labels, sizes=sizes)
@@ -105,16 +131,23 @@ def train_rankers(
     progress: bool = False,
     ablations_too: bool = True,
     split_by: str = "hash",
+    decisions: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, list[str]]:
     """Train `fused` and one ablation per signal group on train-split queries (`split_by`: hash, the packaged
-    rankers' split, or time, to measure forward in time); write them to `out`."""
+    rankers' split, or time, to measure forward in time); write them to `out`. `decisions`: editors' review
+    decisions as labels (see the module docstring)."""
     import lightgbm
 
     train = train_queries(index, truth, split_by)
     if queries is not None and queries < len(train):
         train = sorted(np.random.default_rng(seed).choice(train, size=queries, replace=False).tolist())
+    decided = decision_labels(decisions or {}, set(index.position))
+    train = sorted(set(train) | set(decided))
+    if decided:
+        pairs = sum(len(v) for v in decided.values())
+        log(f"editors' decisions: {pairs:,} decided pairs of {len(decided):,} train-split events as labels")
     log(f"building candidate pools and features for {len(train):,} train-split queries")
-    features, labels, sizes = cached_training_data(index, truth, train, cache, progress)
+    features, labels, sizes = cached_training_data(index, truth, train, cache, progress, decided)
     log(f"{len(labels):,} candidates, {int(labels.sum()):,} relevant ({labels.sum() / len(train):.1f} per query)")
     out.mkdir(parents=True, exist_ok=True)
     systems: dict[str, dict[str, object]] = {}
@@ -140,6 +173,16 @@ def train_rankers(
     }
     write_text(out / "rankers.json", json.dumps(manifest, indent=2) + "\n")
     return {name: list(spec["features"]) for name, spec in systems.items()}  # type: ignore[call-overload]
+
+
+def decision_labels(decisions: dict[str, dict[str, int]], known: set[str]) -> dict[str, dict[str, int]]:
+    """The editors' labels that training may use: train-split events of the index, candidates in it."""
+    kept = {
+        event: {c: label for c, label in pairs.items() if c in known and c != event}
+        for event, pairs in decisions.items()
+        if event in known and split_of(event) == "train"
+    }
+    return {event: pairs for event, pairs in kept.items() if pairs}
 
 
 def calibration_data(

@@ -15,7 +15,7 @@ FLOW = [
     ("recommender.rank",),
     ("recommender.truth",),
     ("recommender.evaluate", "recommender.tune", "recommender.finetune", "recommender.suggest"),
-    ("recommender.api", "recommender.cli"),
+    ("recommender.api", "recommender.review", "recommender.cli"),
 ]
 
 

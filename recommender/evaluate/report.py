@@ -135,6 +135,9 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
         "significance": tests,
         "calibration": calibration,
     }
+    decided = result.extra.get("decisions")
+    if decided:
+        metrics["decisions"] = decided
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     for system, run in result.runs.items():
         write_text(out / f"run-{system}.json", json.dumps(run))
@@ -233,6 +236,21 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
                 f"| {b['bin'] / 10:.1f}-{(b['bin'] + 1) / 10:.1f} | {b['items']:,} | {b['confidence']:.3f} | "
                 f"{b['observed']:.3f} |"
             )
+    if decided:
+        lines += [
+            "",
+            "## Precision on pairs decided in review",
+            "",
+            "Of the pairs editors decided in `recommender review` (decisions.jsonl) that a system ranks in the "
+            "top 10 of their event, the share accepted; and the share of accepted pairs it ranks there.",
+            "",
+            "| system | decided pairs in the top 10 | precision | accepted recall |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {system} | {m['decided_in_top10']:,} | {m['precision']:.3f} | {m['accepted_recall']:.3f} |"
+            for system, m in decided.items()
+        ]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     lines += [
         "",

@@ -259,3 +259,36 @@ def lenient_precision(
         if mine:
             values[i] = sum(1 for doc, _ in top if stories.get(doc, set()) & mine) / k
     return values
+
+
+def decision_precision(
+    recommender: Recommender, judged: dict[str, dict[str, int]], systems: tuple[str, ...], k: int = K
+) -> dict[str, dict[str, float]]:
+    """Each system scored on the pairs editors decided in review (1 accepted, 0 rejected): of the decided pairs it
+    ranks in its decided events' top k, the share accepted (`precision`), and the share of accepted pairs it ranks
+    there (`accepted_recall`). Undecided items are left out, as in a condensed list."""
+    index = recommender.index
+    events = {e: pairs for e, pairs in judged.items() if e in index.position}
+    accepted = sum(label for pairs in events.values() for label in pairs.values())
+    total = sum(len(pairs) for pairs in events.values())
+    out: dict[str, dict[str, float]] = {}
+    for system in systems:
+        if system in BASELINES:
+            continue
+        shown = hits = 0
+        for event, pairs in events.items():
+            ranked = recommender.rank(recommender.query(index.position[event]), k, system)
+            top_ids = {index.ids[r] for r in ranked.rows}
+            decided = [label for candidate, label in pairs.items() if candidate in top_ids]
+            shown += len(decided)
+            hits += sum(decided)
+        out[system] = {
+            "events": len(events),
+            "pairs": total,
+            "accepted": accepted,
+            "rejected": total - accepted,
+            f"decided_in_top{k}": shown,
+            "precision": round(hits / shown, 4) if shown else 0.0,
+            "accepted_recall": round(hits / accepted, 4) if accepted else 0.0,
+        }
+    return out

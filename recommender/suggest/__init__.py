@@ -15,9 +15,16 @@ from recommender.suggest.batch import (
     suggest_all,
     suggest_for,
 )
-from recommender.suggest.decisions import DECISIONS_FILE, Decisions, load_decisions, save_decisions
+from recommender.suggest.decisions import (
+    DECISIONS_FILE,
+    Decisions,
+    append_decisions,
+    judged_pairs,
+    load_decisions,
+    save_decisions,
+)
 from recommender.suggest.render import FORMATS, SECTION, markdown_block, render
-from recommender.suggest.rules import EditorRules, RulesError, load_rules
+from recommender.suggest.rules import EditorRules, RulesError, append_never, load_rules, remove_never
 from recommender.suggest.run import ArchiveRows, BatchSummary, archive_rows, file_states, run_batch
 from recommender.suggest.write import WriteOutcome, with_section, write_suggestions
 
@@ -30,6 +37,10 @@ __all__ = [
     "BatchSummary",
     "Decisions",
     "FileState",
+    "append_decisions",
+    "append_never",
+    "judged_pairs",
+    "remove_never",
     "archive_rows",
     "file_states",
     "load_decisions",

@@ -6,6 +6,10 @@ later run, an item of the last offer that the editor removed from the section, a
 Related list, is a rejection: recorded (`rejected`) and never suggested for that event again. Deleting the whole
 section rejects all of it. An editor undoes a rejection by deleting its line. The machine writes this file, not
 editors.toml, which is the editors' own hand-written file (rewriting it would lose their comments and layout).
+
+`recommender review` appends one record per decision made in the browser (`decision`: accepted, rejected,
+skipped, and `undo` naming the decision it takes back), with the rank, score and confidence shown and the ranker
+and model fingerprints; `tune --decisions` learns from them and `eval --decisions` scores on them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Decisions:
 
     offered: dict[str, list[str]] = field(default_factory=dict)
     rejected: dict[str, set[str]] = field(default_factory=dict)
+    accepted: dict[str, set[str]] = field(default_factory=dict)  # accepted in review (and not undone)
     new: list[dict[str, object]] = field(default_factory=list)  # records of this run, not yet saved
 
     def removed_by_editor(self, event: Event, resolve: Callable[[str], str | None]) -> list[str]:
@@ -61,13 +66,51 @@ def load_decisions(path: Path) -> Decisions:
         try:
             record = json.loads(line)
             event = str(record["event"])
-            if "rejected" in record:
+            if "decision" in record:
+                _apply_review(decisions, event, record)
+            elif "rejected" in record:
                 decisions.rejected.setdefault(event, set()).add(str(record["rejected"]))
             else:
                 decisions.offered[event] = [str(i) for i in record["offered"]]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: not a decision record ({exc.__class__.__name__}: {exc})") from None
     return decisions
+
+
+def _apply_review(decisions: Decisions, event: str, record: dict[str, object]) -> None:
+    """A decision made in review (or an undo of one) applied to what is remembered."""
+    kind = str(record["decision"])
+    candidate = str(record["candidate"])
+    if kind == "undo":
+        undone = str(record["undoes"])
+        target = decisions.accepted if undone == "accepted" else decisions.rejected if undone == "rejected" else None
+        if target is not None:
+            target.get(event, set()).discard(candidate)
+    elif kind in ("accepted", "rejected"):
+        other = decisions.rejected if kind == "accepted" else decisions.accepted
+        other.get(event, set()).discard(candidate)
+        (decisions.accepted if kind == "accepted" else decisions.rejected).setdefault(event, set()).add(candidate)
+    elif kind != "skipped":
+        raise KeyError(f"decision {kind!r}")
+
+
+def judged_pairs(decisions: Decisions) -> dict[str, dict[str, int]]:
+    """Per event, each candidate an editor decided on, as a label: 1 accepted, 0 rejected (the last word on a pair
+    counts; undone decisions are not labels)."""
+    labels: dict[str, dict[str, int]] = {}
+    for event, ids in decisions.rejected.items():
+        for candidate in ids:
+            labels.setdefault(event, {})[candidate] = 0
+    for event, ids in decisions.accepted.items():
+        for candidate in ids:
+            labels.setdefault(event, {})[candidate] = 1
+    return {event: pairs for event, pairs in labels.items() if pairs}
+
+
+def append_decisions(path: Path, records: list[dict[str, object]]) -> None:
+    """Add records to `path` at once (the file rewritten under a temporary name and renamed)."""
+    decisions = Decisions(new=list(records))
+    save_decisions(path, decisions)
 
 
 def save_decisions(path: Path, decisions: Decisions) -> int:

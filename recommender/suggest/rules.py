@@ -1,6 +1,10 @@
 """Editors' rules from `editors.toml` in the archive: pairs never to suggest, pairs always put first, events
 and date ranges left out (see archive/editors.example.toml). Ids are taken as the archive's links write them
-(with or without a leading slash or zero padding); an id the index lacks is a warning naming the file and line."""
+(with or without a leading slash or zero padding); an id the index lacks is a warning naming the file and line.
+
+`recommender review` adds the pairs an editor rejects as `[[never_pair]]` tables appended at the end of the file
+(`append_never`), never rewriting what the editors wrote: their comments and layout stay as they are.
+"""
 
 from __future__ import annotations
 
@@ -95,7 +99,7 @@ def load_rules(path: Path) -> EditorRules:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RulesError(f"{path}: not valid TOML ({exc})") from None
     rules = EditorRules(source=str(path), text=path.read_text(encoding="utf-8"))
-    unknown = set(raw) - {"never", "pin", "exclude_events", "exclude_dates"}
+    unknown = set(raw) - {"never", "never_pair", "pin", "exclude_events", "exclude_dates"}
     if unknown:
         raise RulesError(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
     for name in ("never", "pin", "exclude_dates"):
@@ -105,6 +109,16 @@ def load_rules(path: Path) -> EditorRules:
         ):
             raise RulesError(f'{path}: field {name!r} must be a list of ["...", "..."] pairs')
     rules.never = {frozenset(p) for p in raw.get("never", [])}
+    tables = raw.get("never_pair", [])
+    if not isinstance(tables, list) or not all(
+        isinstance(t, dict)
+        and isinstance(t.get("pair"), list)
+        and len(t["pair"]) == 2
+        and all(isinstance(x, str) for x in t["pair"])
+        for t in tables
+    ):
+        raise RulesError(f'{path}: each [[never_pair]] table must hold pair = ["...", "..."]')
+    rules.never |= {frozenset(t["pair"]) for t in tables}
     for event_id, pinned in raw.get("pin", []):
         rules.pins.setdefault(event_id, []).append(pinned)
     events = raw.get("exclude_events", [])
@@ -117,3 +131,56 @@ def load_rules(path: Path) -> EditorRules:
         except ValueError:
             raise RulesError(f"{path}: field 'exclude_dates': {start!r}..{end!r} is not a YYYY-MM-DD range") from None
     return rules
+
+
+def never_block(event_id: str, other: str, reason: str = "", at: str = "") -> str:
+    """A `[[never_pair]]` table for one rejected pair (what `append_never` adds), in TOML."""
+    lines = ["", "[[never_pair]]", f"pair = [{_toml_string(event_id)}, {_toml_string(other)}]"]
+    if reason:
+        lines.append(f"reason = {_toml_string(reason)}")
+    if at:
+        lines.append(f"at = {_toml_string(at)}")
+    return "\n".join(lines) + "\n"
+
+
+def append_never(path: Path, event_id: str, other: str, reason: str = "", at: str = "") -> str:
+    """Add a never pair to editors.toml as a `[[never_pair]]` table at its end, keeping every byte the editors
+    wrote (a missing file is created); returns the text added (for `remove_never`). The file must stay valid."""
+    from recommender.atomic import atomic_path
+
+    old = path.read_bytes() if path.exists() else b""
+    text = old.decode("utf-8")
+    eol = "\r\n" if "\r\n" in text else "\n"
+    block = never_block(event_id, other, reason, at).replace("\n", eol)
+    if text and not text.endswith("\n"):
+        block = eol + block
+    new = text + block
+    try:
+        tomllib.loads(new)
+    except tomllib.TOMLDecodeError as exc:  # e.g. a `never_pair = [...]` key of the editors' own
+        raise RulesError(f"{path}: cannot add a [[never_pair]] table to it ({exc})") from None
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(new.encode("utf-8"))
+    return block
+
+
+def remove_never(path: Path, block: str) -> bool:
+    """Take back a block `append_never` added (its last occurrence); False when it is no longer in the file."""
+    from recommender.atomic import atomic_path
+
+    if not path.exists():
+        return False
+    text = path.read_bytes().decode("utf-8")
+    at = text.rfind(block)
+    if at < 0:
+        return False
+    with atomic_path(path) as tmp:
+        tmp.write_bytes((text[:at] + text[at + len(block) :]).encode("utf-8"))
+    return True
+
+
+def _toml_string(value: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's, for the characters an id or a reason can hold)."""
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
