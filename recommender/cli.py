@@ -148,10 +148,18 @@ def index(
     model: Annotated[
         str, typer.Option(help="Embedding model: base, tuned (fine-tuned, shipped) or a `finetune` output folder.")
     ] = DEFAULT_MODEL,
+    lists: Annotated[
+        bool, typer.Option(help="Keep every event's top 50 suggestions ready in the index (--no-lists skips it).")
+    ] = True,
+    jobs: Annotated[int, typer.Option(min=1, help="Processes making ready lists (default: one per core).")] = (
+        os.cpu_count() or 1
+    ),
 ) -> None:
-    """Embed every event (only new or changed ones when an index is already there) and save the index."""
+    """Embed every event (only new or changed ones when an index is already there) and save the index, with
+    every event's suggestions ready (only those that can have changed are remade on an update)."""
     from recommender.embed import Embedder
     from recommender.index import build_index
+    from recommender.rank.ready import lists_step
 
     with clear_errors():
         started = time.perf_counter()
@@ -170,6 +178,7 @@ def index(
             progress=sys.stderr.isatty(),
             reuse=not full,
             log=lambda m: typer.echo(m, err=True),
+            extra=lists_step(jobs, log=lambda m: typer.echo(m, err=True)) if lists else None,
         )
     typer.echo(
         f"indexed {report.count:,} events into {report.path} in {time.perf_counter() - started:.1f}s "
@@ -605,18 +614,45 @@ def serve(
     index_path: IndexOption = DEFAULT_INDEX,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes, sharing the index's mapped files (default: one per core).")
+    ] = os.cpu_count() or 1,
+    threads: Annotated[int, typer.Option(min=1, help="Live rankings at once in each process.")] = 2,
+    queue: Annotated[
+        int, typer.Option(min=0, help="Live rankings that may wait in each process; past it a 503 with Retry-After.")
+    ] = 32,
 ) -> None:
     """Run the similarity API (OpenAPI docs at /docs) over a saved index."""
     import uvicorn
 
-    from recommender.api import create_app
+    from recommender.index import load_index
 
     with clear_errors():
-        api = create_app(index_path)
+        state = _recommender(index_path).lists_state  # a missing or damaged index is one line, before any worker
+        load_index(index_path)
+    os.environ.update(
+        RECOMMENDER_SERVE_INDEX=str(index_path),
+        RECOMMENDER_SERVE_THREADS=str(threads),
+        RECOMMENDER_SERVE_QUEUE=str(queue),
+    )
+    lists = {
+        "ready": "ready lists served",
+        "stale": "ready lists STALE (another ranker): every answer ranked live "
+        "until `recommender index` refreshes them",
+        "none": "no ready lists: every answer ranked live",
+    }[state]
     typer.echo(
-        f"serving {index_path} on http://{host}:{port} (docs: /docs); a new build there is picked up within "
-        "seconds, or at once on SIGHUP",
+        f"serving {index_path} on http://{host}:{port} (docs: /docs) with {workers} worker process(es); {lists}; "
+        "a new build there is picked up within seconds, or at once on SIGHUP",
         err=True,
     )
     # Requests still running 3 s after SIGTERM are cut off: the server stops within 5 s whatever its load.
-    uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    uvicorn.run(
+        "recommender.api:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )

@@ -40,6 +40,7 @@ class Suggestion:
     # for a system without a fitted calibration (dense, bm25)
     confidence: float | None = None
     pinned: bool = False  # put first by an editor's pin in editors.toml
+    source: str = "live"  # "ready": read from the index's ready lists; "live": ranked for this request
 
     @property
     def context(self) -> tuple[str, ...]:
@@ -54,6 +55,7 @@ class Ranked:
     rows: np.ndarray
     scores: np.ndarray
     best_bm25: float
+    pool: np.ndarray | None = None  # the candidates ranked (a trained ranker's pool)
 
 
 def suggestions(
@@ -62,15 +64,40 @@ def suggestions(
     """`ranked` as Suggestions; `curated` (ids) marks those already in the query's Related list; `calibration`
     (of the system that ranked them) turns each score into its confidence."""
     rows = ranked.rows
-    confidence = calibration(ranked.scores) if calibration is not None else None
+    dense, bm25, names = signal_values(index, query, ranked)
+    query_day = query.day if query.dated else None
+    return built(index, rows, ranked.scores, dense, bm25, names, query_day, query.names, curated, calibration)
+
+
+def signal_values(index: Index, query: Query, ranked: Ranked) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The dense, relative BM25 and names signals of `ranked`'s rows, as float32 (what ready lists store)."""
+    rows = ranked.rows
     dense = query.scores.dense[rows]
     bm25 = query.scores.bm25[rows]
     bm25 = bm25 / ranked.best_bm25 if ranked.best_bm25 > 0 else np.zeros(len(rows), dtype=np.float32)
-    names = shared_name_weight(index, query, rows)
-    query_names = {int(n) for n in query.names}
+    return dense, bm25, shared_name_weight(index, query, rows)
+
+
+def built(
+    index: Index,
+    rows: np.ndarray,
+    scores: np.ndarray,
+    dense: np.ndarray,
+    bm25: np.ndarray,
+    names: np.ndarray,
+    query_day: int | None,
+    query_names: np.ndarray,
+    curated: set[str],
+    calibration: Calibration | None,
+    source: str = "live",
+) -> list[Suggestion]:
+    """Suggestions from their rows, scores and signal values (ranked now, or read from a ready list): the one
+    place they are rounded and explained, so that both give the same answer."""
+    confidence = calibration(np.asarray(scores)) if calibration is not None else None
+    wanted = {int(n) for n in query_names}
     out = []
-    for i, (row, score) in enumerate(zip(rows.tolist(), ranked.scores, strict=True)):
-        shared = [int(n) for n in index.names_of(row) if int(n) in query_names]
+    for i, (row, score) in enumerate(zip(rows.tolist(), scores, strict=True)):
+        shared = [int(n) for n in index.names_of(row) if int(n) in wanted]
         out.append(
             Suggestion(
                 rank=i + 1,
@@ -84,9 +111,10 @@ def suggestions(
                     dense=round(float(dense[i]), 4),
                     bm25=round(float(bm25[i]), 4),
                     names=round(float(names[i]), 4),
-                    days_apart=abs(int(index.day[row]) - query.day) if query.day is not None and query.dated else None,
+                    days_apart=abs(int(index.day[row]) - query_day) if query_day is not None else None,
                     shared_names=display_names(index, shared, index.text(row)),
                 ),
+                source=source,
             )
         )
     return out
