@@ -98,6 +98,13 @@ def read(archive: Path, cached: bool = True) -> Archive:
         gc.enable()
 
 
+LIST_STATES = {
+    "ready": "current (made by the installed ranker): answers by id are read from them",
+    "stale": "STALE (made by another ranker): every answer is ranked live until `recommender index` remakes them",
+    "none": "none (built with --no-lists): every answer is ranked live",
+}
+
+
 def echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -107,9 +114,14 @@ def validate(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
     strict: Annotated[bool, typer.Option(help="Exit 1 if any file was skipped.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    index_path: Annotated[
+        Path | None, typer.Option("--index", help="Also say whether this index's ready lists are current.")
+    ] = None,
 ) -> None:
-    """Parse every event file and report counts, unresolved links and every skipped file with its reason."""
+    """Parse every event file and report counts, unresolved links and every skipped file with its reason (and,
+    with --index, whether the index's ready lists are current or stale)."""
     with clear_errors():
+        lists = _recommender(index_path).lists_state if index_path is not None else None
         data = read(archive)
     events = data.events.values()
     unresolved = data.unresolved_links()
@@ -124,6 +136,8 @@ def validate(
         "warnings": data.warnings,
         "fingerprint": data.fingerprint,
     }
+    if lists is not None:
+        report["lists"] = lists
     if as_json:
         echo_json(report)
     else:
@@ -134,6 +148,8 @@ def validate(
             typer.echo(f"  skipped {skipped.path}: {skipped.reason}")
         for warning in data.warnings:
             typer.echo(f"  warning: {warning}")
+        if lists is not None:
+            typer.echo(f"{'ready lists':>18}: {LIST_STATES[lists]}")
     if strict and data.skipped:
         raise typer.Exit(1)
 
@@ -198,7 +214,8 @@ def _print_suggestions(suggestions: list[Any], as_json: bool, title: str) -> Non
     if as_json:
         echo_json([asdict(s) for s in suggestions])
         return
-    typer.echo(title)
+    source = f"  ({suggestions[0].source})" if suggestions else ""
+    typer.echo(title + source)
     for s in suggestions:
         mark = "*" if s.curated else " "
         context = f"  [{', '.join(s.context)}]" if s.context else ""
@@ -265,6 +282,8 @@ def related(
                 min_confidence=min_confidence,
             )
             title = f"{index.date(row)}  {index.headlines[row][:120]}"
+            if system == "fused" and recommender.lists_state == "stale":
+                typer.echo("warning: the index's ready lists were made by another ranker: ranking live", err=True)
         else:
             assert text is not None
             suggestions = recommender.similar(text, k, start, end, system=system, min_confidence=min_confidence)
@@ -642,7 +661,8 @@ def serve(
         "none": "no ready lists: every answer ranked live",
     }[state]
     typer.echo(
-        f"serving {index_path} on http://{host}:{port} (docs: /docs) with {workers} worker process(es); {lists}; "
+        f"serving {index_path} on http://{host}:{port} (docs: /docs) with {workers} worker process(es); ready lists "
+        f"{lists}; "
         "a new build there is picked up within seconds, or at once on SIGHUP",
         err=True,
     )
