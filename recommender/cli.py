@@ -7,6 +7,7 @@ import datetime as dt
 import gc
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -644,30 +645,30 @@ def serve(
     """Run the similarity API (OpenAPI docs at /docs) over a saved index."""
     import uvicorn
 
-    from recommender.index import load_index
+    from recommender.index import IndexLoadError, IndexMeta
 
     with clear_errors():
-        state = _recommender(index_path).lists_state  # a missing or damaged index is one line, before any worker
-        load_index(index_path)
+        if not (index_path / "meta.json").exists():
+            raise IndexLoadError(
+                f"no index at {index_path}: build it with `recommender index --archive ARCHIVE --out {index_path}`"
+            )
+        meta = IndexMeta.read(index_path)  # a damaged meta.json is one line here; each worker checks the rest
+    cores = os.cpu_count() or 1
     os.environ.update(
         RECOMMENDER_SERVE_INDEX=str(index_path),
         RECOMMENDER_SERVE_THREADS=str(threads),
         RECOMMENDER_SERVE_QUEUE=str(queue),
     )
-    lists = {
-        "ready": "ready lists served",
-        "stale": "ready lists STALE (another ranker): every answer ranked live "
-        "until `recommender index` refreshes them",
-        "none": "no ready lists: every answer ranked live",
-    }[state]
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # the workers share the cores
+        os.environ.setdefault(variable, str(max(1, cores // workers)))
+    lists = "with ready lists (/health says whether they are current)" if meta.lists_fingerprint else "no ready lists"
     typer.echo(
-        f"serving {index_path} on http://{host}:{port} (docs: /docs) with {workers} worker process(es); ready lists "
-        f"{lists}; "
+        f"serving {index_path} ({lists}) on http://{host}:{port} (docs: /docs) with {workers} worker process(es); "
         "a new build there is picked up within seconds, or at once on SIGHUP",
         err=True,
     )
     # Requests still running 3 s after SIGTERM are cut off: the server stops within 5 s whatever its load.
-    uvicorn.run(
+    config = uvicorn.Config(
         "recommender.api:app_from_env",
         factory=True,
         host=host,
@@ -676,3 +677,18 @@ def serve(
         log_level="warning",
         timeout_graceful_shutdown=3,
     )
+    if workers == 1:
+        uvicorn.Server(config).run()
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+
+    # SIGHUP: each worker loads the new build beside the old one and swaps (uvicorn would restart them)
+    def forward_hup() -> None:
+        for process in supervisor.processes:
+            if process.pid:
+                os.kill(process.pid, signal.SIGHUP)
+
+    supervisor.handle_hup = forward_hup  # type: ignore[method-assign]
+    supervisor.run()
