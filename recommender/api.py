@@ -326,6 +326,7 @@ class Served:
                 index = load_index(self.path)
                 same_model = index.meta.model_fingerprint == old.index.meta.model_fingerprint
                 fresh = Recommender(index, embedder=old.embedder if same_model else None, rankers=old.rankers)
+                fresh.calibration, fresh.cascade = old.calibration, old.cascade  # the same ranker, as it was loaded
                 fresh.warm_up(text=not same_model)
                 index.load_all()
             except (IndexLoadError, OSError) as exc:

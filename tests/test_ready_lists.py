@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import time
 from dataclasses import replace
 
 import httpx
@@ -171,3 +172,19 @@ def test_live_ranking_saturated_is_a_503_with_retry_after(ready):
     assert 200 in codes and 503 in codes
     assert all(r.headers["retry-after"] == "1" for r in answers if r.status_code == 503)
     assert health.status_code == 200 and by_id.status_code == 200  # ready answers never wait for a thread
+
+
+def test_a_new_build_is_served_with_its_lists(lists_path, sample_archive, tmp_path):
+    served = tmp_path / "served"
+    shutil.copytree(lists_path, served)
+    event = load_index(served).ids[2]
+    with TestClient(create_app(served, reload_every=0.2)) as client:
+        before = client.get("/health").json()["build_id"]
+        build_index(sample_archive, served, archive_name="sample", extra=lists_step(log=lambda _: None))
+        deadline = time.monotonic() + 20
+        while client.get("/health").json()["build_id"] == before:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert client.get("/health").json()["lists"] == "ready"
+        found = client.get(f"/events/{event}/related").json()
+        assert {s["source"] for s in found} == {"ready"} and all(s["confidence"] is not None for s in found)
