@@ -143,6 +143,7 @@ class Rebuilt:
     folder: Path
     previous: Path | None
     unchanged: np.ndarray
+    previous_days: np.ndarray  # the date (ordinal) of each previous row
 
 
 def _rows_of(wanted: list[str], keys: list[str]) -> np.ndarray:
@@ -248,7 +249,7 @@ def build_index(
                     previous.days[same_id[same]] == days[same]
                 )
                 unchanged[same] = same_id[same]
-            extra(Rebuilt(tmp, out if previous.ids else None, unchanged), meta)
+            extra(Rebuilt(tmp, out if previous.ids else None, unchanged, previous.days), meta)
         meta.build_seconds = round(time.perf_counter() - started, 2)
         meta.seal(tmp)
         meta.write(tmp)

@@ -128,79 +128,91 @@ def _nth(values: np.ndarray, n: int, positive: bool = False) -> float:
 
 
 # --- an update: which lists can change ----------------------------------------------------------------------
-def bm25_against(index: Index, docs: np.ndarray) -> np.ndarray:
-    """(n, len(docs)): every event's BM25 score, as a query, against each of `docs`: each event's query tokens
-    are its document's tokens, so one sparse product of the term counts with the documents' term scores."""
-    counts = Terms.load(index.path, TOKENS, index.meta if index.meta.checksums else None).matrix
+def doc_term_scores(index: Index) -> sp.csr_matrix:
+    """(events, terms): each event's BM25 term scores as a document (bm25s keeps them by term)."""
     scores = index.bm25.scores
-    by_term = sp.csc_matrix(
-        (scores["data"], scores["indices"], scores["indptr"]),
-        shape=(int(scores["num_docs"]), len(scores["indptr"]) - 1),
-    )
-    rows = by_term[np.asarray(docs, dtype=np.int64)].toarray()[:, : counts.shape[1]]  # (docs, terms)
-    return np.asarray(counts @ rows.T, dtype=np.float32).reshape(len(index), len(docs))
+    shape = (int(scores["num_docs"]), len(scores["indptr"]) - 1)
+    return sp.csc_matrix((scores["data"], scores["indices"], scores["indptr"]), shape=shape).tocsr()
 
 
-def affected(new: Index, old: Index, old_lists: ReadyLists, unchanged: np.ndarray) -> np.ndarray:
-    """A mask over `new`'s rows of the lists an update must remake (see the module docstring); `unchanged`:
-    each new row's old row of the same unchanged event, or -1."""
+def affected(
+    new: Index, old_lists: ReadyLists, unchanged: np.ndarray, old_days: np.ndarray, depth: int = READY_K
+) -> np.ndarray:
+    """A mask over `new`'s rows of the lists an update must remake (`unchanged`: each new row's old row of the
+    same unchanged event, or -1; `old_days`: the old rows' dates):
+
+    - the new and changed events themselves, and every event within LOCAL_DAYS of a new, changed or removed one
+      (its date window; the story features and densities near it change too);
+    - every event whose stored list names a removed or changed event;
+    - every event whose pool a new or changed event enters (it scores at least the event's POOL-th dense or BM25
+      candidate) and whose list it can enter: it is, by dense cosine or by BM25 relative to the pool's best, at
+      least as close to the event as the weakest of the list's first `depth` items. Where it enters the pool
+      but is weaker than all of them by both, only the pool-relative features shift: the list is copied (the
+      share of lists that then differ from a build from scratch is measured by eval/bench_refresh.py)."""
     n = len(new)
     todo = unchanged < 0
     kept = np.flatnonzero(~todo)
-    thresholds = np.full((n, 2), np.inf, dtype=np.float32)
-    thresholds[kept] = old_lists.thresholds[unchanged[kept]]
-    old_to_new = np.full(len(old), -1, dtype=np.int64)
-    old_to_new[unchanged[kept]] = kept
-    gone = np.flatnonzero(old_to_new < 0)  # removed or changed events, as the old index had them
+    old_rows = np.full(n, -1, dtype=np.int64)
+    old_rows[kept] = unchanged[kept]
+    seen = np.zeros(len(old_days), dtype=bool)
+    seen[unchanged[kept]] = True
+    gone = np.flatnonzero(~seen)  # removed or changed events, as the old index had them
     added = np.flatnonzero(todo)  # new or changed events, as the new index has them
-
-    def enters(index: Index, docs: np.ndarray, to_new: np.ndarray | None) -> None:
-        if not len(docs):
-            return
-        dense = index.vectors @ index.vectors[docs].T  # (rows, docs)
-        bm25 = bm25_against(index, docs)
-        for j, doc in enumerate(docs.tolist()):
-            hit = (dense[:, j] >= _on(thresholds[:, 0], to_new)) | (
-                (bm25[:, j] > 0) & (bm25[:, j] >= _on(thresholds[:, 1], to_new))
-            )
-            rows = np.flatnonzero(hit)
-            near = index.rows_within(int(index.day[doc]), LOCAL_DAYS)
-            for found in (rows, near):
-                found = found if to_new is None else to_new[found]
-                todo[found[found >= 0]] = True
-
-    enters(new, added, None)
-    enters(old, gone, old_to_new)
-    # a copied list naming an event that is gone (caught above unless scores tie at a threshold)
-    stale = np.isin(old_lists.rows[unchanged[kept]], gone).any(axis=1)
-    todo[kept[stale]] = True
+    for day in {int(d) for d in (*new.day[added], *old_days[gone])}:
+        todo[new.rows_within(day, LOCAL_DAYS)] = True
+    if len(gone):
+        names_gone = np.isin(old_lists.rows[unchanged[kept]], gone).any(axis=1)
+        todo[kept[names_gone]] = True
+    if not len(added):
+        return todo
+    counts = Terms.load(new.path, TOKENS, new.meta if new.meta.checksums else None).matrix
+    terms = doc_term_scores(new)
+    thresholds = old_lists.thresholds
+    first = np.asarray(old_lists.rows[:, 0])
+    top_new = np.full(len(old_days) + 1, -1, dtype=np.int64)  # old row -> new row (the last: -1 stays -1)
+    top_new[unchanged[kept]] = kept
+    for doc in added.tolist():
+        rest = np.flatnonzero(~todo)
+        old = old_rows[rest]
+        dense = (new.vectors @ new.vectors[doc])[rest]
+        bm25 = np.asarray((counts @ terms[doc].T).toarray()).ravel().astype(np.float32)[rest]
+        pool = (dense >= thresholds[old, 0]) | ((bm25 > 0) & (bm25 >= thresholds[old, 1]))
+        rest, old, dense, bm25 = rest[pool], old[pool], dense[pool], bm25[pool]
+        if not len(rest):
+            continue
+        length = np.count_nonzero(np.asarray(old_lists.rows[old, :depth]) >= 0, axis=1)
+        shown = np.arange(depth)[None, :] < length[:, None]
+        weakest_dense = np.where(shown, old_lists.dense[old, :depth], np.inf).min(axis=1)
+        weakest_bm25 = np.where(shown, old_lists.bm25[old, :depth], np.inf).min(axis=1)
+        # the pool's best BM25, from the list's first item: its stored BM25 is its score over that best
+        top_rows = top_new[first[old]]
+        top_bm25 = np.asarray(counts[rest].multiply(terms[np.maximum(top_rows, 0)]).sum(axis=1)).ravel()
+        ratio = np.asarray(old_lists.bm25[old, 0], dtype=np.float64)
+        best = np.where((ratio > 0) & (top_rows >= 0), top_bm25 / np.where(ratio > 0, ratio, 1), np.inf)
+        enters = (length < depth) | (dense >= weakest_dense) | (bm25 / best >= weakest_bm25)
+        todo[rest[enters]] = True
     return todo
 
 
-def _on(values: np.ndarray, to_new: np.ndarray | None) -> np.ndarray:
-    """`values` (one per new row) for the rows of the old index (+inf for an old row with no new one)."""
-    if to_new is None:
-        return values
-    out = np.full(len(to_new), np.inf, dtype=values.dtype)
-    out[to_new >= 0] = values[to_new[to_new >= 0]]
-    return out
-
-
 def update_lists(
-    new: Index, previous: Path | None, unchanged: np.ndarray, jobs: int = 1, log: Callable[[str], None] = print
+    new: Index,
+    previous: Path | None,
+    unchanged: np.ndarray,
+    old_days: np.ndarray,
+    jobs: int = 1,
+    log: Callable[[str], None] = print,
 ) -> tuple[ReadyLists, ListsReport]:
     """The lists of the index `new`: those that can have changed since the index at `previous` (made by the
     same ranker) computed, the others copied from it; all computed when it has no current lists."""
     started = time.perf_counter()
     recommender = Recommender(new)
-    old = load_index(previous) if previous is not None else None
-    old_lists = old.lists if old is not None else None
-    if old is None or old_lists is None or old_lists.fingerprint != recommender.fingerprint:
-        if old is not None:
+    old_lists = ReadyLists.load(previous, IndexMeta.read(previous)) if previous is not None else None
+    if old_lists is None or old_lists.fingerprint != recommender.fingerprint:
+        if previous is not None:
             log("ready lists: none current in the index before (no lists, or another ranker): making every list")
         todo = np.ones(len(new), dtype=bool)
     else:
-        todo = affected(new, old, old_lists, unchanged)
+        todo = affected(new, old_lists, unchanged, old_days)
     rows = np.flatnonzero(todo)
     log(f"ready lists: making {len(rows):,} of {len(new):,} (the others copied)")
     lists = ReadyLists.empty(len(new), recommender.fingerprint)
@@ -221,7 +233,7 @@ def lists_step(jobs: int = 1, log: Callable[[str], None] = print) -> Callable[[R
 
     def step(rebuilt: Rebuilt, meta: IndexMeta) -> None:
         new = load_index(rebuilt.folder)
-        lists, report = update_lists(new, rebuilt.previous, rebuilt.unchanged, jobs, log)
+        lists, report = update_lists(new, rebuilt.previous, rebuilt.unchanged, rebuilt.previous_days, jobs, log)
         lists.write(rebuilt.folder)
         meta.lists_fingerprint = lists.fingerprint
         meta.lists_computed = report.computed
