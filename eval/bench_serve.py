@@ -177,14 +177,14 @@ def main() -> None:
     args = parser.parse_args()
     meta = json.loads((args.index / "meta.json").read_text())
     columns = json.loads((args.index / "columns.json").read_text())
-    ids = random.Random(5).sample(columns["id"], 20_000)
+    ids = random.Random(5).sample(columns["id"], min(20_000, len(columns["id"])))
     del columns
     print(f"# bench_serve: {meta['count']:,} events, build {meta['build_id']}, lists {meta.get('lists_fingerprint')}")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         (tmp / "ids.txt").write_text("\n".join(quote(i, safe="/") for i in ids) + "\n")
         (tmp / "texts.txt").write_text("\n".join(json.dumps({"text": t, "k": 10}) for t in TEXTS) + "\n")
-        batches = [json.dumps({"ids": random.Random(s).sample(ids, 1000), "k": 10}) for s in range(8)]
+        batches = [json.dumps({"ids": random.Random(s).sample(ids, min(1000, len(ids))), "k": 10}) for s in range(8)]
         (tmp / "batches.txt").write_text("\n".join(batches) + "\n")
         get = {"ids": tmp / "ids.txt", "seed": 1}
         texts = LUA_POST % {"bodies": tmp / "texts.txt", "seed": 2, "path": "/similar"}

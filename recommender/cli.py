@@ -668,9 +668,12 @@ def serve(
         err=True,
     )
     # Requests still running 3 s after SIGTERM are cut off: the server stops within 5 s whatever its load.
+    from recommender.api import NoDelayH11
+
     config = uvicorn.Config(
         "recommender.api:app_from_env",
         factory=True,
+        http=NoDelayH11,
         host=host,
         port=port,
         workers=workers,
