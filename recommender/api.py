@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -39,7 +38,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from recommender.archive import MAX_ID
 from recommender.index import DEFAULT_INDEX, IndexLoadError, IndexMeta, load_index
@@ -578,19 +576,6 @@ def create_app(
 
 def _bind(call: Callable[..., T], *args: Any) -> Callable[[], T]:
     return lambda: call(*args)
-
-
-class NoDelayH11(H11Protocol):
-    """uvicorn's h11 protocol with TCP_NODELAY set on each connection: a worker process of `--workers N` gets the
-    listening socket without its protocol number, so asyncio does not set it, and each answer's body then waits
-    for the client's delayed ACK of its headers (40 ms a request)."""
-
-    def connection_made(self, transport: Any) -> None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
 
 
 def app_from_env() -> FastAPI:

@@ -8,6 +8,7 @@ import gc
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -645,14 +646,14 @@ def serve(
     """Run the similarity API (OpenAPI docs at /docs) over a saved index."""
     import uvicorn
 
-    from recommender.index import IndexLoadError, IndexMeta
-
-    with clear_errors():
-        if not (index_path / "meta.json").exists():
-            raise IndexLoadError(
-                f"no index at {index_path}: build it with `recommender index --archive ARCHIVE --out {index_path}`"
-            )
-        meta = IndexMeta.read(index_path)  # a damaged meta.json is one line here; each worker checks the rest
+    # the supervisor of the workers stays small: the index is loaded in each worker, and checked here only enough
+    # for a missing or unreadable index to be one line before any worker starts
+    try:
+        meta = json.loads((index_path / "meta.json").read_bytes())
+    except FileNotFoundError:
+        fail(f"no index at {index_path}: build it with `recommender index --archive ARCHIVE --out {index_path}`")
+    except (OSError, ValueError) as exc:
+        fail(f"index at {index_path} is damaged: meta.json is unreadable ({str(exc)[:120]})")
     cores = os.cpu_count() or 1
     os.environ.update(
         RECOMMENDER_SERVE_INDEX=str(index_path),
@@ -661,19 +662,16 @@ def serve(
     )
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # the workers share the cores
         os.environ.setdefault(variable, str(max(1, cores // workers)))
-    lists = "with ready lists (/health says whether they are current)" if meta.lists_fingerprint else "no ready lists"
+    lists = "with ready lists (/health says whether they are current)" if meta.get("lists_fingerprint") else "no lists"
     typer.echo(
         f"serving {index_path} ({lists}) on http://{host}:{port} (docs: /docs) with {workers} worker process(es); "
         "a new build there is picked up within seconds, or at once on SIGHUP",
         err=True,
     )
     # Requests still running 3 s after SIGTERM are cut off: the server stops within 5 s whatever its load.
-    from recommender.api import NoDelayH11
-
     config = uvicorn.Config(
         "recommender.api:app_from_env",
         factory=True,
-        http=NoDelayH11,
         host=host,
         port=port,
         workers=workers,
@@ -685,7 +683,12 @@ def serve(
         return
     from uvicorn.supervisors import Multiprocess
 
-    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    listening = config.bind_socket()
+    # a worker gets this socket without its protocol number, so asyncio does not set TCP_NODELAY on what it
+    # accepts, and each answer's body would wait for the client's delayed ACK of its headers (40 ms a request);
+    # accepted sockets inherit it from the listening one
+    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    supervisor = Multiprocess(config, sockets=[listening])
 
     # SIGHUP: each worker loads the new build beside the old one and swaps (uvicorn would restart them)
     def forward_hup() -> None:
