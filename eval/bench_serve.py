@@ -34,6 +34,7 @@ import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 TEXTS = [
     "Russia withdraws its forces from Syria",
     "Earthquake kills hundreds in central Italy",
@@ -170,6 +171,37 @@ def health_while(base: str, seconds: float) -> list[float]:
     return times
 
 
+def in_process(index: Path, events: int = 300) -> None:
+    """Ready vs live in one process: the same answers (with and without the curated items excluded), and the
+    time of each."""
+    from dataclasses import replace
+
+    from recommender.index import load_index
+    from recommender.rank import Recommender
+
+    recommender = Recommender(load_index(index))
+    recommender.warm_up()
+    loaded = recommender.index
+    same, ready, live = 0, [], []
+    rows = random.Random(11).sample(range(len(loaded)), min(events, len(loaded)))
+    for row in rows:
+        curated = {loaded.position[c] for c in loaded.record(row).curated if c in loaded.position}
+        for skip in (set(), curated):
+            started = time.perf_counter()
+            a = recommender.related_to_row(row, 10, exclude_rows=skip)
+            ready.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            b = recommender.related_to_row(row, 10, exclude_rows=skip, ready=False)
+            live.append(time.perf_counter() - started)
+            same += [replace(x, source="") for x in a] == [replace(x, source="") for x in b]
+    print(
+        f"in process, {len(rows)} random events, k=10, with and without their curated items excluded: "
+        f"{same} of {2 * len(rows)} answers identical ready vs live; p50 ready {np.median(ready) * 1000:.2f} ms, "
+        f"live {np.median(live) * 1000:.1f} ms (x{np.median(live) / np.median(ready):.0f})",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, default=ROOT / "models" / "full")
@@ -180,6 +212,7 @@ def main() -> None:
     ids = random.Random(5).sample(columns["id"], min(20_000, len(columns["id"])))
     del columns
     print(f"# bench_serve: {meta['count']:,} events, build {meta['build_id']}, lists {meta.get('lists_fingerprint')}")
+    in_process(args.index)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         (tmp / "ids.txt").write_text("\n".join(quote(i, safe="/") for i in ids) + "\n")
