@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=15, help="How many of the newest events arrive.")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "eval"))
-    from bench_speed import _archive_folder, _pack
+    from bench_speed import _pack
 
     scratch = load_index(args.index)
     assert scratch.lists is not None, "the index has no ready lists: build it with `recommender index`"
@@ -55,7 +55,7 @@ def main() -> None:
         tmp = Path(name)
         work = tmp / "index"
         shutil.copytree(args.index, work)
-        folder, tarball = _archive_folder(args.archive, tmp)
+        folder, tarball = _archive_copy(args.archive, tmp)
         env["RECOMMENDER_CACHE"] = str(tmp / "cache")
         cli = [sys.executable, "-c", "from recommender.cli import app; app()", "index", "--archive", str(folder)]
         cli += ["--out", str(work)]
@@ -89,6 +89,17 @@ def main() -> None:
             f"scratch (a copied list, made on step 1's index: IDF, lengths and pools shifted) and "
             f"{len(differ) - stale:,} are not (the index data differ)"
         )
+
+
+def _archive_copy(source: Path, tmp: Path) -> tuple[Path, Path]:
+    """A folder with copies of the archive's tarballs but the newest (returned, to be re-packed there): the
+    reader follows no symlink."""
+    folder = tmp / "archive"
+    folder.mkdir()
+    tarballs = sorted(source.glob("*.tar.gz"))
+    for tarball in tarballs[:-1]:
+        shutil.copy2(tarball, folder / tarball.name)
+    return folder, tarballs[-1]
 
 
 if __name__ == "__main__":
