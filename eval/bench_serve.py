@@ -54,11 +54,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, index: Path, workers: int):
+    def __init__(self, index: Path, workers: int, threads: int = 2):
         self.port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
         cli = [sys.executable, "-c", "from recommender.cli import app; app()", "serve", "--index", str(index)]
-        cli += ["--port", str(self.port), "--workers", str(workers)]
+        cli += ["--port", str(self.port), "--workers", str(workers), "--threads", str(threads)]
         self.process = subprocess.Popen(cli, env=env, stderr=subprocess.DEVNULL)
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 180
@@ -283,7 +283,18 @@ def main() -> None:
         finally:
             server.stop()
         one, two = results["text 1 worker"]["rps"], results["text 2 workers"]["rps"]
-        print(f"by text: 2 workers / 1 worker = x{two / one:.2f} requests/s")
+        print(f"by text, 2 threads a worker: 2 workers / 1 worker = x{two / one:.2f} requests/s")
+        print("\n## one ranking thread a worker (a worker is then one core's worth: the issue's 'one process')")
+        for workers in (1, 2):
+            server = Server(args.index, workers, threads=1)
+            try:
+                r = wrk(server.base, texts, 8, seconds, tmp)
+                show(f"by text, 8 clients, {workers} worker(s), 1 thread each", r)
+                results[f"text {workers} x1"] = r
+            finally:
+                server.stop()
+        one, two = results["text 1 x1"]["rps"], results["text 2 x1"]["rps"]
+        print(f"by text, 1 thread a worker: 2 workers / 1 worker = x{two / one:.2f} requests/s")
 
 
 if __name__ == "__main__":

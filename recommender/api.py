@@ -52,7 +52,7 @@ TIME_BUDGET = 30.0  # seconds a request may take, waiting for a worker included
 RELOAD_EVERY = 3.0  # seconds between checks for a new build
 QUEUE = 32  # live rankings that may wait for a worker thread; one more is a 503 with Retry-After
 CACHE_SECONDS = 300  # Cache-Control max-age of an answer by id; after it a cache revalidates (ETag, 304)
-KEPT_ANSWERS = 100_000  # JSON answers kept per build (about 3 KB each for k = 10)
+KEPT_BYTES = 32_000_000  # JSON of ready answers kept per build and process (about 3 KB an answer for k = 10)
 BATCH_SLICE = 16  # ready answers of a batch made between two turns of the event loop
 
 log = logging.getLogger("recommender.api")
@@ -304,6 +304,7 @@ class Served:
         self.failed = ""  # a build id that would not load: not retried until the build changes
         self.lock = threading.Lock()
         self.answers: dict[tuple[int, int, bool, float], bytes] = {}  # ready answers of this build, as JSON
+        self.kept = 0  # their bytes
 
     @property
     def etag(self) -> str:
@@ -334,7 +335,7 @@ class Served:
                 log.warning("not serving build %s: %s", build, exc)
                 return False
             self.recommender = fresh
-            self.answers = {}
+            self.answers, self.kept = {}, 0
             log.warning("now serving build %s of %s (%d events)", build, self.path, len(index))
             return True
 
@@ -439,9 +440,12 @@ def create_app(
             if min_confidence > 0:
                 suggestions = [s for s in suggestions if s.confidence is None or s.confidence >= min_confidence]
             found = answer_bytes(suggestions)
-            if len(answers) >= KEPT_ANSWERS:
-                answers.clear()
-            answers[key] = found
+            if answers is served.answers:
+                if served.kept + len(found) > KEPT_BYTES:
+                    answers.clear()
+                    served.kept = 0
+                answers[key] = found
+                served.kept += len(found)
         return found
 
     def cached(request: Request, body: bytes | None = None) -> Response:

@@ -662,6 +662,7 @@ def serve(
     )
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # the workers share the cores
         os.environ.setdefault(variable, str(max(1, cores // workers)))
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")  # the ranking threads' own malloc arenas only fragment memory
     lists = "with ready lists (/health says whether they are current)" if meta.get("lists_fingerprint") else "no lists"
     typer.echo(
         f"serving {index_path} ({lists}) on http://{host}:{port} (docs: /docs) with {workers} worker process(es); "

@@ -167,6 +167,8 @@ class Index:
         except OSError as exc:
             raise damaged(self.path, f"{RECORDS} cannot be read ({exc.strerror})") from None
         verify(self.path, self.meta, RECORDS, memoryview(data))
+        if isinstance(data, mmap.mmap):
+            data.madvise(mmap.MADV_DONTNEED)  # checked: its pages come back one record at a time, as they are read
         return data
 
     @cached_property
