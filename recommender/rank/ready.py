@@ -35,6 +35,9 @@ from recommender.rank.query import query_for_row
 from recommender.rank.recommender import Recommender
 
 BLOCK = 64  # events per task of a worker process
+# A new event is taken to be able to enter an event's list when it is in its pool and at least as close to it,
+# by dense cosine and by BM25, as the weakest of the list's first ENTER_DEPTH items (eval/bench_refresh.py)
+ENTER_DEPTH = 10
 
 
 def ranker_fingerprint(recommender: Recommender) -> str:
@@ -136,7 +139,7 @@ def doc_term_scores(index: Index) -> sp.csr_matrix:
 
 
 def affected(
-    new: Index, old_lists: ReadyLists, unchanged: np.ndarray, old_days: np.ndarray, depth: int = READY_K
+    new: Index, old_lists: ReadyLists, unchanged: np.ndarray, old_days: np.ndarray, depth: int = ENTER_DEPTH
 ) -> np.ndarray:
     """A mask over `new`'s rows of the lists an update must remake (`unchanged`: each new row's old row of the
     same unchanged event, or -1; `old_days`: the old rows' dates):
@@ -145,10 +148,10 @@ def affected(
       (its date window; the story features and densities near it change too);
     - every event whose stored list names a removed or changed event;
     - every event whose pool a new or changed event enters (it scores at least the event's POOL-th dense or BM25
-      candidate) and whose list it can enter: it is, by dense cosine or by BM25 relative to the pool's best, at
-      least as close to the event as the weakest of the list's first `depth` items. Where it enters the pool
-      but is weaker than all of them by both, only the pool-relative features shift: the list is copied (the
-      share of lists that then differ from a build from scratch is measured by eval/bench_refresh.py)."""
+      candidate) and whose first `depth` items it can join: it is, by dense cosine and by BM25 relative to the
+      pool's best, at least as close to the event as the weakest of them. Where it only enters the pool, the
+      pool-relative features shift a little: the list is copied (the share of lists that then differ from a
+      build from scratch is measured by eval/bench_refresh.py)."""
     n = len(new)
     todo = unchanged < 0
     kept = np.flatnonzero(~todo)
@@ -189,7 +192,7 @@ def affected(
         top_bm25 = np.asarray(counts[rest].multiply(terms[np.maximum(top_rows, 0)]).sum(axis=1)).ravel()
         ratio = np.asarray(old_lists.bm25[old, 0], dtype=np.float64)
         best = np.where((ratio > 0) & (top_rows >= 0), top_bm25 / np.where(ratio > 0, ratio, 1), np.inf)
-        enters = (length < depth) | (dense >= weakest_dense) | (bm25 / best >= weakest_bm25)
+        enters = (length < depth) | ((dense >= weakest_dense) & (bm25 / best >= weakest_bm25))
         todo[rest[enters]] = True
     return todo
 
