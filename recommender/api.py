@@ -441,9 +441,9 @@ def create_app(
                 suggestions = [s for s in suggestions if s.confidence is None or s.confidence >= min_confidence]
             found = answer_bytes(suggestions)
             if answers is served.answers:
-                if served.kept + len(found) > KEPT_BYTES:
-                    answers.clear()
-                    served.kept = 0
+                if served.kept + len(found) > KEPT_BYTES:  # forget the older half (a dict keeps insertion order)
+                    for old in list(answers)[: len(answers) // 2 + 1]:
+                        served.kept -= len(answers.pop(old))
                 answers[key] = found
                 served.kept += len(found)
         return found
