@@ -1,12 +1,18 @@
-"""A small FastAPI service over a saved index: `create_app(index_path)`; `recommender serve` runs it.
+"""A small FastAPI service over a saved index: `create_app(index_path)`; `recommender serve` runs it, in one or
+several worker processes (`app_from_env`, each mapping the same index files, so their pages are shared).
 
-Suggestions come from the same `Recommender` as the CLI. An id is only ever looked up, exactly, in the index's id
+Suggestions come from the same `Recommender` as the CLI. By id (and each id of a batch) they are read from the
+index's ready lists whenever the request allows, on the event loop (a fraction of a millisecond; the JSON of an
+answer is kept, per build), and ranked live otherwise. An id is only ever looked up, exactly, in the index's id
 map: no request touches the filesystem. No request can hold the server: ids, texts and bodies have limits, bad
-JSON (NaN, Infinity, lone surrogates) is a 422 that echoes only an excerpt, and ranking runs in worker threads
-(at most `threads` at once, fairly queued, id by id for a batch) within a per-request time budget (past it: a
-503, or a batch's remaining ids listed as unfinished), so the event loop (/health) always answers. The index
-loaded is kept whole in memory; a new build at the same path (its build id in meta.json changes) is loaded
-beside it and swapped in atomically, checked every `reload_every` seconds and on SIGHUP.
+JSON (NaN, Infinity, lone surrogates) is a 422 that echoes only an excerpt, and live ranking runs in worker
+threads (at most `threads` at once, at most `queue` more waiting: past that a 503 with Retry-After at once,
+never an unbounded queue; id by id for a batch, after its ready answers) within a per-request time budget (past
+it: a 503, or a batch's remaining ids listed as unfinished), so the event loop (/health) always answers.
+Answers by id carry an ETag (the build id and the ranker's fingerprint) and a Cache-Control max-age, so a
+site's cache revalidates with If-None-Match (304). The index loaded stays as it was loaded; a new build at the
+same path (its build id in meta.json changes) is loaded beside it and swapped in atomically, checked every
+`reload_every` seconds and on SIGHUP.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -24,15 +31,17 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import anyio
+import orjson
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recommender.archive import MAX_ID
 from recommender.index import DEFAULT_INDEX, IndexLoadError, IndexMeta, load_index
+from recommender.index.layout import READY_K
 from recommender.rank import Recommender, Suggestion
 
 MAX_TEXT = 10_000  # characters of a free text
@@ -41,6 +50,10 @@ MAX_BODY = 1_000_000  # bytes of a request body (a full batch of the longest ids
 EXCERPT = 80  # characters of a bad input echoed in an error
 TIME_BUDGET = 30.0  # seconds a request may take, waiting for a worker included
 RELOAD_EVERY = 3.0  # seconds between checks for a new build
+QUEUE = 32  # live rankings that may wait for a worker thread; one more is a 503 with Retry-After
+CACHE_SECONDS = 300  # Cache-Control max-age of an answer by id; after it a cache revalidates (ETag, 304)
+KEPT_BYTES = 32_000_000  # JSON of ready answers kept per build and process (about 3 KB an answer for k = 10)
+BATCH_SLICE = 16  # ready answers of a batch made between two turns of the event loop
 
 log = logging.getLogger("recommender.api")
 T = TypeVar("T")
@@ -65,6 +78,7 @@ class SuggestionOut(BaseModel):
     curated: bool
     context: list[str]
     signals: SignalsOut | None
+    source: str = Field("live", description='"ready": read from the ready lists; "live": ranked for the request.')
 
     @classmethod
     def of(cls, s: Suggestion) -> SuggestionOut:
@@ -87,6 +101,7 @@ class SuggestionOut(BaseModel):
             curated=s.curated,
             context=list(s.context),
             signals=signals,
+            source=s.source,
         )
 
 
@@ -119,6 +134,13 @@ class Health(BaseModel):
     index_built_at: str
     build_id: str = Field(description="The build of the index being served (meta.json's build_id).")
     archive: str = Field(description="The name of the archive the index was built from (not its path).")
+    lists: str = Field(
+        "none",
+        description='The ready lists: "ready" (served), "stale" (made by another ranker: every answer is ranked '
+        'live until `recommender index` refreshes them) or "none" (an index built with --no-lists).',
+    )
+    ranker_fingerprint: str = ""
+    worker: int = Field(0, description="The process id of the worker that answered.")
 
 
 class SimilarRequest(BaseModel):
@@ -150,6 +172,39 @@ class BatchResponse(BaseModel):
 
 class BudgetSpent(Exception):
     """The request's time budget ran out before its work could start."""
+
+
+class Saturated(Exception):
+    """Every worker thread is busy and the queue for them is full."""
+
+
+def suggestion_json(s: Suggestion) -> dict[str, Any]:
+    """A Suggestion as `SuggestionOut` writes it, without pydantic (the ready path's answers are plain bytes)."""
+    signals = s.signals
+    return {
+        "rank": s.rank,
+        "id": s.id,
+        "date": s.date.isoformat(),
+        "headline": s.headline,
+        "score": s.score,
+        "confidence": s.confidence,
+        "curated": s.curated,
+        "context": list(s.context),
+        "signals": None
+        if signals is None
+        else {
+            "dense": signals.dense,
+            "bm25": signals.bm25,
+            "names": signals.names,
+            "days_apart": signals.days_apart,
+            "shared_names": list(signals.shared_names),
+        },
+        "source": s.source,
+    }
+
+
+def answer_bytes(found: list[Suggestion]) -> bytes:
+    return orjson.dumps([suggestion_json(s) for s in found])
 
 
 def excerpt(value: Any, limit: int = EXCERPT) -> str:
@@ -248,6 +303,15 @@ class Served:
         self.recommender = recommender
         self.failed = ""  # a build id that would not load: not retried until the build changes
         self.lock = threading.Lock()
+        self.answers: dict[tuple[int, int, bool, float], bytes] = {}  # ready answers of this build, as JSON
+        self.kept = 0  # their bytes
+
+    @property
+    def etag(self) -> str:
+        """The version of every answer by id: the build and the ranker (weak: the same answer may say it was
+        read from a list or ranked live)."""
+        recommender = self.recommender
+        return f'W/"{recommender.index.meta.build_id}.{recommender.fingerprint}"'
 
     def reload_if_rebuilt(self) -> bool:
         """Load the build now at `path` if its build id is new (a blocking call: run it in a thread)."""
@@ -263,6 +327,7 @@ class Served:
                 index = load_index(self.path)
                 same_model = index.meta.model_fingerprint == old.index.meta.model_fingerprint
                 fresh = Recommender(index, embedder=old.embedder if same_model else None, rankers=old.rankers)
+                fresh.calibration, fresh.cascade = old.calibration, old.cascade  # the same ranker, as it was loaded
                 fresh.warm_up(text=not same_model)
                 index.load_all()
             except (IndexLoadError, OSError) as exc:
@@ -270,6 +335,7 @@ class Served:
                 log.warning("not serving build %s: %s", build, exc)
                 return False
             self.recommender = fresh
+            self.answers, self.kept = {}, 0
             log.warning("now serving build %s of %s (%d events)", build, self.path, len(index))
             return True
 
@@ -280,14 +346,18 @@ def create_app(
     threads: int = 2,
     time_budget: float = TIME_BUDGET,
     reload_every: float = RELOAD_EVERY,
+    queue: int = QUEUE,
+    cache_seconds: int = CACHE_SECONDS,
 ) -> FastAPI:
-    """The API over the index at `index_path` (or an already loaded `recommender`, then never reloaded)."""
+    """The API over the index at `index_path` (or an already loaded `recommender`, then never reloaded):
+    `threads` live rankings at once, `queue` more waiting (see the module docstring)."""
     reloads = recommender is None
     recommender = recommender or Recommender(load_index(index_path))
     recommender.warm_up(text=True)
     recommender.index.load_all()
     served = Served(Path(index_path), recommender)
     limiter = anyio.CapacityLimiter(threads)
+    live = {"waiting": 0}  # live rankings holding or waiting for a worker thread
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -328,17 +398,62 @@ def create_app(
         return JSONResponse({"detail": detail}, status_code=422)
 
     async def work(deadline: float, call: Callable[[], T]) -> T:
-        """Run CPU work in a worker thread, once one is free; BudgetSpent if the request's time is up by then."""
-        async with limiter:
-            if time.monotonic() > deadline:
-                raise BudgetSpent
-            return await anyio.to_thread.run_sync(call)
+        """Run CPU work in a worker thread, once one is free; Saturated at once when `threads` run and `queue`
+        wait already; BudgetSpent if the request's time is up by the time a thread is free."""
+        if live["waiting"] >= threads + queue:
+            raise Saturated
+        live["waiting"] += 1
+        try:
+            async with limiter:
+                if time.monotonic() > deadline:
+                    raise BudgetSpent
+                return await anyio.to_thread.run_sync(call)
+        finally:
+            live["waiting"] -= 1
+
+    def busy(detail: str) -> HTTPException:
+        return HTTPException(status_code=503, detail=detail, headers={"Retry-After": "1"})
 
     async def one(deadline: float, call: Callable[[], T]) -> T:
         try:
             return await work(deadline, call)
         except BudgetSpent:
-            raise HTTPException(status_code=503, detail=f"busy: over the {time_budget:g}s time budget, retry") from None
+            raise busy(f"busy: over the {time_budget:g}s time budget, retry") from None
+        except Saturated:
+            raise busy(f"busy: {threads} rankings running and {queue} waiting, retry in a second") from None
+
+    def ready_answer(
+        recommender: Recommender, row: int, k: int, exclude_curated: bool, min_confidence: float
+    ) -> bytes | None:
+        """The JSON answer for `row` read from the ready lists (kept per build), or None: ranked live then."""
+        if k > READY_K or recommender.lists_state != "ready":
+            return None
+        key = (row, k, exclude_curated, min_confidence)
+        answers = served.answers if served.recommender is recommender else {}
+        found = answers.get(key)
+        if found is None:
+            curated = set(recommender.index.record(row).curated)
+            skip = frozenset(recommender.index.position[c] for c in curated) if exclude_curated else frozenset()
+            suggestions = recommender.from_lists(row, k, skip - {row}, curated)
+            if suggestions is None:
+                return None
+            if min_confidence > 0:
+                suggestions = [s for s in suggestions if s.confidence is None or s.confidence >= min_confidence]
+            found = answer_bytes(suggestions)
+            if answers is served.answers:
+                if served.kept + len(found) > KEPT_BYTES:  # forget the older half (a dict keeps insertion order)
+                    for old in list(answers)[: len(answers) // 2 + 1]:
+                        served.kept -= len(answers.pop(old))
+                answers[key] = found
+                served.kept += len(found)
+        return found
+
+    def cached(request: Request, body: bytes | None = None) -> Response:
+        """`body` with the build's ETag and Cache-Control, or a 304 when the client holds it already."""
+        headers = {"ETag": served.etag, "Cache-Control": f"public, max-age={cache_seconds}"}
+        if served.etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
 
     def row_of(recommender: Recommender, event_id: str) -> int:
         row = recommender.find(event_id)  # as indexed, or as the archive links it (leading slash, padding)
@@ -348,7 +463,8 @@ def create_app(
 
     @app.get("/health", response_model=Health)
     async def health() -> Health:
-        index = served.recommender.index
+        recommender = served.recommender
+        index = recommender.index
         meta = index.meta
         return Health(
             status="ok",
@@ -358,27 +474,43 @@ def create_app(
             index_built_at=meta.built_at,
             build_id=meta.build_id,
             archive=Path(meta.archive).name,
+            lists=recommender.lists_state,
+            ranker_fingerprint=recommender.fingerprint,
+            worker=os.getpid(),
         )
 
-    @app.get("/events/{event_id:path}/related", response_model=list[SuggestionOut])
+    @app.get(
+        "/events/{event_id:path}/related",
+        response_model=list[SuggestionOut],
+        responses={304: {"description": "Not modified (If-None-Match holds the ETag)"}, 503: {"description": "Busy"}},
+    )
     async def related(
+        request: Request,
         event_id: Annotated[str, PathParam(max_length=MAX_ID)],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
         since: dt.date | None = None,
         until: dt.date | None = None,
         exclude_curated: bool = False,
         min_confidence: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
-    ) -> list[SuggestionOut]:
+    ) -> Response:
         deadline = time.monotonic() + time_budget
         recommender = served.recommender
-        event_id = recommender.index.ids[row_of(recommender, event_id)]
+        row = row_of(recommender, event_id)
+        if served.etag in request.headers.get("if-none-match", ""):
+            return cached(request)
+        ready = None
+        if since is None and until is None:
+            ready = ready_answer(recommender, row, k, exclude_curated, min_confidence)
+        if ready is not None:
+            return cached(request, ready)
+        event_id = recommender.index.ids[row]
         suggestions = await one(
             deadline,
             lambda: recommender.related(
                 event_id, k, since=since, until=until, exclude_curated=exclude_curated, min_confidence=min_confidence
             ),
         )
-        return [SuggestionOut.of(s) for s in suggestions]
+        return cached(request, answer_bytes(suggestions))
 
     @app.get("/events/{event_id:path}", response_model=EventOut)
     async def event(event_id: Annotated[str, PathParam(max_length=MAX_ID)]) -> EventOut:
@@ -403,31 +535,59 @@ def create_app(
         return [SuggestionOut.of(s) for s in suggestions]
 
     @app.post("/related/batch", response_model=BatchResponse)
-    async def batch(request: Annotated[BatchRequest, Body()]) -> BatchResponse:
-        """Ids are ranked one by one, each in its turn for a worker, so that a batch never holds the others up
-        for long; unknown ids are listed, never guessed at; those not ranked within the time budget are listed
-        as unfinished."""
+    async def batch(request: Annotated[BatchRequest, Body()]) -> Response:
+        """Ids answered from the ready lists first (a few at a time, so /health and other requests get their
+        turns), then the others ranked one by one, each in its turn for a worker, so that a batch never holds
+        the others up for long; unknown ids are listed, never guessed at; those not ranked within the time
+        budget are listed as unfinished."""
         deadline = time.monotonic() + time_budget
         recommender = served.recommender
-        results: dict[str, list[SuggestionOut]] = {}
+        results: dict[str, bytes] = {}
         unknown: list[str] = []
         unfinished: list[str] = []
-        for event_id in dict.fromkeys(request.ids):
+        to_rank: list[tuple[str, int]] = []
+        for done, event_id in enumerate(dict.fromkeys(request.ids)):
+            if done % BATCH_SLICE == BATCH_SLICE - 1:
+                await asyncio.sleep(0)
             row = recommender.find(event_id)  # exact, or as the archive links it: never a guess
             if row is None:
                 unknown.append(event_id)
-            elif unfinished:
-                unfinished.append(event_id)
+                continue
+            ready = ready_answer(recommender, row, request.k, False, 0.0)
+            if ready is None:
+                to_rank.append((event_id, row))
             else:
-                try:
-                    found = await work(deadline, _bind(recommender.related, recommender.index.ids[row], request.k))
-                    results[event_id] = [SuggestionOut.of(s) for s in found]
-                except BudgetSpent:
-                    unfinished.append(event_id)
-        return BatchResponse(results=results, unknown=unknown, unfinished=unfinished)
+                results[event_id] = ready
+        for event_id, row in to_rank:
+            if unfinished:
+                unfinished.append(event_id)
+                continue
+            try:
+                found = await work(deadline, _bind(recommender.related, recommender.index.ids[row], request.k))
+                results[event_id] = answer_bytes(found)
+            except (BudgetSpent, Saturated):
+                unfinished.append(event_id)
+        order = [i for i in dict.fromkeys(request.ids) if i in results]
+        body = {
+            "results": {i: orjson.Fragment(results[i]) for i in order},
+            "unknown": unknown,
+            "unfinished": unfinished,
+        }
+        return Response(orjson.dumps(body), media_type="application/json")
 
     return app
 
 
 def _bind(call: Callable[..., T], *args: Any) -> Callable[[], T]:
     return lambda: call(*args)
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process of `recommender serve --workers N` (uvicorn's factory, imported in each
+    worker): its settings from the RECOMMENDER_SERVE_* variables `serve` sets."""
+    env = os.environ
+    return create_app(
+        env.get("RECOMMENDER_SERVE_INDEX", str(DEFAULT_INDEX)),
+        threads=int(env.get("RECOMMENDER_SERVE_THREADS", "2")),
+        queue=int(env.get("RECOMMENDER_SERVE_QUEUE", str(QUEUE))),
+    )

@@ -7,6 +7,8 @@ import datetime as dt
 import gc
 import json
 import os
+import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -98,6 +100,13 @@ def read(archive: Path, cached: bool = True) -> Archive:
         gc.enable()
 
 
+LIST_STATES = {
+    "ready": "current (made by the installed ranker): answers by id are read from them",
+    "stale": "STALE (made by another ranker): every answer is ranked live until `recommender index` remakes them",
+    "none": "none (built with --no-lists): every answer is ranked live",
+}
+
+
 def echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -107,9 +116,14 @@ def validate(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
     strict: Annotated[bool, typer.Option(help="Exit 1 if any file was skipped.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    index_path: Annotated[
+        Path | None, typer.Option("--index", help="Also say whether this index's ready lists are current.")
+    ] = None,
 ) -> None:
-    """Parse every event file and report counts, unresolved links and every skipped file with its reason."""
+    """Parse every event file and report counts, unresolved links and every skipped file with its reason (and,
+    with --index, whether the index's ready lists are current or stale)."""
     with clear_errors():
+        lists = _recommender(index_path).lists_state if index_path is not None else None
         data = read(archive)
     events = data.events.values()
     unresolved = data.unresolved_links()
@@ -124,6 +138,8 @@ def validate(
         "warnings": data.warnings,
         "fingerprint": data.fingerprint,
     }
+    if lists is not None:
+        report["lists"] = lists
     if as_json:
         echo_json(report)
     else:
@@ -134,6 +150,8 @@ def validate(
             typer.echo(f"  skipped {skipped.path}: {skipped.reason}")
         for warning in data.warnings:
             typer.echo(f"  warning: {warning}")
+        if lists is not None:
+            typer.echo(f"{'ready lists':>18}: {LIST_STATES[lists]}")
     if strict and data.skipped:
         raise typer.Exit(1)
 
@@ -148,10 +166,18 @@ def index(
     model: Annotated[
         str, typer.Option(help="Embedding model: base, tuned (fine-tuned, shipped) or a `finetune` output folder.")
     ] = DEFAULT_MODEL,
+    lists: Annotated[
+        bool, typer.Option(help="Keep every event's top 50 suggestions ready in the index (--no-lists skips it).")
+    ] = True,
+    jobs: Annotated[int, typer.Option(min=1, help="Processes making ready lists (default: one per core).")] = (
+        os.cpu_count() or 1
+    ),
 ) -> None:
-    """Embed every event (only new or changed ones when an index is already there) and save the index."""
+    """Embed every event (only new or changed ones when an index is already there) and save the index, with
+    every event's suggestions ready (only those that can have changed are remade on an update)."""
     from recommender.embed import Embedder
     from recommender.index import build_index
+    from recommender.rank.ready import lists_step
 
     with clear_errors():
         started = time.perf_counter()
@@ -170,6 +196,7 @@ def index(
             progress=sys.stderr.isatty(),
             reuse=not full,
             log=lambda m: typer.echo(m, err=True),
+            extra=lists_step(jobs, log=lambda m: typer.echo(m, err=True)) if lists else None,
         )
     typer.echo(
         f"indexed {report.count:,} events into {report.path} in {time.perf_counter() - started:.1f}s "
@@ -189,7 +216,8 @@ def _print_suggestions(suggestions: list[Any], as_json: bool, title: str) -> Non
     if as_json:
         echo_json([asdict(s) for s in suggestions])
         return
-    typer.echo(title)
+    source = f"  ({suggestions[0].source})" if suggestions else ""
+    typer.echo(title + source)
     for s in suggestions:
         mark = "*" if s.curated else " "
         context = f"  [{', '.join(s.context)}]" if s.context else ""
@@ -256,6 +284,8 @@ def related(
                 min_confidence=min_confidence,
             )
             title = f"{index.date(row)}  {index.headlines[row][:120]}"
+            if system == "fused" and recommender.lists_state == "stale":
+                typer.echo("warning: the index's ready lists were made by another ranker: ranking live", err=True)
         else:
             assert text is not None
             suggestions = recommender.similar(text, k, start, end, system=system, min_confidence=min_confidence)
@@ -685,18 +715,67 @@ def serve(
     index_path: IndexOption = DEFAULT_INDEX,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes, sharing the index's mapped files (default: one per core).")
+    ] = os.cpu_count() or 1,
+    threads: Annotated[int, typer.Option(min=1, help="Live rankings at once in each process.")] = 2,
+    queue: Annotated[
+        int, typer.Option(min=0, help="Live rankings that may wait in each process; past it a 503 with Retry-After.")
+    ] = 32,
 ) -> None:
     """Run the similarity API (OpenAPI docs at /docs) over a saved index."""
     import uvicorn
 
-    from recommender.api import create_app
-
-    with clear_errors():
-        api = create_app(index_path)
+    # the supervisor of the workers stays small: the index is loaded in each worker, and checked here only enough
+    # for a missing or unreadable index to be one line before any worker starts
+    try:
+        meta = json.loads((index_path / "meta.json").read_bytes())
+    except FileNotFoundError:
+        fail(f"no index at {index_path}: build it with `recommender index --archive ARCHIVE --out {index_path}`")
+    except (OSError, ValueError) as exc:
+        fail(f"index at {index_path} is damaged: meta.json is unreadable ({str(exc)[:120]})")
+    cores = os.cpu_count() or 1
+    os.environ.update(
+        RECOMMENDER_SERVE_INDEX=str(index_path),
+        RECOMMENDER_SERVE_THREADS=str(threads),
+        RECOMMENDER_SERVE_QUEUE=str(queue),
+    )
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # the workers share the cores
+        os.environ.setdefault(variable, str(max(1, cores // workers)))
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")  # the ranking threads' own malloc arenas only fragment memory
+    lists = "with ready lists (/health says whether they are current)" if meta.get("lists_fingerprint") else "no lists"
     typer.echo(
-        f"serving {index_path} on http://{host}:{port} (docs: /docs); a new build there is picked up within "
-        "seconds, or at once on SIGHUP",
+        f"serving {index_path} ({lists}) on http://{host}:{port} (docs: /docs) with {workers} worker process(es); "
+        "a new build there is picked up within seconds, or at once on SIGHUP",
         err=True,
     )
     # Requests still running 3 s after SIGTERM are cut off: the server stops within 5 s whatever its load.
-    uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    config = uvicorn.Config(
+        "recommender.api:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
+    if workers == 1:
+        uvicorn.Server(config).run()
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    listening = config.bind_socket()
+    # a worker gets this socket without its protocol number, so asyncio does not set TCP_NODELAY on what it
+    # accepts, and each answer's body would wait for the client's delayed ACK of its headers (40 ms a request);
+    # accepted sockets inherit it from the listening one
+    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    supervisor = Multiprocess(config, sockets=[listening])
+
+    # SIGHUP: each worker loads the new build beside the old one and swaps (uvicorn would restart them)
+    def forward_hup() -> None:
+        for process in supervisor.processes:
+            if process.pid:
+                os.kill(process.pid, signal.SIGHUP)
+
+    supervisor.handle_hup = forward_hup  # type: ignore[method-assign]
+    supervisor.run()

@@ -147,6 +147,18 @@ def _generic_words(out: Path, meta: IndexMeta) -> dict[str, float] | None:
     return dict(saved["shares"]) if saved.get("version") == NAMES_VERSION else None
 
 
+@dataclass
+class Rebuilt:
+    """What a build hands to its `extra` step before sealing: the new index in its temporary `folder` (meta.json
+    written, not yet sealed), the index it replaces (`previous`, None when nothing is reused) and, for each new
+    row, the previous row of the same event unchanged (same id, text, date and model), or -1."""
+
+    folder: Path
+    previous: Path | None
+    unchanged: np.ndarray
+    previous_days: np.ndarray  # the date (ordinal) of each previous row
+
+
 def _rows_of(wanted: list[str], keys: list[str]) -> np.ndarray:
     row_of = {key: row for row, key in enumerate(keys)}
     return np.fromiter((row_of.get(key, -1) for key in wanted), dtype=np.int64, count=len(wanted))
@@ -160,9 +172,11 @@ def build_index(
     progress: bool = False,
     reuse: bool = True,
     log: Callable[[str], None] = lambda _: None,
+    extra: Callable[[Rebuilt, IndexMeta], None] | None = None,
 ) -> BuildReport:
     """Embed every event of `archive` and write the index atomically to `out`, reusing what the index already
-    there holds for unchanged events (see the module docstring)."""
+    there holds for unchanged events (see the module docstring). `extra` adds files to the new index (and
+    records them in its meta) before it is sealed and swapped in: the ready lists, made by `rank/`."""
     started = time.perf_counter()
     out = Path(out)
     embedder = embedder or Embedder()
@@ -248,6 +262,18 @@ def build_index(
             reused=len(events) - len(todo),
             build_id=new_build_id(),
         )
+        if extra is not None:
+            meta.write(tmp)
+            unchanged = np.full(len(events), -1, dtype=np.int64)
+            if previous.vectors is not None:
+                same = same_id >= 0
+                old_hashes = np.asarray(previous.hashes, dtype=object)[same_id[same]]
+                same[same] = (old_hashes == np.asarray(hashes, dtype=object)[same]) & (
+                    previous.days[same_id[same]] == days[same]
+                )
+                unchanged[same] = same_id[same]
+            extra(Rebuilt(tmp, out if previous.ids else None, unchanged, previous.days), meta)
+        meta.build_seconds = round(time.perf_counter() - started, 2)
         meta.seal(tmp)
         meta.write(tmp)
         _replace(tmp, out)

@@ -3,6 +3,8 @@
     meta.json            model name and weights fingerprint, dimension, counts, archive name and fingerprint, a
                          build id, and the size and checksum of every other file
     vectors.faiss        the unit vectors as a FAISS flat inner-product index (row i is event i)
+    vectors.npy          the same vectors as an aligned .npy file, memory-mapped by queries (processes serving
+                         the index share its pages; the FAISS file's vectors start at an unaligned offset)
     columns.json         id, date, headline, summary, text hash, file digest and story density of every event
     records.jsonl        the full event (sources, curated Related) one per line, read by byte offset
     records.offsets.npy  (start, end) byte span of each row's line in records.jsonl
@@ -10,6 +12,9 @@
     tokens.npz .json     the BM25 term counts of each event (sparse rows) and their vocabulary
     names.npz names.json the names of each event (sparse rows) and their vocabulary
     names.generic.json   the words the archive mostly writes in lower case, which names leave out (names.py)
+    lists/               ready lists (optional, `recommender index --no-lists` skips them): each event's top
+                         READY_K suggestions by the fused ranker and their signals, and the thresholds an update
+                         uses to find the lists a changed event can enter (`index/lists.py`)
 
 Every file but meta.json is checked against its size and BLAKE2b checksum when it is first read (`read_file`),
 so a damaged file is a clear error, never an answer from garbage. An index written before checksums has
@@ -25,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import mmap
 import secrets
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -38,6 +44,7 @@ DEFAULT_INDEX = Path("models") / "default"
 
 META = "meta.json"
 VECTORS = "vectors.faiss"
+VECTORS_MAP = "vectors.npy"  # optional: an index written before it had none
 COLUMNS = "columns.json"
 RECORDS = "records.jsonl"
 RECORD_SPANS = "records.offsets.npy"
@@ -45,6 +52,12 @@ BM25 = "bm25"
 TOKENS = "tokens"  # tokens.npz and tokens.json
 NAMES = "names"  # names.npz and names.json
 NAME_GENERIC = "names.generic.json"  # absent from indexes built before it: no word is then generic
+LISTS = "lists"  # the ready lists: one .npy file per array of LIST_ARRAYS
+READY_K = 50  # suggestions kept ready per event
+# (n, READY_K) arrays, row -1 past a list's end: the suggested rows, the ranker's score and the signals that
+# `related --json` shows (dense cosine, BM25 relative to the pool's best, the share of name weight); and (n, 2)
+# float32 `thresholds`: each event's POOL-th dense and BM25 candidate score (BM25 0 when fewer score above 0)
+LIST_ARRAYS = ("rows", "score", "dense", "bm25", "names", "thresholds")
 REQUIRED_FILES = (
     VECTORS,
     COLUMNS,
@@ -71,7 +84,9 @@ def index_files(folder: Path) -> list[str]:
     """Every file of a written index but meta.json, as names relative to it (bm25/ holds several)."""
     bm25 = sorted(f"{BM25}/{f.name}" for f in (folder / BM25).iterdir()) if (folder / BM25).is_dir() else []
     optional = [name for name in (NAME_GENERIC,) if (folder / name).exists()]
-    return [*REQUIRED_FILES, *optional, *bm25]
+    lists = [f"{LISTS}/{name}.npy" for name in LIST_ARRAYS] if (folder / LISTS).is_dir() else []
+    mapped = [VECTORS_MAP] if (folder / VECTORS_MAP).exists() else []
+    return [*REQUIRED_FILES, *optional, *mapped, *bm25, *lists]
 
 
 def checksum(data: bytes | memoryview) -> str:
@@ -101,6 +116,11 @@ class IndexMeta:
     checksums: dict[str, str] = field(default_factory=dict)  # `checksum` of each file
     build_id: str = ""
     embedder: str = "base"  # the model choice that built it: base, tuned, or a fine-tuned model's folder
+    # the ready lists: the fingerprint of the ranker that made them ("" when there are none), how many were
+    # computed by the build that wrote them (the others copied from the index before) and in how many seconds
+    lists_fingerprint: str = ""
+    lists_computed: int = 0
+    lists_seconds: float = 0.0
 
     @classmethod
     def read(cls, folder: Path) -> IndexMeta:
@@ -206,9 +226,28 @@ def read_vectors(folder: Path, meta: IndexMeta | None = None) -> tuple[Any, np.n
     return flat, faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
 
 
+def map_vectors(folder: Path, meta: IndexMeta, rows: int) -> np.ndarray | None:
+    """The (rows, meta.dim) float32 vectors of vectors.npy as a read-only memory map (checked against `meta`), so
+    that processes serving the same index share its pages; None for an index written without it."""
+    if VECTORS_MAP not in meta.files:
+        return None
+    try:
+        with open(folder / VECTORS_MAP, "rb") as handle:
+            verify(folder, meta, VECTORS_MAP, memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)))
+        vectors: np.ndarray = np.load(folder / VECTORS_MAP, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise damaged(folder, f"{VECTORS_MAP} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise damaged(folder, f"{VECTORS_MAP} is unreadable ({str(exc)[:120]})") from None
+    if vectors.shape != (rows, meta.dim) or vectors.dtype != np.float32:
+        raise damaged(folder, f"{VECTORS_MAP} does not match {COLUMNS}")
+    return vectors
+
+
 def write_vectors(folder: Path, vectors: np.ndarray) -> None:
     import faiss
 
     flat = faiss.IndexFlatIP(vectors.shape[1])
     flat.add(vectors)
     faiss.write_index(flat, str(folder / VECTORS))
+    np.save(folder / VECTORS_MAP, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)

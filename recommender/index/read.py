@@ -35,10 +35,12 @@ from recommender.index.layout import (
     IndexMeta,
     damaged,
     load_npy,
+    map_vectors,
     read_file,
     read_vectors,
     verify,
 )
+from recommender.index.lists import ReadyLists
 from recommender.index.records import EventRecord, parse_record
 from recommender.index.terms import Terms, bm25_scores, document_frequency, load_bm25
 from recommender.names import extract_names
@@ -58,6 +60,7 @@ class Index:
         self.story_density: np.ndarray = np.asarray(columns.story_density, dtype=np.float32)
         self.position: dict[str, int] = {event_id: i for i, event_id in enumerate(self.ids)}
         self.aliases = columns.aliases
+        self._flat: Any = None  # the FAISS index whose storage `vectors` views, for an index without vectors.npy
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -70,18 +73,23 @@ class Index:
 
     # --- vectors ---------------------------------------------------------------------------------------
     @cached_property
-    def _vectors(self) -> tuple[Any, np.ndarray]:
-        flat, vectors = read_vectors(self.path, self.meta)
+    def vectors(self) -> np.ndarray:
+        """All vectors as one (n, dim) float32 array of unit rows, a read-only map of vectors.faiss (processes
+        serving the index share it)."""
+        vectors = map_vectors(self.path, self.meta, len(self.ids))
+        if vectors is None:  # an index written before vectors.npy: its FAISS file's vectors, read into memory
+            flat, vectors = read_vectors(self.path, self.meta)
+            self._flat = flat  # `vectors` is a view on its storage
         if vectors.shape != (len(self.ids), self.meta.dim):
             raise damaged(self.path, "vectors.faiss does not match columns.json")
         if not self.meta.checksums and not np.isfinite(vectors).all():
             raise damaged(self.path, "vectors.faiss holds values that are not numbers")
-        return flat, vectors
+        return vectors
 
-    @property
-    def vectors(self) -> np.ndarray:
-        """All vectors as one (n, dim) float32 array of unit rows."""
-        return self._vectors[1]
+    @cached_property
+    def lists(self) -> ReadyLists | None:
+        """The ready lists (mapped), or None when the index has none (`recommender index --no-lists`)."""
+        return ReadyLists.load(self.path, self.meta)
 
     # --- BM25 and names ---------------------------------------------------------------------------------
     @cached_property
@@ -89,7 +97,7 @@ class Index:
         for name in (n for n in self.meta.files if n.startswith(f"{BM25}/")):
             read_file(self.path, self.meta, name)
         try:
-            return load_bm25(self.path / BM25)
+            return load_bm25(self.path / BM25, mmap=True)
         except Exception as exc:  # bm25s raises several kinds on damaged files  # noqa: BLE001
             raise damaged(self.path, f"bm25/ cannot be read ({str(exc)[:120]})") from None
 
@@ -174,6 +182,8 @@ class Index:
         except OSError as exc:
             raise damaged(self.path, f"{RECORDS} cannot be read ({exc.strerror})") from None
         verify(self.path, self.meta, RECORDS, memoryview(data))
+        if isinstance(data, mmap.mmap):
+            data.madvise(mmap.MADV_DONTNEED)  # checked: its pages come back one record at a time, as they are read
         return data
 
     @cached_property
@@ -202,6 +212,7 @@ class Index:
     def load_all(self) -> None:
         """Read every file a query may need now (a server keeps serving them while the folder is rebuilt)."""
         _ = self.vectors, self.bm25, self.names, self.name_idf, self.name_lookup, self._records, self._spans
+        _ = self.lists
 
     def resolve(self, href: str) -> str | None:
         """The id of the indexed event a link points to, whatever its day padding or leading slash; else None."""

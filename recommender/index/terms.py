@@ -138,10 +138,11 @@ def write_bm25(folder: Path, tokens: Terms) -> None:
     retriever.save(str(folder))
 
 
-def load_bm25(folder: Path) -> Any:
+def load_bm25(folder: Path, mmap: bool = False) -> Any:
+    """The bm25s index saved in `folder` (`mmap`: its arrays mapped read-only, shared between processes)."""
     import bm25s
 
-    return bm25s.BM25.load(str(folder), mmap=False)
+    return bm25s.BM25.load(str(folder), mmap=mmap)
 
 
 def document_frequency(retriever: Any, token: str) -> int:

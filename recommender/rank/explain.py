@@ -43,6 +43,7 @@ class Suggestion:
     # for a system without a fitted calibration (dense, bm25)
     confidence: float | None = None
     pinned: bool = False  # put first by an editor's pin in editors.toml
+    source: str = "live"  # "ready": read from the index's ready lists; "live": ranked for this request
 
     @property
     def context(self) -> tuple[str, ...]:
@@ -57,6 +58,7 @@ class Ranked:
     rows: np.ndarray
     scores: np.ndarray
     best_bm25: float
+    pool: np.ndarray | None = None  # the candidates ranked (a trained ranker's pool)
 
 
 def suggestions(
@@ -65,24 +67,47 @@ def suggestions(
     """`ranked` as Suggestions; `curated` (ids) marks those already in the query's Related list; `calibration`
     (of the system that ranked them) turns each score into its confidence."""
     rows = ranked.rows
-    confidence = calibration(ranked.scores) if calibration is not None else None
+    dense, bm25, names = signal_values(index, query, ranked)
+    return built(index, rows, ranked.scores, dense, bm25, names, query, curated, calibration)
+
+
+def signal_values(index: Index, query: Query, ranked: Ranked) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The dense, relative BM25 and names signals of `ranked`'s rows, as float32 (what ready lists store)."""
+    rows = ranked.rows
     dense = query.scores.dense[rows]
     bm25 = query.scores.bm25[rows]
     bm25 = bm25 / ranked.best_bm25 if ranked.best_bm25 > 0 else np.zeros(len(rows), dtype=np.float32)
-    names = shared_name_weight(index, query, rows)
-    query_names = {int(n) for n in query.names}
+    return dense, bm25, shared_name_weight(index, query, rows)
+
+
+def built(
+    index: Index,
+    rows: np.ndarray,
+    scores: np.ndarray,
+    dense: np.ndarray,
+    bm25: np.ndarray,
+    names: np.ndarray,
+    query: Query,
+    curated: set[str],
+    calibration: Calibration | None,
+    source: str = "live",
+) -> list[Suggestion]:
+    """Suggestions from their rows, scores and signal values (ranked now, or read from a ready list): the one
+    place they are rounded and explained, so that both give the same answer."""
+    confidence = calibration(np.asarray(scores)) if calibration is not None else None
+    wanted = {int(n) for n in query.names}
+    query_day = query.day if query.dated else None
     story_rows: list[int] | None = None
     out = []
-    for i, (row, score) in enumerate(zip(rows.tolist(), ranked.scores, strict=True)):
-        shared = [int(n) for n in index.names_of(row) if int(n) in query_names]
+    for i, (row, score) in enumerate(zip(rows.tolist(), scores, strict=True)):
+        shared = [int(n) for n in index.names_of(row) if int(n) in wanted]
         context = display_names(index, shared, index.text(row), query)
         if not context:  # nothing in common with the event itself: what it shares with the event's story
             story_rows = nearest_events(index, query) if story_rows is None else story_rows
             story = story_of(index, query, [r for r in story_rows if r != row])
             in_story = set(story.names.tolist())
-            context = display_names(
-                index, [int(n) for n in index.names_of(row) if n in in_story], index.text(row), story
-            )
+            names_in_story = [int(n) for n in index.names_of(row) if n in in_story]
+            context = display_names(index, names_in_story, index.text(row), story)
         out.append(
             Suggestion(
                 rank=i + 1,
@@ -96,9 +121,10 @@ def suggestions(
                     dense=round(float(dense[i]), 4),
                     bm25=round(float(bm25[i]), 4),
                     names=round(float(names[i]), 4),
-                    days_apart=abs(int(index.day[row]) - query.day) if query.day is not None and query.dated else None,
+                    days_apart=abs(int(index.day[row]) - query_day) if query_day is not None else None,
                     shared_names=context,
                 ),
+                source=source,
             )
         )
     return out

@@ -17,9 +17,10 @@ import numpy as np
 from recommender.archive import link_key
 from recommender.embed import Embedder, near_duplicate_cosine
 from recommender.index import Index, check_model
+from recommender.index.layout import READY_K
 from recommender.rank.calibration import Calibration, load_calibration
 from recommender.rank.candidates import allowed_rows, candidate_pool
-from recommender.rank.explain import Ranked, Suggestion, suggestions
+from recommender.rank.explain import Ranked, Suggestion, built, suggestions
 from recommender.rank.features import feature_matrix
 from recommender.rank.fusion import ANCHOR_APART, ANCHORS, DEPTH, reciprocal_rank_fusion
 from recommender.rank.query import Query, anchored, anchored_at, query_for_row, query_for_text
@@ -64,6 +65,22 @@ class Recommender:
         self.near_duplicate = near_duplicate_cosine(index.meta.embedder)
         # the confidence belongs to the packaged fused ranker: rankers passed in have none unless set here
         self.calibration: Calibration | None = load_calibration(RANKER_DIR) if rankers is None else None
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The fused ranker's fingerprint as ready lists record it ("" without a fused ranker)."""
+        from recommender.rank.ready import ranker_fingerprint
+
+        return ranker_fingerprint(self)
+
+    @property
+    def lists_state(self) -> str:
+        """ "ready" (lists made by this ranker), "stale" (by another: not served until `index` refreshes them)
+        or "none" (an index built with --no-lists)."""
+        lists = self.index.lists
+        if lists is None:
+            return "none"
+        return "ready" if lists.fingerprint == self.fingerprint else "stale"
 
     @property
     def embedder(self) -> Embedder:
@@ -149,16 +166,72 @@ class Recommender:
         dense: np.ndarray | None = None,
         curated: set[str] | None = None,
         min_confidence: float = 0.0,
+        ready: bool = True,
     ) -> list[Suggestion]:
         """`related` for the event at `row`, for batch callers: `exclude_rows` are never suggested; `dense` is
         the event's row of `dense_scores`, when computed for a block of events at once; `curated`: the ids of
-        its Related list as the file has it now (default: as indexed)."""
-        query = query_for_row(self.index, row, frozenset(exclude_rows), dense)
+        its Related list as the file has it now (default: as indexed). Read from the ready lists when they can
+        answer (`ready`), else ranked now: the same answer either way (each Suggestion's `source` says which).
+
+        Excluded rows are filtered out of the ranked list (they stay in the pool, as a ready list has them);
+        only when that leaves fewer than `k` are they taken out of the pool and the event ranked again."""
+        skip = frozenset(exclude_rows) - {row}
         if curated is None:
             curated = set(self.index.record(row).curated)
-        ranked = self.rank(query, k, system, since, until)
-        found = suggestions(self.index, query, ranked, curated, self._calibration(system))
+        usable = ready and system == "fused" and since is None and until is None
+        found = self.from_lists(row, k, skip, curated) if usable else None
+        if found is None:
+            found = self._live(row, k, skip, since, until, system, dense, curated)
         return confident(found, min_confidence)
+
+    def from_lists(self, row: int, k: int, skip: frozenset[int], curated: set[str]) -> list[Suggestion] | None:
+        """The fused ranker's answer read from the ready lists, or None where they cannot give the live answer
+        (no current lists, k over their length, or too few left once `skip` is filtered out)."""
+        lists = self.index.lists
+        if lists is None or k > lists.rows.shape[1] or "fused" not in self.rankers or self.lists_state != "ready":
+            return None
+        stored = np.asarray(lists.rows[row])
+        length = int(np.count_nonzero(stored >= 0))
+        keep = [i for i in range(length) if int(stored[i]) not in skip][:k]
+        if len(keep) < k and (len(keep) < length or length == stored.shape[0] or skip):
+            return None  # the live ranking would look further, or rank again without the excluded rows
+        index = self.index
+        picked = np.asarray(keep, dtype=np.int64)
+        return built(
+            index,
+            stored[picked].astype(np.int64),
+            np.asarray(lists.score[row])[picked],
+            np.asarray(lists.dense[row])[picked],
+            np.asarray(lists.bm25[row])[picked],
+            np.asarray(lists.names[row])[picked],
+            query_for_row(index, row),  # its scores are computed only if a context needs the event's story
+            curated,
+            self._calibration("fused"),
+            source="ready",
+        )
+
+    def _live(
+        self,
+        row: int,
+        k: int,
+        skip: frozenset[int],
+        since: dt.date | None,
+        until: dt.date | None,
+        system: str,
+        dense: np.ndarray | None,
+        curated: set[str],
+    ) -> list[Suggestion]:
+        index = self.index
+        if system in self.rankers:
+            query = query_for_row(index, row, frozenset(), dense)
+            ranked = self.rank(query, k, system, since, until, skip=skip)
+            if skip and len(ranked.rows) < k:  # the pool ran out: rank again with the excluded rows left out
+                query = query_for_row(index, row, skip, query.scores.dense)
+                ranked = self.rank(query, k, system, since, until)
+        else:
+            query = query_for_row(index, row, skip, dense)
+            ranked = self.rank(query, k, system, since, until)
+        return suggestions(index, query, ranked, curated, self._calibration(system))
 
     def describe_row(self, row: int, rows: list[int], curated: set[str] | None = None) -> list[Suggestion]:
         """Given events (`rows`) as suggestions for the event at `row`, with their signals (editors' pins),
@@ -241,8 +314,11 @@ class Recommender:
         system: str = "fused",
         since: dt.date | None = None,
         until: dt.date | None = None,
+        skip: frozenset[int] = frozenset(),
     ) -> Ranked:
-        """Top `k` rows for `query` by `system`, items with the query's own text and near-duplicates removed."""
+        """Top `k` rows for `query` by `system`, items with the query's own text and near-duplicates removed,
+        and rows in `skip` filtered out of that list (a trained ranker's only). A trained ranker's cascade keeps
+        as many candidates for any k up to READY_K as for READY_K: its top k is then the ready list's."""
         index = self.index
         allowed = allowed_rows(index, query, since, until)
         if system in self.rankers:
@@ -250,18 +326,18 @@ class Recommender:
             features = feature_matrix(index, query, pool)
             ranker = self.rankers[system]
             cascade = ranker.cascade if self.cascade is None else self.cascade
-            scores = ranker.score(features, cascade_for(cascade, k))
+            scores = ranker.score(features, cascade_for(cascade, max(k, READY_K)))
         elif system in SCORE_SYSTEMS:
             every = query.scores.dense if system == "dense" else query.scores.bm25
             pool = top(every, min(4 * k + 20, int(allowed.sum())), allowed)
             scores = every[pool]
         else:
             raise ValueError(f"unknown system {system!r}: choose one of {', '.join(self.systems)}")
-        picked = select(index, query, pool, scores, k, self.near_duplicate)
+        picked = select(index, query, pool, scores, k, self.near_duplicate, skip)
         rows = pool[picked]
         # the BM25 shown is relative to the best of the candidates ranked: the pool, or the rows shown
         best_bm25 = query.scores.bm25[pool if system in self.rankers else rows].max(initial=0.0)
-        return Ranked(rows, scores[picked].astype(np.float32), float(best_bm25))
+        return Ranked(rows, scores[picked].astype(np.float32), float(best_bm25), pool)
 
     def dense_scores(self, rows: list[int]) -> np.ndarray:
         """(len(rows), n) cosine of each indexed event in `rows` with every event: one matrix product, so a

@@ -11,13 +11,22 @@ from recommender.rank.query import Query
 
 
 def select(
-    index: Index, query: Query, pool: np.ndarray, scores: np.ndarray, k: int, near_duplicate: float
+    index: Index,
+    query: Query,
+    pool: np.ndarray,
+    scores: np.ndarray,
+    k: int,
+    near_duplicate: float,
+    skip: frozenset[int] = frozenset(),
 ) -> np.ndarray:
     """Positions in `pool` of the best `k` by `scores` (highest first, ties in pool order), skipping -inf scores,
     the query's own text, a headline already chosen (the same item again, perhaps with a summary added) and an
-    item within `near_duplicate` cosine of one already chosen (`embed.near_duplicate_cosine` of the index's model)."""
+    item within `near_duplicate` cosine of one already chosen (`embed.near_duplicate_cosine` of the index's model).
+    Rows in `skip` are chosen but not returned: the answer is the list without them filtered out afterwards,
+    which is what a ready list filtered on read gives."""
     order = np.argsort(-scores, kind="stable")
     chosen: list[int] = []
+    kept: list[int] = []
     shas, headlines, vectors = index.text_sha, index.headlines, index.vectors
     seen_text = {query.text_sha}
     seen_headlines = {normal(headlines[query.row])} if query.row is not None else set()
@@ -33,9 +42,11 @@ def select(
         seen_text.add(shas[row])
         seen_headlines.add(headline)
         chosen.append(int(position))
-        if len(chosen) == k:
-            break
-    return np.asarray(chosen, dtype=np.int64)
+        if row not in skip:
+            kept.append(int(position))
+            if len(kept) == k:
+                break
+    return np.asarray(kept, dtype=np.int64)
 
 
 def normal(text: str) -> str:

@@ -1,4 +1,6 @@
-"""Suggestions for many events with the editors' rules applied, in blocks that share their dense scores."""
+"""Suggestions for many events with the editors' rules applied: read from the index's ready lists where they can
+answer (the editors' rules and the files' lists filter them), else ranked in blocks that share their dense
+scores."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from recommender.index.layout import READY_K
 from recommender.rank import Recommender, Suggestion
 from recommender.suggest.rules import EditorRules
 
@@ -175,8 +178,20 @@ def _one_thread() -> None:
 def _suggest_block(rows: list[int]) -> list[EventSuggestions]:
     assert _worker is not None
     recommender, rules, options, excluded, states = _worker
-    dense = recommender.dense_scores(rows)
+    # read from the ready lists, events need no dense scores (the few that fall back to ranking compute theirs)
+    ready = recommender.lists_state == "ready" and not options.past_only and options.k <= READY_K
+    dense = None if ready else recommender.dense_scores(rows)
     return [
-        suggest_for(recommender, row, options.k, rules, options.past_only, excluded, dense[i], states.get(row), options)
+        suggest_for(
+            recommender,
+            row,
+            options.k,
+            rules,
+            options.past_only,
+            excluded,
+            None if dense is None else dense[i],
+            states.get(row),
+            options,
+        )
         for i, row in enumerate(rows)
     ]

@@ -1,0 +1,78 @@
+"""The ready lists of an index folder (`lists/`): stored, checked and memory-mapped; what they hold is made in
+`rank/ready.py`.
+
+Each array is one .npy file, mapped read-only on load (`np.load(mmap_mode="r")`), so several server processes
+share the same pages instead of each holding a copy. Each file is checked against its checksum in meta.json
+through the same map, without reading it onto the heap.
+"""
+
+from __future__ import annotations
+
+import mmap
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recommender.index.layout import LIST_ARRAYS, LISTS, READY_K, IndexMeta, damaged, verify
+
+DTYPES = {"rows": np.int32, "score": np.float32, "dense": np.float32, "bm25": np.float32, "names": np.float32}
+
+
+@dataclass
+class ReadyLists:
+    """Row i: event i's suggestions, best first (`rows` -1 past its end); `thresholds[i]`: its POOL-th dense
+    and BM25 candidate scores; `fingerprint`: the ranker that made them."""
+
+    rows: np.ndarray
+    score: np.ndarray
+    dense: np.ndarray
+    bm25: np.ndarray
+    names: np.ndarray
+    thresholds: np.ndarray
+    fingerprint: str
+
+    @classmethod
+    def empty(cls, count: int, fingerprint: str, k: int = READY_K) -> ReadyLists:
+        arrays = {name: np.zeros((count, k), dtype=dtype) for name, dtype in DTYPES.items()}
+        arrays["rows"][:] = -1
+        return cls(**arrays, thresholds=np.zeros((count, 2), dtype=np.float32), fingerprint=fingerprint)
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+    def length(self, row: int) -> int:
+        """How many suggestions event `row` has (fewer than READY_K only when its pool ran out)."""
+        return int(np.count_nonzero(self.rows[row] >= 0))
+
+    def take(self, source: np.ndarray, target: np.ndarray, lists: ReadyLists) -> None:
+        """Copy the lists of `lists`' events `source` into events `target` (as they are: renumbering the
+        suggested rows is the caller's)."""
+        for name in (*DTYPES, "thresholds"):
+            getattr(self, name)[target] = getattr(lists, name)[source]
+
+    def write(self, folder: Path) -> None:
+        (folder / LISTS).mkdir(exist_ok=True)
+        for name in LIST_ARRAYS:
+            np.save(folder / LISTS / f"{name}.npy", getattr(self, name), allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path, meta: IndexMeta) -> ReadyLists | None:
+        """The lists of the index at `folder`, mapped; None when it has none. IndexLoadError when damaged."""
+        if not meta.lists_fingerprint or not (folder / LISTS).is_dir():
+            return None
+        arrays = {}
+        for name in LIST_ARRAYS:
+            file = f"{LISTS}/{name}.npy"
+            try:
+                with open(folder / file, "rb") as handle:
+                    verify(folder, meta, file, memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)))
+                arrays[name] = np.load(folder / file, mmap_mode="r", allow_pickle=False)
+            except FileNotFoundError:
+                raise damaged(folder, f"{file} is missing") from None
+            except (OSError, ValueError) as exc:
+                raise damaged(folder, f"{file} is unreadable ({str(exc)[:120]})") from None
+        shape = (meta.count, arrays["rows"].shape[1] if arrays["rows"].ndim == 2 else -1)
+        if any(arrays[name].shape != shape for name in DTYPES) or arrays["thresholds"].shape != (meta.count, 2):
+            raise damaged(folder, f"{LISTS}/ does not match {meta.count} events")
+        return cls(**arrays, fingerprint=meta.lists_fingerprint)

@@ -1,0 +1,246 @@
+"""Ready lists: every event's top READY_K suggestions by the fused ranker, made when an index is built and, on
+an update, remade only for the events whose list can change (`lists_step`, handed to `build_index`).
+
+An event's list can change when an event enters or leaves its candidate pool: the 300 best by dense cosine,
+the 300 best by BM25 and the best dense matches within LOCAL_DAYS (`candidates.py`). So an update remakes
+the lists of the new, changed and removed events' neighbours in time (LOCAL_DAYS), of every event for which
+such an event scores at least its stored POOL-th dense or BM25 candidate, and of the changed events
+themselves; every other list is copied. What this misses is measured (`eval/bench_refresh.py`): the
+pool-relative features and BM25's IDF shift a little with every change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.index import Index, IndexMeta, load_index
+from recommender.index.build import Rebuilt
+from recommender.index.layout import READY_K, TOKENS
+from recommender.index.lists import ReadyLists
+from recommender.index.terms import Terms
+from recommender.rank import candidates, features, select
+from recommender.rank.candidates import LOCAL_DAYS, POOL
+from recommender.rank.explain import signal_values
+from recommender.rank.query import query_for_row
+from recommender.rank.recommender import Recommender
+
+BLOCK = 64  # events per task of a worker process
+# A new event is taken to be able to enter an event's list when it is in its pool and at least as close to it,
+# by dense cosine and by BM25, as the weakest of the list's first ENTER_DEPTH items (eval/bench_refresh.py)
+ENTER_DEPTH = 10
+
+
+def ranker_fingerprint(recommender: Recommender) -> str:
+    """What makes a ready list: the fused ranker's trees, features and cascade, its calibration, the pool's
+    and the feature table's code, the near-duplicate cut and READY_K. Lists made under another are stale."""
+    ranker = recommender.rankers.get("fused")
+    if ranker is None:
+        return ""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(ranker.model_file.read_bytes())
+    calibration = recommender.calibration
+    setup = {
+        "columns": ranker.columns.tolist(),
+        "cascade": list(ranker.cascade if recommender.cascade is None else recommender.cascade),
+        "calibration": repr(calibration) if calibration is not None else None,
+        "near_duplicate": recommender.near_duplicate,
+        "k": READY_K,
+    }
+    digest.update(json.dumps(setup, sort_keys=True, default=str).encode())
+    for module in (candidates, features, select):
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class ListsReport:
+    computed: int
+    copied: int
+    seconds: float
+
+
+# --- making lists -------------------------------------------------------------------------------------------
+_worker: Recommender | None = None
+
+
+def compute_lists(recommender: Recommender, rows: np.ndarray, jobs: int = 1) -> ReadyLists:
+    """The lists of `rows` (row i of the result is `rows[i]`'s), ranked as a live request ranks them; `jobs`
+    forked processes share them, in blocks (the loaded index is shared, not copied)."""
+    global _worker
+    out = ReadyLists.empty(len(rows), recommender.fingerprint)
+    blocks = [rows[i : i + BLOCK] for i in range(0, len(rows), BLOCK)]
+    _worker = recommender
+    recommender.warm_up()
+    if jobs > 1 and len(blocks) > 1:
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(blocks)), initializer=_one_thread) as pool:
+            done = list(pool.imap(_block, blocks))
+    else:
+        done = [_block(block) for block in blocks]
+    start = 0
+    for part in done:
+        out.take(np.arange(len(part)), np.arange(start, start + len(part)), part)
+        start += len(part)
+    return out
+
+
+def _one_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # the processes already use every core
+
+
+def _block(rows: np.ndarray) -> ReadyLists:
+    assert _worker is not None
+    recommender = _worker
+    index = recommender.index
+    out = ReadyLists.empty(len(rows), "")
+    for i, row in enumerate(rows.tolist()):
+        # each event's dense scores computed alone, exactly as a live ranking does: a row of a block product
+        # can differ in the last bit, and a tree split on it can then change the answer
+        query = query_for_row(index, row)
+        ranked = recommender.rank(query, READY_K, "fused")
+        n = len(ranked.rows)
+        out.rows[i, :n] = ranked.rows
+        out.score[i, :n] = ranked.scores
+        values = signal_values(index, query, ranked)
+        out.dense[i, :n], out.bm25[i, :n], out.names[i, :n] = values
+        assert ranked.pool is not None
+        pool = ranked.pool
+        out.thresholds[i] = (_nth(query.scores.dense[pool], POOL), _nth(query.scores.bm25[pool], POOL, True))
+    return out
+
+
+def _nth(values: np.ndarray, n: int, positive: bool = False) -> float:
+    """The n-th best of `values` (the pool holds the n best of each kind, so this is the n-th best of all);
+    -inf (dense) or 0 (BM25, only positive scores are candidates) when there are fewer."""
+    if positive:
+        values = values[values > 0]
+    if len(values) < n:
+        return 0.0 if positive else -np.inf
+    return float(np.partition(values, len(values) - n)[len(values) - n])
+
+
+# --- an update: which lists can change ----------------------------------------------------------------------
+def doc_term_scores(index: Index) -> sp.csr_matrix:
+    """(events, terms): each event's BM25 term scores as a document (bm25s keeps them by term)."""
+    scores = index.bm25.scores
+    shape = (int(scores["num_docs"]), len(scores["indptr"]) - 1)
+    return sp.csc_matrix((scores["data"], scores["indices"], scores["indptr"]), shape=shape).tocsr()
+
+
+def affected(
+    new: Index, old_lists: ReadyLists, unchanged: np.ndarray, old_days: np.ndarray, depth: int = ENTER_DEPTH
+) -> np.ndarray:
+    """A mask over `new`'s rows of the lists an update must remake (`unchanged`: each new row's old row of the
+    same unchanged event, or -1; `old_days`: the old rows' dates):
+
+    - the new and changed events themselves, and every event within LOCAL_DAYS of a new, changed or removed one
+      (its date window; the story features and densities near it change too);
+    - every event whose stored list names a removed or changed event;
+    - every event whose pool a new or changed event enters (it scores at least the event's POOL-th dense or BM25
+      candidate) and whose first `depth` items it can join: it is, by dense cosine and by BM25 relative to the
+      pool's best, at least as close to the event as the weakest of them. Where it only enters the pool, the
+      pool-relative features shift a little: the list is copied (the share of lists that then differ from a
+      build from scratch is measured by eval/bench_refresh.py)."""
+    n = len(new)
+    todo = unchanged < 0
+    kept = np.flatnonzero(~todo)
+    old_rows = np.full(n, -1, dtype=np.int64)
+    old_rows[kept] = unchanged[kept]
+    seen = np.zeros(len(old_days), dtype=bool)
+    seen[unchanged[kept]] = True
+    gone = np.flatnonzero(~seen)  # removed or changed events, as the old index had them
+    added = np.flatnonzero(todo)  # new or changed events, as the new index has them
+    for day in {int(d) for d in (*new.day[added], *old_days[gone])}:
+        todo[new.rows_within(day, LOCAL_DAYS)] = True
+    if len(gone):
+        names_gone = np.isin(old_lists.rows[unchanged[kept]], gone).any(axis=1)
+        todo[kept[names_gone]] = True
+    if not len(added):
+        return todo
+    counts = Terms.load(new.path, TOKENS, new.meta if new.meta.checksums else None).matrix
+    terms = doc_term_scores(new)
+    thresholds = old_lists.thresholds
+    first = np.asarray(old_lists.rows[:, 0])
+    top_new = np.full(len(old_days) + 1, -1, dtype=np.int64)  # old row -> new row (the last: -1 stays -1)
+    top_new[unchanged[kept]] = kept
+    for doc in added.tolist():
+        rest = np.flatnonzero(~todo)
+        old = old_rows[rest]
+        dense = (new.vectors @ new.vectors[doc])[rest]
+        bm25 = np.asarray((counts @ terms[doc].T).toarray()).ravel().astype(np.float32)[rest]
+        pool = (dense >= thresholds[old, 0]) | ((bm25 > 0) & (bm25 >= thresholds[old, 1]))
+        rest, old, dense, bm25 = rest[pool], old[pool], dense[pool], bm25[pool]
+        if not len(rest):
+            continue
+        length = np.count_nonzero(np.asarray(old_lists.rows[old, :depth]) >= 0, axis=1)
+        shown = np.arange(depth)[None, :] < length[:, None]
+        weakest_dense = np.where(shown, old_lists.dense[old, :depth], np.inf).min(axis=1)
+        weakest_bm25 = np.where(shown, old_lists.bm25[old, :depth], np.inf).min(axis=1)
+        # the pool's best BM25, from the list's first item: its stored BM25 is its score over that best
+        top_rows = top_new[first[old]]
+        top_bm25 = np.asarray(counts[rest].multiply(terms[np.maximum(top_rows, 0)]).sum(axis=1)).ravel()
+        ratio = np.asarray(old_lists.bm25[old, 0], dtype=np.float64)
+        best = np.where((ratio > 0) & (top_rows >= 0), top_bm25 / np.where(ratio > 0, ratio, 1), np.inf)
+        enters = (length < depth) | ((dense >= weakest_dense) & (bm25 / best >= weakest_bm25))
+        todo[rest[enters]] = True
+    return todo
+
+
+def update_lists(
+    new: Index,
+    previous: Path | None,
+    unchanged: np.ndarray,
+    old_days: np.ndarray,
+    jobs: int = 1,
+    log: Callable[[str], None] = print,
+) -> tuple[ReadyLists, ListsReport]:
+    """The lists of the index `new`: those that can have changed since the index at `previous` (made by the
+    same ranker) computed, the others copied from it; all computed when it has no current lists."""
+    started = time.perf_counter()
+    recommender = Recommender(new)
+    old_lists = ReadyLists.load(previous, IndexMeta.read(previous)) if previous is not None else None
+    if old_lists is None or old_lists.fingerprint != recommender.fingerprint:
+        if previous is not None:
+            log("ready lists: none current in the index before (no lists, or another ranker): making every list")
+        todo = np.ones(len(new), dtype=bool)
+    else:
+        todo = affected(new, old_lists, unchanged, old_days)
+    rows = np.flatnonzero(todo)
+    log(f"ready lists: making {len(rows):,} of {len(new):,} (the others copied)")
+    lists = ReadyLists.empty(len(new), recommender.fingerprint)
+    copied = np.flatnonzero(~todo)
+    if len(copied):
+        assert old_lists is not None
+        lists.take(unchanged[copied], copied, old_lists)
+        old_to_new = np.full(len(old_lists) + 1, -1, dtype=np.int32)  # the last: -1 stays -1
+        old_to_new[unchanged[unchanged >= 0]] = np.flatnonzero(unchanged >= 0)
+        lists.rows[copied] = old_to_new[lists.rows[copied]]
+    if len(rows):
+        lists.take(np.arange(len(rows)), rows, compute_lists(recommender, rows, jobs))
+    return lists, ListsReport(len(rows), len(copied), time.perf_counter() - started)
+
+
+def lists_step(jobs: int = 1, log: Callable[[str], None] = print) -> Callable[[Rebuilt, IndexMeta], None]:
+    """The `extra` step of `build_index` that writes the new index's ready lists and records them in its meta."""
+
+    def step(rebuilt: Rebuilt, meta: IndexMeta) -> None:
+        new = load_index(rebuilt.folder)
+        lists, report = update_lists(new, rebuilt.previous, rebuilt.unchanged, rebuilt.previous_days, jobs, log)
+        lists.write(rebuilt.folder)
+        meta.lists_fingerprint = lists.fingerprint
+        meta.lists_computed = report.computed
+        meta.lists_seconds = round(report.seconds, 2)
+        log(f"ready lists: {report.computed:,} made, {report.copied:,} copied in {report.seconds:.1f}s")
+
+    return step
