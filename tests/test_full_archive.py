@@ -63,8 +63,8 @@ def test_free_text_finds_the_withdrawal_events(full_recommender):
 
 def test_contexts_are_whole_names_as_written(full_recommender):
     """3,000 suggestions for 300 random events: every context item is a piece of the suggestion's text, as
-    written and in its order (never split, reordered or lower-cased), and few show none (measured: 62 of 3,000,
-    2.1%; 1.1% to 3.0% by sample of 1,000). A blank one shares no name or rare word with the event or its story:
+    written and in its order (never split, reordered or lower-cased), and at most 2% show none (measured: 49 of
+    3,000, 1.6%; 1.0% to 2.6% by sample of 1,000). A blank one shares no name or rare word with the event or its story:
     weak fill for a one-off event, left blank rather than dressed up."""
     index = full_recommender.index
     events = random.Random(15).sample(range(len(index)), 300)
@@ -80,4 +80,4 @@ def test_contexts_are_whole_names_as_written(full_recommender):
                 assert found >= 0, (item, suggestion.context, text)
                 at = found + len(item)
     assert shown == 3000
-    assert blank <= 0.025 * shown, blank
+    assert blank <= 0.02 * shown, blank

@@ -197,14 +197,48 @@ def shared_words(index: Index, text: str, query: Query) -> list[tuple[int, str]]
         seen.add(key)
         token = stem(word)
         frequency = index.document_frequency(token)
-        if key in COMMON or not 0 < frequency <= most:
+        if key in COMMON or key in SAY_NOTHING or not 0 < frequency <= most:
             continue
         if token in query.tokens or any(_same_stem(key, other) for other in mine):
             out.append((frequency, match.start(), word))
     return [(start, word) for _, start, word in sorted(out)]
 
 
-RARE_WORD = 0.05
+RARE_WORD = 0.1
+# words of news style that any two items share without being about the same thing
+SAY_NOTHING = frozenset(
+    [
+        "will",
+        "would",
+        "could",
+        "should",
+        "says",
+        "said",
+        "announces",
+        "announced",
+        "reports",
+        "reported",
+        "claims",
+        "claimed",
+        "states",
+        "stated",
+        "calls",
+        "called",
+        "tells",
+        "told",
+        "according",
+        "also",
+        "first",
+        "last",
+        "new",
+        "year",
+        "years",
+        "week",
+        "month",
+        "today",
+        "yesterday",
+    ]
+)
 CONTENT_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]{2,}")
 
 
