@@ -182,26 +182,37 @@ def _repeats(a: str, b: str) -> bool:
 
 
 def shared_words(index: Index, text: str, query: Query) -> list[tuple[int, str]]:
-    """(position, word as written) of the words of `text` that the query also uses, rarest first: the same BM25
-    token, or the same stem as written (`Libyan` for `Libya`, `presidential` for `president`). Words used by
-    more than RARE_WORD of the archive's events (`says`, `announces`), and stop words, say nothing."""
+    """(position, words as written) of the words of `text` that the query also uses, rarest first: the same BM25
+    token, or the same stem as written (`Libyan` for `Libya`, `presidential` for `president`); neighbours in the
+    text are shown together (`Syrian Arab`). Words used by more than RARE_WORD of the archive's events, stop
+    words and news style (`says`, `however`) say nothing."""
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
     most = RARE_WORD * len(index)
     mine = {m.group().lower() for m in CONTENT_WORD.finditer(query.text)}
-    seen: set[str] = set()
-    out = []
+    found: list[tuple[int, int, int]] = []  # (start, end, events using it)
     for match in CONTENT_WORD.finditer(text):
         word = match.group().removesuffix("'s").removesuffix("’s")
         key = word.lower()
-        if key in seen:
+        if key in COMMON or key in SAY_NOTHING or key in STOPWORDS_EN_PLUS:
             continue
-        seen.add(key)
         token = stem(word)
         frequency = index.document_frequency(token)
-        if key in COMMON or key in SAY_NOTHING or not 0 < frequency <= most:
-            continue
-        if token in query.tokens or any(_same_stem(key, other) for other in mine):
-            out.append((frequency, match.start(), word))
-    return [(start, word) for _, start, word in sorted(out)]
+        if 0 < frequency <= most and (token in query.tokens or any(_same_stem(key, other) for other in mine)):
+            found.append((match.start(), match.start() + len(word), frequency))
+    runs: list[tuple[int, int, int]] = []
+    for start, end, frequency in found:
+        if runs and not text[runs[-1][1] : start].strip():
+            runs[-1] = (runs[-1][0], end, min(runs[-1][2], frequency))
+        else:
+            runs.append((start, end, frequency))
+    seen: set[str] = set()
+    out = []
+    for start, end, _ in sorted(runs, key=lambda run: run[2]):
+        if text[start:end].lower() not in seen:
+            seen.add(text[start:end].lower())
+            out.append((start, text[start:end]))
+    return out
 
 
 RARE_WORD = 0.1
@@ -237,6 +248,7 @@ SAY_NOTHING = frozenset(
         "month",
         "today",
         "yesterday",
+        "however",
     ]
 )
 CONTENT_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]{2,}")
