@@ -21,7 +21,6 @@ import json
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,22 +34,16 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-TEXTS = [
-    "Russia withdraws its forces from Syria",
-    "Earthquake kills hundreds in central Italy",
-    "Parliament passes a new budget after a long debate",
-    "Protesters clash with police in the capital",
-    "The central bank raises interest rates to curb inflation",
+
+import bench_api  # noqa: E402  (eval/ is the script's folder, first on sys.path)
+from bench_api import free_port  # noqa: E402
+
+TEXTS = [  # bench_api's, and a few more, so that 20 text clients do not all send the same few
+    *bench_api.TEXTS,
     "A ferry capsizes off the coast, dozens missing",
     "Elections are held amid accusations of fraud",
     "A cyclone makes landfall, forcing mass evacuations",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
