@@ -52,8 +52,8 @@ TIME_BUDGET = 30.0  # seconds a request may take, waiting for a worker included
 RELOAD_EVERY = 3.0  # seconds between checks for a new build
 QUEUE = 32  # live rankings that may wait for a worker thread; one more is a 503 with Retry-After
 CACHE_SECONDS = 300  # Cache-Control max-age of an answer by id; after it a cache revalidates (ETag, 304)
-KEPT_BYTES = 32_000_000  # JSON of ready answers kept per build and process (about 3 KB an answer for k = 10)
-BATCH_SLICE = 16  # ready answers of a batch made between two turns of the event loop
+KEPT_BYTES = 8_000_000  # JSON of ready answers kept per build and process (about 3 KB an answer for k = 10)
+BATCH_TURN = 0.002  # seconds of ready answers a batch makes before the event loop's other requests get a turn
 
 log = logging.getLogger("recommender.api")
 T = TypeVar("T")
@@ -79,30 +79,6 @@ class SuggestionOut(BaseModel):
     context: list[str]
     signals: SignalsOut | None
     source: str = Field("live", description='"ready": read from the ready lists; "live": ranked for the request.')
-
-    @classmethod
-    def of(cls, s: Suggestion) -> SuggestionOut:
-        signals = None
-        if s.signals:
-            signals = SignalsOut(
-                dense=s.signals.dense,
-                bm25=s.signals.bm25,
-                names=s.signals.names,
-                days_apart=s.signals.days_apart,
-                shared_names=list(s.signals.shared_names),
-            )
-        return cls(
-            rank=s.rank,
-            id=s.id,
-            date=s.date,
-            headline=s.headline,
-            score=s.score,
-            confidence=s.confidence,
-            curated=s.curated,
-            context=list(s.context),
-            signals=signals,
-            source=s.source,
-        )
 
 
 class SourceOut(BaseModel):
@@ -526,13 +502,13 @@ def create_app(
         )
 
     @app.post("/similar", response_model=list[SuggestionOut])
-    async def similar(request: SimilarRequest) -> list[SuggestionOut]:
+    async def similar(request: SimilarRequest) -> Response:
         deadline = time.monotonic() + time_budget
         recommender = served.recommender
         suggestions = await one(
             deadline, lambda: recommender.similar(request.text, request.k, since=request.since, until=request.until)
         )
-        return [SuggestionOut.of(s) for s in suggestions]
+        return Response(answer_bytes(suggestions), media_type="application/json")  # as SuggestionOut, no pydantic
 
     @app.post("/related/batch", response_model=BatchResponse)
     async def batch(request: Annotated[BatchRequest, Body()]) -> Response:
@@ -546,9 +522,11 @@ def create_app(
         unknown: list[str] = []
         unfinished: list[str] = []
         to_rank: list[tuple[str, int]] = []
-        for done, event_id in enumerate(dict.fromkeys(request.ids)):
-            if done % BATCH_SLICE == BATCH_SLICE - 1:
+        turn = time.monotonic()
+        for event_id in dict.fromkeys(request.ids):
+            if time.monotonic() - turn > BATCH_TURN:
                 await asyncio.sleep(0)
+                turn = time.monotonic()
             row = recommender.find(event_id)  # exact, or as the archive links it: never a guess
             if row is None:
                 unknown.append(event_id)

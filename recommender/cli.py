@@ -7,8 +7,6 @@ import datetime as dt
 import gc
 import json
 import os
-import signal
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -749,33 +747,16 @@ def serve(
         "a new build there is picked up within seconds, or at once on SIGHUP",
         err=True,
     )
+    if workers > 1:  # the supervisor, lean: run as a script, it imports uvicorn alone (supervise.py)
+        supervisor = str(Path(__file__).with_name("supervise.py"))
+        os.execv(sys.executable, [sys.executable, supervisor, host, str(port), str(workers)])
     # Requests still running 3 s after SIGTERM are cut off: the server stops within 5 s whatever its load.
     config = uvicorn.Config(
         "recommender.api:app_from_env",
         factory=True,
         host=host,
         port=port,
-        workers=workers,
         log_level="warning",
         timeout_graceful_shutdown=3,
     )
-    if workers == 1:
-        uvicorn.Server(config).run()
-        return
-    from uvicorn.supervisors import Multiprocess
-
-    listening = config.bind_socket()
-    # a worker gets this socket without its protocol number, so asyncio does not set TCP_NODELAY on what it
-    # accepts, and each answer's body would wait for the client's delayed ACK of its headers (40 ms a request);
-    # accepted sockets inherit it from the listening one
-    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    supervisor = Multiprocess(config, sockets=[listening])
-
-    # SIGHUP: each worker loads the new build beside the old one and swaps (uvicorn would restart them)
-    def forward_hup() -> None:
-        for process in supervisor.processes:
-            if process.pid:
-                os.kill(process.pid, signal.SIGHUP)
-
-    supervisor.handle_hup = forward_hup  # type: ignore[method-assign]
-    supervisor.run()
+    uvicorn.Server(config).run()

@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 WORD = re.compile(r"[A-Za-z][\w'’\-.]*[\w]|[A-Za-z]|\d[\d,.]*")
 CONNECTORS = {"of", "the", "de", "del", "da", "al", "bin", "van", "von", "la", "le", "for", "du"}
@@ -195,8 +196,11 @@ class Span:
         return " ".join(self.words)
 
 
-def name_spans(text: str) -> list[Span]:
-    """Every run of capitalised words in `text` (with the connectors inside it), leading function words dropped."""
+@lru_cache(maxsize=8192)
+def name_spans(text: str) -> tuple[Span, ...]:
+    """Every run of capitalised words in `text` (with the connectors inside it), leading function words dropped.
+    Kept for the texts last asked about: a suggestion's context reads the spans of its text, and the same events
+    are suggested again and again across a batch."""
     spans: list[Span] = []
     run: list[re.Match[str]] = []
     pending: list[re.Match[str]] = []  # connectors seen inside a run, kept only if another capitalised word follows
@@ -230,7 +234,7 @@ def name_spans(text: str) -> list[Span]:
         if _ends_clause(text, match) or word.endswith(("'s", "’s")):
             close()  # a possessive ends a name: "Justin Trudeau's Liberal Party" names two
     close()
-    return spans
+    return tuple(spans)
 
 
 def span_names(span: Span, generic: Mapping[str, float] | None = None) -> tuple[list[str], list[str]]:

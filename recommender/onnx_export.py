@@ -97,6 +97,7 @@ class OnnxEncoder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = False  # one text at a time: the arena would only keep its peak allocated
         self.session = onnxruntime.InferenceSession(str(self.file), options, providers=["CPUExecutionProvider"])
         self.threads = threads or os.cpu_count() or 1
         self.dim = int(json.loads((model_dir / "config.json").read_text())["hidden_size"])

@@ -7,6 +7,8 @@ import datetime as dt
 import numpy as np
 from conftest import PUTIN
 
+from recommender.rank.query import SPLIT_ROWS, cosines
+
 
 def test_related_for_the_putin_event(recommender):
     suggestions = recommender.related(PUTIN, k=10)
@@ -86,3 +88,11 @@ def test_date_window_and_exclude_curated(recommender):
     assert all(dt.date(2016, 3, 1) <= s.date <= dt.date(2016, 3, 31) for s in march)
     fresh = recommender.related(PUTIN, k=10, exclude_curated=True)
     assert not any(s.curated for s in fresh)
+
+
+def test_a_scan_split_in_two_gives_every_cosine_to_the_last_bit():
+    """The full archive's scan runs in two halves on two cores (`cosines`): each row's sum as in one product."""
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((SPLIT_ROWS + 1000, 384), dtype=np.float32)
+    for vector in (vectors[7], vectors[SPLIT_ROWS // 2 + 3], rng.standard_normal(384, dtype=np.float32)):
+        assert np.array_equal(cosines(vectors, vector), vectors @ vector)

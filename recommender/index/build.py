@@ -34,6 +34,7 @@ from recommender.index.layout import (
     RECORDS,
     TOKENS,
     VECTORS,
+    VECTORS_MAP,
     Columns,
     IndexLoadError,
     IndexMeta,
@@ -124,10 +125,13 @@ class Previous:
                 f"{embedder.backend} ({embedder.fingerprint}): re-embedding every event"
             )
             return previous
-        _, vectors = read_vectors(out, meta)
-        if vectors.shape != (n, meta.dim):
+        if VECTORS_MAP in meta.files:  # read once, where the FAISS file would be read, then copied
+            vectors = load_npy(read_file(out, meta, VECTORS_MAP))
+        else:
+            vectors = read_vectors(out, meta)[1].copy()
+        if vectors.shape != (n, meta.dim) or vectors.dtype != np.float32:
             raise damaged(out, f"{VECTORS} does not match {COLUMNS}")
-        previous.vectors = vectors.copy()
+        previous.vectors = vectors
         return previous
 
     def rows_by_text(self, hashes: list[str]) -> np.ndarray:
@@ -157,6 +161,7 @@ class Rebuilt:
     previous: Path | None
     unchanged: np.ndarray
     previous_days: np.ndarray  # the date (ordinal) of each previous row
+    previous_density: np.ndarray  # and its story density
 
 
 def _rows_of(wanted: list[str], keys: list[str]) -> np.ndarray:
@@ -272,7 +277,7 @@ def build_index(
                     previous.days[same_id[same]] == days[same]
                 )
                 unchanged[same] = same_id[same]
-            extra(Rebuilt(tmp, out if previous.ids else None, unchanged, previous.days), meta)
+            extra(Rebuilt(tmp, out if previous.ids else None, unchanged, previous.days, previous.density), meta)
         meta.build_seconds = round(time.perf_counter() - started, 2)
         meta.seal(tmp)
         meta.write(tmp)

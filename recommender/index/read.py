@@ -1,16 +1,19 @@
 """A saved index, loaded: `load_index(path)` checks it is whole and gives an `Index`, whose parts load on first use.
 
 Each file is checked against its checksum in meta.json when it is first read. What is read stays in memory (the
-records through a map of the file opened at load), so an index rebuilt into the same folder never changes what
+records through the file opened at load), so an index rebuilt into the same folder never changes what
 a loaded `Index` answers: load the new one to serve it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import json
 import mmap
 import os
+from collections.abc import Callable
+from contextlib import suppress
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.archive import event_text, link_key
+from recommender.archive import NEWS_PATH, event_text, link_key
 from recommender.embed import Embedder
 from recommender.index.layout import (
     BM25,
@@ -33,6 +36,7 @@ from recommender.index.layout import (
     Columns,
     IndexLoadError,
     IndexMeta,
+    PackedStrings,
     damaged,
     load_npy,
     map_vectors,
@@ -53,13 +57,14 @@ class Index:
         self.path = path
         self.meta = meta
         self.ids = columns.id
-        self.headlines = columns.headline
-        self.summaries = columns.summary
-        self.text_sha = columns.text_sha
+        self.headlines = PackedStrings(columns.headline)
+        self.summaries = PackedStrings(columns.summary)
+        self.text_sha = PackedStrings(columns.text_sha)
         self.day: np.ndarray = np.asarray(columns.date, dtype=np.int32)  # proleptic ordinal
         self.story_density: np.ndarray = np.asarray(columns.story_density, dtype=np.float32)
         self.position: dict[str, int] = {event_id: i for i, event_id in enumerate(self.ids)}
-        self.aliases = columns.aliases
+        # an id whose link key differs only in zero padding is found by `resolve` without an alias
+        self.aliases = {key: i for key, i in columns.aliases.items() if i not in padded_variants(key)}
         self._flat: Any = None  # the FAISS index whose storage `vectors` views, for an index without vectors.npy
 
     def __len__(self) -> int:
@@ -171,20 +176,17 @@ class Index:
 
     # --- records ---------------------------------------------------------------------------------------
     @cached_property
-    def _records(self) -> mmap.mmap | bytes:
-        """records.jsonl, mapped once (a rebuild that replaces the folder leaves the mapped file as it was)."""
+    def _records(self) -> RecordsFile:
+        """records.jsonl, opened once and checked (a rebuild that replaces the folder leaves the open file as it
+        was)."""
         try:
-            with open(self.path / RECORDS, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                data: mmap.mmap | bytes = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            records = RecordsFile(self.path / RECORDS)
         except FileNotFoundError:
             raise damaged(self.path, f"{RECORDS} is missing") from None
         except OSError as exc:
             raise damaged(self.path, f"{RECORDS} cannot be read ({exc.strerror})") from None
-        verify(self.path, self.meta, RECORDS, memoryview(data))
-        if isinstance(data, mmap.mmap):
-            data.madvise(mmap.MADV_DONTNEED)  # checked: its pages come back one record at a time, as they are read
-        return data
+        records.check(lambda data: verify(self.path, self.meta, RECORDS, data))
+        return records
 
     @cached_property
     def _spans(self) -> np.ndarray:
@@ -217,7 +219,46 @@ class Index:
     def resolve(self, href: str) -> str | None:
         """The id of the indexed event a link points to, whatever its day padding or leading slash; else None."""
         key = link_key(href)
-        return key if key in self.position else self.aliases.get(key)
+        if key in self.position:
+            return key
+        return next((v for v in padded_variants(key) if v in self.position), None) or self.aliases.get(key)
+
+
+class RecordsFile:
+    """records.jsonl read a line at a time with `pread`, not mapped: a server process reading one record per
+    request would otherwise keep every page it ever read counted in its own memory."""
+
+    def __init__(self, path: Path):
+        self._handle = open(path, "rb")  # noqa: SIM115 (open as long as the index is loaded)
+        self.size = os.fstat(self._handle.fileno()).st_size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def check(self, verify_bytes: Callable[[memoryview], None]) -> None:
+        """Hand the whole file to `verify_bytes` through a map that is closed after (its pages leave with it)."""
+        if not self.size:
+            verify_bytes(memoryview(b""))
+            return
+        with mmap.mmap(self._handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            view = memoryview(data)
+            try:
+                verify_bytes(view)
+            finally:
+                view.release()
+
+    def __getitem__(self, span: slice) -> bytes:
+        return os.pread(self._handle.fileno(), span.stop - span.start, span.start)
+
+
+def padded_variants(key: str) -> tuple[str, ...]:
+    """The ids a link key (`link_key`) can stand for when only the zero padding of its month and day differs."""
+    match = NEWS_PATH.match(key)
+    if match is None:
+        return ()
+    year, month, day, rest = match.groups()
+    months, days = {month, month.zfill(2)}, {day, day.zfill(2)}
+    return tuple(f"news/{year}/{m}/{d}/{rest}" for m in sorted(months) for d in sorted(days))
 
 
 def load_index(path: str | Path = DEFAULT_INDEX) -> Index:
@@ -239,7 +280,17 @@ def load_index(path: str | Path = DEFAULT_INDEX) -> Index:
     columns = Columns.read(folder, meta)
     if len(columns.id) != meta.count:
         raise damaged(folder, f"{COLUMNS} does not match {META}")
-    return Index(folder, meta, columns)
+    index = Index(folder, meta, columns)
+    del columns
+    _release_freed_memory()
+    return index
+
+
+def _release_freed_memory() -> None:
+    """Hand the pages freed after parsing columns.json back to the system: glibc keeps freed small blocks in
+    its heap, where they would count in each server process's memory for as long as it runs."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def check_model(index: Index, embedder: Embedder) -> None:

@@ -142,7 +142,10 @@ def load_bm25(folder: Path, mmap: bool = False) -> Any:
     """The bm25s index saved in `folder` (`mmap`: its arrays mapped read-only, shared between processes)."""
     import bm25s
 
-    return bm25s.BM25.load(str(folder), mmap=mmap)
+    retriever = bm25s.BM25.load(str(folder), mmap=mmap)
+    # plain views of the maps: numpy's memmap subclass costs a Python call on every element read
+    retriever.scores = {k: np.asarray(v) if isinstance(v, np.memmap) else v for k, v in retriever.scores.items()}
+    return retriever
 
 
 def document_frequency(retriever: Any, token: str) -> int:

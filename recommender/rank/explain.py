@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -133,9 +134,12 @@ def built(
 def nearest_events(index: Index, query: Query, events: int = 5) -> list[int]:
     """The rows of the query's `events` most similar events within LOCAL_DAYS (any date for undated text), items
     with its text left out: its story, as the ranker's story features take it."""
-    dense = query.scores.dense
-    near = np.abs(index.day - query.day) <= LOCAL_DAYS if query.day is not None else np.ones(len(dense), dtype=bool)
-    order = np.argsort(-np.where(near, dense, -np.inf))[: events + 3]
+    if query.day is None:
+        rows, dense = np.arange(len(index)), query.scores.dense
+    else:  # only the events within LOCAL_DAYS are scored, so a ready answer costs no scan of the whole index
+        rows = np.sort(index.rows_within(query.day, LOCAL_DAYS))
+        dense = index.vectors[rows] @ query.vector
+    order = rows[np.argsort(-dense, kind="stable")[: events + 3]]
     return [int(r) for r in order if r != query.row and index.text_sha[r] != query.text_sha][:events]
 
 
@@ -186,20 +190,16 @@ def shared_words(index: Index, text: str, query: Query) -> list[tuple[int, str]]
     token, or the same stem as written (`Libyan` for `Libya`, `presidential` for `president`); neighbours in the
     text are shown together (`Syrian Arab`). Words used by more than RARE_WORD of the archive's events, stop
     words and news style (`says`, `however`) say nothing."""
-    from bm25s.stopwords import STOPWORDS_EN_PLUS
-
     most = RARE_WORD * len(index)
-    mine = {m.group().lower() for m in CONTENT_WORD.finditer(query.text)}
+    mine = _words_by_prefix(query.text)
+    query_tokens = set(query.tokens)
     found: list[tuple[int, int, int]] = []  # (start, end, events using it)
-    for match in CONTENT_WORD.finditer(text):
-        word = match.group().removesuffix("'s").removesuffix("’s")
-        key = word.lower()
-        if key in COMMON or key in SAY_NOTHING or key in STOPWORDS_EN_PLUS:
-            continue
-        token = stem(word)
+    for start, end, key, token in _content_words(text):
         frequency = index.document_frequency(token)
-        if 0 < frequency <= most and (token in query.tokens or any(_same_stem(key, other) for other in mine)):
-            found.append((match.start(), match.start() + len(word), frequency))
+        if 0 < frequency <= most and (
+            token in query_tokens or any(_same_stem(key, other) for other in mine.get(key[:4], ()))
+        ):
+            found.append((start, end, frequency))
     runs: list[tuple[int, int, int]] = []
     for start, end, frequency in found:
         if runs and not text[runs[-1][1] : start].strip():
@@ -213,6 +213,32 @@ def shared_words(index: Index, text: str, query: Query) -> list[tuple[int, str]]
             seen.add(text[start:end].lower())
             out.append((start, text[start:end]))
     return out
+
+
+# a batch's contexts read the same texts again and again (the same events are suggested to many)
+@lru_cache(maxsize=8192)
+def _content_words(text: str) -> tuple[tuple[int, int, str, str], ...]:
+    """(start, end, lower-cased, BM25 token) of each word of `text` that can say something: not a stop word, not
+    news style, not a function word; a possessive's 's left out."""
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    words = []
+    for match in CONTENT_WORD.finditer(text):
+        word = match.group().removesuffix("'s").removesuffix("’s")
+        key = word.lower()
+        if key not in COMMON and key not in SAY_NOTHING and key not in STOPWORDS_EN_PLUS:
+            words.append((match.start(), match.start() + len(word), key, stem(word)))
+    return tuple(words)
+
+
+@lru_cache(maxsize=1024)
+def _words_by_prefix(text: str) -> dict[str, list[str]]:
+    """The words of a query's `text`, lower-cased, by their first 4 letters: all `_same_stem` can match (read
+    only)."""
+    mine: dict[str, list[str]] = {}
+    for word in {m.group().lower() for m in CONTENT_WORD.finditer(text)}:
+        mine.setdefault(word[:4], []).append(word)
+    return mine
 
 
 RARE_WORD = 0.1

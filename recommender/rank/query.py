@@ -7,14 +7,39 @@ use, and shared by the candidates, the features and the selection.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 
 from recommender.embed import text_hash
 from recommender.index import Index, tokenize_query
 from recommender.rank.topk import top
+
+SPLIT_ROWS = 1 << 16  # from this many events on, a query's scan is split in two halves, one on another thread
+BLOCK_ROWS = 64  # the halves split at a multiple of this: BLAS computes each row alike in the whole and the halves
+
+
+def cosines(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """`vectors @ vector`, to the last bit (tested), on two cores for a large index: one scan reads every vector
+    from memory (175 MB for the full archive), which one core does at about half the speed two do."""
+    rows = len(vectors)
+    if rows < SPLIT_ROWS or (os.cpu_count() or 1) < 2:
+        return vectors @ vector
+    out = np.empty(rows, dtype=np.result_type(vectors, vector))
+    cut = rows // 2 // BLOCK_ROWS * BLOCK_ROWS
+    other = _scan_thread(os.getpid()).submit(np.matmul, vectors[:cut], vector, out=out[:cut])
+    np.matmul(vectors[cut:], vector, out=out[cut:])
+    other.result()
+    return out
+
+
+@cache
+def _scan_thread(pid: int) -> ThreadPoolExecutor:
+    """One per process (`pid`): a forked process's copy of its parent's would have no thread."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan")
 
 
 class Scores:
@@ -27,7 +52,7 @@ class Scores:
 
     @cached_property
     def dense(self) -> np.ndarray:
-        return self._index.vectors @ self._vector
+        return cosines(self._index.vectors, self._vector)
 
     @cached_property
     def bm25(self) -> np.ndarray:

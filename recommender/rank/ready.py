@@ -1,12 +1,11 @@
 """Ready lists: every event's top READY_K suggestions by the fused ranker, made when an index is built and, on
 an update, remade only for the events whose list can change (`lists_step`, handed to `build_index`).
 
-An event's list can change when an event enters or leaves its candidate pool: the 300 best by dense cosine,
-the 300 best by BM25 and the best dense matches within LOCAL_DAYS (`candidates.py`). So an update remakes
-the lists of the new, changed and removed events' neighbours in time (LOCAL_DAYS), of every event for which
-such an event scores at least its stored POOL-th dense or BM25 candidate, and of the changed events
-themselves; every other list is copied. What this misses is measured (`eval/bench_refresh.py`): the
-pool-relative features and BM25's IDF shift a little with every change.
+An event's list can change when an event enters or leaves its candidate pool (the 300 best by dense cosine,
+the 300 best by BM25 and the best dense matches within LOCAL_DAYS, `candidates.py`) or its story. Remaking
+every such list costs about 50 s for a day's 15 events on 2 cores; most of them do not change. So an update
+remakes the lists a new event can join the first ENTER_DEPTH of, and those whose story features it changes
+(`affected` says which), and copies the others; what that misses is measured by `eval/bench_refresh.py`.
 """
 
 from __future__ import annotations
@@ -35,9 +34,9 @@ from recommender.rank.query import query_for_row
 from recommender.rank.recommender import Recommender
 
 BLOCK = 64  # events per task of a worker process
-# A new event is taken to be able to enter an event's list when it is in its pool and at least as close to it,
-# by dense cosine and by BM25, as the weakest of the list's first ENTER_DEPTH items (eval/bench_refresh.py)
+# the suggestions shown by default: an update keeps them as a build from scratch makes them (`affected`)
 ENTER_DEPTH = 10
+NEAR_MARGIN = 0.1  # how much less close than a list's items a new event within LOCAL_DAYS can be and still join
 
 
 def ranker_fingerprint(recommender: Recommender) -> str:
@@ -139,19 +138,28 @@ def doc_term_scores(index: Index) -> sp.csr_matrix:
 
 
 def affected(
-    new: Index, old_lists: ReadyLists, unchanged: np.ndarray, old_days: np.ndarray, depth: int = ENTER_DEPTH
+    new: Index,
+    old_lists: ReadyLists,
+    unchanged: np.ndarray,
+    old_days: np.ndarray,
+    old_density: np.ndarray,
+    depth: int = ENTER_DEPTH,
 ) -> np.ndarray:
     """A mask over `new`'s rows of the lists an update must remake (`unchanged`: each new row's old row of the
-    same unchanged event, or -1; `old_days`: the old rows' dates):
+    same unchanged event, or -1; `old_days`, `old_density`: the old rows' dates and story densities):
 
-    - the new and changed events themselves, and every event within LOCAL_DAYS of a new, changed or removed one
-      (its date window; the story features and densities near it change too);
-    - every event whose stored list names a removed or changed event;
-    - every event whose pool a new or changed event enters (it scores at least the event's POOL-th dense or BM25
-      candidate) and whose first `depth` items it can join: it is, by dense cosine and by BM25 relative to the
-      pool's best, at least as close to the event as the weakest of them. Where it only enters the pool, the
-      pool-relative features shift a little: the list is copied (the share of lists that then differ from a
-      build from scratch is measured by eval/bench_refresh.py)."""
+    - the new and changed events themselves;
+    - every event within LOCAL_DAYS of a removed or changed one, and every event whose list names one;
+    - every event whose story density changed (a new event is similar to it within a week), and every event
+      with one among the first `depth` items of its list: the density is a feature of query and candidate;
+    - every event that a new or changed event is about as close to, by dense cosine, as the first `depth`
+      items of its list: within LOCAL_DAYS, no more than NEAR_MARGIN below the least close of them (nearness
+      in time lifts it); farther away, closer than every one of them and in its pool (scoring at least the
+      event's stored POOL-th dense or BM25 candidate).
+
+    Every other list is copied. A new event in a copied list's pool still shifts the pool-relative features and
+    BM25's IDF a little, and a near tie can turn: `eval/bench_refresh.py` measures how many lists then differ
+    from a build from scratch (0.09% of the top 10s when a day's 15 events arrive)."""
     n = len(new)
     todo = unchanged < 0
     kept = np.flatnonzero(~todo)
@@ -161,39 +169,39 @@ def affected(
     seen[unchanged[kept]] = True
     gone = np.flatnonzero(~seen)  # removed or changed events, as the old index had them
     added = np.flatnonzero(todo)  # new or changed events, as the new index has them
-    for day in {int(d) for d in (*new.day[added], *old_days[gone])}:
+    for day in {int(d) for d in old_days[gone]}:
         todo[new.rows_within(day, LOCAL_DAYS)] = True
+    stored = np.asarray(old_lists.rows[unchanged[kept]])
     if len(gone):
-        names_gone = np.isin(old_lists.rows[unchanged[kept]], gone).any(axis=1)
-        todo[kept[names_gone]] = True
+        todo[kept[np.isin(stored, gone).any(axis=1)]] = True
+    denser = kept[new.story_density[kept] != old_density[unchanged[kept]]]
+    if len(denser):
+        todo[denser] = True
+        old_to_new = np.full(len(old_days) + 1, -1, dtype=np.int64)  # the last: -1 (past a list's end) stays
+        old_to_new[unchanged[kept]] = kept
+        marked = np.zeros(n + 1, dtype=bool)
+        marked[denser] = True
+        todo[kept[marked[old_to_new[stored[:, :depth]]].any(axis=1)]] = True
     if not len(added):
         return todo
     counts = Terms.load(new.path, TOKENS, new.meta if new.meta.checksums else None).matrix
     terms = doc_term_scores(new)
-    thresholds = old_lists.thresholds
-    first = np.asarray(old_lists.rows[:, 0])
-    top_new = np.full(len(old_days) + 1, -1, dtype=np.int64)  # old row -> new row (the last: -1 stays -1)
-    top_new[unchanged[kept]] = kept
+    # the least and the most close, by dense cosine, of each list's first `depth` items (-inf for a list shorter
+    # than that: any new event can join it)
+    least = np.full(n, -np.inf, dtype=np.float32)
+    closest = np.full(n, -np.inf, dtype=np.float32)
+    values = np.asarray(old_lists.dense[unchanged[kept], :depth])
+    full = (np.asarray(old_lists.rows[unchanged[kept], :depth]) >= 0).all(axis=1)
+    least[kept[full]] = values[full].min(axis=1)
+    closest[kept[full]] = values[full].max(axis=1)
     for doc in added.tolist():
-        rest = np.flatnonzero(~todo)
-        old = old_rows[rest]
-        dense = (new.vectors @ new.vectors[doc])[rest]
-        bm25 = np.asarray((counts @ terms[doc].T).toarray()).ravel().astype(np.float32)[rest]
-        pool = (dense >= thresholds[old, 0]) | ((bm25 > 0) & (bm25 >= thresholds[old, 1]))
-        rest, old, dense, bm25 = rest[pool], old[pool], dense[pool], bm25[pool]
-        if not len(rest):
-            continue
-        length = np.count_nonzero(np.asarray(old_lists.rows[old, :depth]) >= 0, axis=1)
-        shown = np.arange(depth)[None, :] < length[:, None]
-        weakest_dense = np.where(shown, old_lists.dense[old, :depth], np.inf).min(axis=1)
-        weakest_bm25 = np.where(shown, old_lists.bm25[old, :depth], np.inf).min(axis=1)
-        # the pool's best BM25, from the list's first item: its stored BM25 is its score over that best
-        top_rows = top_new[first[old]]
-        top_bm25 = np.asarray(counts[rest].multiply(terms[np.maximum(top_rows, 0)]).sum(axis=1)).ravel()
-        ratio = np.asarray(old_lists.bm25[old, 0], dtype=np.float64)
-        best = np.where((ratio > 0) & (top_rows >= 0), top_bm25 / np.where(ratio > 0, ratio, 1), np.inf)
-        enters = (length < depth) | ((dense >= weakest_dense) & (bm25 / best >= weakest_bm25))
-        todo[rest[enters]] = True
+        dense = new.vectors @ new.vectors[doc]
+        near = np.abs(new.day.astype(np.int64) - int(new.day[doc])) <= LOCAL_DAYS
+        todo |= near & (dense >= least - NEAR_MARGIN)
+        rest = np.flatnonzero(~todo & ~near & (dense >= closest))
+        bm25 = np.asarray((counts[rest] @ terms[doc].T).toarray()).ravel().astype(np.float32)
+        thresholds = old_lists.thresholds[old_rows[rest]]
+        todo[rest[(dense[rest] >= thresholds[:, 0]) | ((bm25 > 0) & (bm25 >= thresholds[:, 1]))]] = True
     return todo
 
 
@@ -202,6 +210,7 @@ def update_lists(
     previous: Path | None,
     unchanged: np.ndarray,
     old_days: np.ndarray,
+    old_density: np.ndarray,
     jobs: int = 1,
     log: Callable[[str], None] = print,
 ) -> tuple[ReadyLists, ListsReport]:
@@ -215,7 +224,7 @@ def update_lists(
             log("ready lists: none current in the index before (no lists, or another ranker): making every list")
         todo = np.ones(len(new), dtype=bool)
     else:
-        todo = affected(new, old_lists, unchanged, old_days)
+        todo = affected(new, old_lists, unchanged, old_days, old_density)
     rows = np.flatnonzero(todo)
     log(f"ready lists: making {len(rows):,} of {len(new):,} (the others copied)")
     lists = ReadyLists.empty(len(new), recommender.fingerprint)
@@ -236,7 +245,9 @@ def lists_step(jobs: int = 1, log: Callable[[str], None] = print) -> Callable[[R
 
     def step(rebuilt: Rebuilt, meta: IndexMeta) -> None:
         new = load_index(rebuilt.folder)
-        lists, report = update_lists(new, rebuilt.previous, rebuilt.unchanged, rebuilt.previous_days, jobs, log)
+        lists, report = update_lists(
+            new, rebuilt.previous, rebuilt.unchanged, rebuilt.previous_days, rebuilt.previous_density, jobs, log
+        )
         lists.write(rebuilt.folder)
         meta.lists_fingerprint = lists.fingerprint
         meta.lists_computed = report.computed

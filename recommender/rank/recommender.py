@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 import numpy as np
 
-from recommender.archive import link_key
 from recommender.embed import Embedder, near_duplicate_cosine
 from recommender.index import Index, check_model
 from recommender.index.layout import READY_K
@@ -96,7 +96,7 @@ class Recommender:
     def warm_up(self, text: bool = False) -> None:
         """Load every lazy part now (a server's first request should not pay for it)."""
         index = self.index
-        _ = index.vectors, index.bm25, index.names, index.name_idf, index.name_lookup, self._by_key
+        _ = index.vectors, index.bm25, index.names, index.name_idf, index.name_lookup
         if len(index):
             self.related(index.ids[0], k=1, system="fused" if "fused" in self.rankers else "dense")
         if text:
@@ -116,17 +116,14 @@ class Recommender:
         if row is None:
             row = self.index.position.get(event_id.strip().lstrip("/"))
         if row is None:
-            row = self._by_key.get(link_key(event_id))
+            found = self.index.resolve(event_id)
+            row = None if found is None else self.index.position.get(found)
         return row
 
     def find_id(self, event_id: str) -> str | None:
         """The indexed id of an id or link as the archive writes it, or None (a link to an unindexed event)."""
         row = self.find(event_id)
         return None if row is None else self.index.ids[row]
-
-    @cached_property
-    def _by_key(self) -> dict[str, int]:
-        return {link_key(i): row for i, row in self.index.position.items()}
 
     def _calibration(self, system: str) -> Calibration | None:
         calibration = self.calibration
@@ -190,7 +187,7 @@ class Recommender:
         lists = self.index.lists
         if lists is None or k > lists.rows.shape[1] or "fused" not in self.rankers or self.lists_state != "ready":
             return None
-        stored = np.asarray(lists.rows[row])
+        stored, score, dense, bm25, names = lists.entry(row)
         length = int(np.count_nonzero(stored >= 0))
         keep = [i for i in range(length) if int(stored[i]) not in skip][:k]
         if len(keep) < k and (len(keep) < length or length == stored.shape[0] or skip):
@@ -200,10 +197,10 @@ class Recommender:
         return built(
             index,
             stored[picked].astype(np.int64),
-            np.asarray(lists.score[row])[picked],
-            np.asarray(lists.dense[row])[picked],
-            np.asarray(lists.bm25[row])[picked],
-            np.asarray(lists.names[row])[picked],
+            score[picked],
+            dense[picked],
+            bm25[picked],
+            names[picked],
             query_for_row(index, row),  # its scores are computed only if a context needs the event's story
             curated,
             self._calibration("fused"),
@@ -292,15 +289,23 @@ class Recommender:
                 anchors.append(row)
             if len(anchors) == ANCHORS:
                 break
-        rankings = [dense.rows]
-        for row in anchors:
+        _ = query.scores.bm25  # computed once, before the placings share it
+
+        def placed(row: int) -> np.ndarray:
             # placed at an event, the text is read as about it: that event heads the ranking made there (the
             # ranker, trained on pairs of distinct events, never saw a candidate that is the query itself)
             there = self.rank(anchored_at(index, query, row), DEPTH, system, since, until).rows
-            rankings.append(np.concatenate([[row], there[there != row]]))
+            return np.concatenate([[row], there[there != row]])
+
+        # the placings are independent, and their trees are walked without the GIL: one thread each
+        rankings = [dense.rows, *(self._placings.map(placed, anchors) if len(anchors) > 1 else map(placed, anchors))]
         rows, scores = reciprocal_rank_fusion(rankings, k)
         best_bm25 = float(query.scores.bm25[np.concatenate(rankings)].max(initial=0.0))
         return Ranked(rows, scores, best_bm25), anchored(index, query, allowed)
+
+    @cached_property
+    def _placings(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=ANCHORS, thread_name_prefix="placing")
 
     # --- ranking (the eval ranks queries itself) -------------------------------------------------------
     def query(self, row: int) -> Query:

@@ -30,6 +30,7 @@ def select(
     shas, headlines, vectors = index.text_sha, index.headlines, index.vectors
     seen_text = {query.text_sha}
     seen_headlines = {normal(headlines[query.row])} if query.row is not None else set()
+    picked = np.empty((16, vectors.shape[1]), dtype=vectors.dtype)  # the chosen items' vectors, in order
     for position in order:
         row = int(pool[position])
         if not np.isfinite(scores[position]) or shas[row] in seen_text:
@@ -37,10 +38,13 @@ def select(
         headline = normal(headlines[row])
         if headline in seen_headlines:
             continue
-        if chosen and float(np.max(vectors[pool[chosen]] @ vectors[row])) >= near_duplicate:
+        if chosen and float(np.max(picked[: len(chosen)] @ vectors[row])) >= near_duplicate:
             continue
         seen_text.add(shas[row])
         seen_headlines.add(headline)
+        if len(chosen) == len(picked):
+            picked = np.concatenate([picked, np.empty_like(picked)])
+        picked[len(chosen)] = vectors[row]
         chosen.append(int(position))
         if row not in skip:
             kept.append(int(position))
@@ -49,5 +53,8 @@ def select(
     return np.asarray(kept, dtype=np.int64)
 
 
+NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
+
+
 def normal(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    return NOT_ALPHANUMERIC.sub(" ", text.lower()).strip()
