@@ -130,6 +130,16 @@ def link_key(href: str) -> str:
     return path
 
 
+def padded_variants(key: str) -> tuple[str, ...]:
+    """The ids a link key (`link_key`) can stand for when only the zero padding of its month and day differs."""
+    match = NEWS_PATH.match(key)
+    if match is None:
+        return ()
+    year, month, day, rest = match.groups()
+    months, days = {month, month.zfill(2)}, {day, day.zfill(2)}
+    return tuple(f"news/{year}/{m}/{d}/{rest}" for m in sorted(months) for d in sorted(days))
+
+
 class EventParseError(ValueError):
     """An event file that cannot be parsed; the message is the reason."""
 

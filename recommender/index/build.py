@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender.archive import Archive, Event, link_key
+from recommender.archive import Archive, Event, link_key, padded_variants
 from recommender.embed import Embedder, text_hash
 from recommender.index.layout import (
     BM25,
@@ -218,9 +218,14 @@ def build_index(
         days = np.asarray([e.date.toordinal() for e in events], dtype=np.int32)
         digests = [archive.digests.get(event_id, "") for event_id in ids]
         known = set(ids)
-        aliases = {key: i for key, i in previous.aliases.items() if i in known}
+        # a link key for an id it is not: only where trying the id's zero paddings (`Index.resolve`) cannot find it
+        aliases = {key: i for key, i in previous.aliases.items() if i in known and i not in padded_variants(key)}
         unaliased = np.flatnonzero(same_id < 0) if previous.tokens is not None else range(len(ids))  # new ids
-        aliases.update((key, ids[row]) for row in unaliased if (key := link_key(ids[row])) != ids[row])
+        aliases.update(
+            (key, ids[row])
+            for row in unaliased
+            if (key := link_key(ids[row])) != ids[row] and ids[row] not in padded_variants(key)
+        )
         Columns(
             id=ids,
             story_density=_story_density(vectors, days, hashes, previous, same_id).tolist(),

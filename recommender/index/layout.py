@@ -181,7 +181,8 @@ def load_npy(data: bytes) -> np.ndarray:
 
 @dataclass
 class Columns:
-    """One value per event, in row order (`aliases`: link key -> id, for ids that are not their own key)."""
+    """One value per event, in row order (`aliases`: link key -> id, for ids that are not their own key and that
+    trying the key's zero paddings does not find)."""
 
     id: list[str]
     story_density: list[int]

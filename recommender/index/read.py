@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.archive import NEWS_PATH, event_text, link_key
+from recommender.archive import event_text, link_key, padded_variants
 from recommender.embed import Embedder
 from recommender.index.layout import (
     BM25,
@@ -63,8 +63,7 @@ class Index:
         self.day: np.ndarray = np.asarray(columns.date, dtype=np.int32)  # proleptic ordinal
         self.story_density: np.ndarray = np.asarray(columns.story_density, dtype=np.float32)
         self.position: dict[str, int] = {event_id: i for i, event_id in enumerate(self.ids)}
-        # an id whose link key differs only in zero padding is found by `resolve` without an alias
-        self.aliases = {key: i for key, i in columns.aliases.items() if i not in padded_variants(key)}
+        self.aliases = columns.aliases
         self._flat: Any = None  # the FAISS index whose storage `vectors` views, for an index without vectors.npy
 
     def __len__(self) -> int:
@@ -249,16 +248,6 @@ class RecordsFile:
 
     def __getitem__(self, span: slice) -> bytes:
         return os.pread(self._handle.fileno(), span.stop - span.start, span.start)
-
-
-def padded_variants(key: str) -> tuple[str, ...]:
-    """The ids a link key (`link_key`) can stand for when only the zero padding of its month and day differs."""
-    match = NEWS_PATH.match(key)
-    if match is None:
-        return ()
-    year, month, day, rest = match.groups()
-    months, days = {month, month.zfill(2)}, {day, day.zfill(2)}
-    return tuple(f"news/{year}/{m}/{d}/{rest}" for m in sorted(months) for d in sorted(days))
 
 
 def load_index(path: str | Path = DEFAULT_INDEX) -> Index:
