@@ -8,14 +8,14 @@ use, and shared by the candidates, the features and the selection.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import cache, cached_property
+from functools import cached_property
 
 import numpy as np
 
 from recommender.embed import text_hash
 from recommender.index import Index, tokenize_query
+from recommender.rank.threads import threads
 from recommender.rank.topk import top
 
 SPLIT_ROWS = 1 << 16  # from this many events on, a query's scan is split in two halves, one on another thread
@@ -30,16 +30,10 @@ def cosines(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
         return vectors @ vector
     out = np.empty(rows, dtype=np.result_type(vectors, vector))
     cut = rows // 2 // BLOCK_ROWS * BLOCK_ROWS
-    other = _scan_thread(os.getpid()).submit(np.matmul, vectors[:cut], vector, out=out[:cut])
+    other = threads("scan", 1).submit(np.matmul, vectors[:cut], vector, out=out[:cut])
     np.matmul(vectors[cut:], vector, out=out[cut:])
     other.result()
     return out
-
-
-@cache
-def _scan_thread(pid: int) -> ThreadPoolExecutor:
-    """One per process (`pid`): a forked process's copy of its parent's would have no thread."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan")
 
 
 class Scores:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 import numpy as np
@@ -26,6 +25,7 @@ from recommender.rank.fusion import ANCHOR_APART, ANCHORS, DEPTH, reciprocal_ran
 from recommender.rank.query import Query, anchored, anchored_at, query_for_row, query_for_text
 from recommender.rank.ranker import RANKER_DIR, Cascade, Ranker, cascade_for, load_rankers
 from recommender.rank.select import select
+from recommender.rank.threads import threads
 from recommender.rank.topk import top
 
 SCORE_SYSTEMS = ("dense", "bm25")  # ranked by one score alone; every other system is a trained ranker
@@ -298,14 +298,13 @@ class Recommender:
             return np.concatenate([[row], there[there != row]])
 
         # the placings are independent, and their trees are walked without the GIL: one thread each
-        rankings = [dense.rows, *(self._placings.map(placed, anchors) if len(anchors) > 1 else map(placed, anchors))]
+        rankings = [
+            dense.rows,
+            *(threads("placing", ANCHORS).map(placed, anchors) if len(anchors) > 1 else map(placed, anchors)),
+        ]
         rows, scores = reciprocal_rank_fusion(rankings, k)
         best_bm25 = float(query.scores.bm25[np.concatenate(rankings)].max(initial=0.0))
         return Ranked(rows, scores, best_bm25), anchored(index, query, allowed)
-
-    @cached_property
-    def _placings(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=ANCHORS, thread_name_prefix="placing")
 
     # --- ranking (the eval ranks queries itself) -------------------------------------------------------
     def query(self, row: int) -> Query:
