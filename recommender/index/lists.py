@@ -55,10 +55,6 @@ class ReadyLists:
     def __len__(self) -> int:
         return int(self.rows.shape[0])
 
-    def length(self, row: int) -> int:
-        """How many suggestions event `row` has (fewer than READY_K only when its pool ran out)."""
-        return int(np.count_nonzero(self.rows[row] >= 0))
-
     def entry(self, row: int) -> tuple[np.ndarray, ...]:
         """Event `row`'s stored rows, scores and signals (the arrays of DTYPES, in order), read from the files."""
         if not self.files:
