@@ -18,11 +18,13 @@ same path (its build id in meta.json changes) is loaded beside it and swapped in
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import datetime as dt
 import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -43,6 +45,7 @@ from recommender.archive import MAX_ID
 from recommender.index import DEFAULT_INDEX, IndexLoadError, IndexMeta, load_index
 from recommender.index.layout import READY_K
 from recommender.rank import Recommender, Suggestion
+from recommender.rank.threads import ranking
 
 MAX_TEXT = 10_000  # characters of a free text
 MAX_BATCH = 1_000  # ids in one batch
@@ -54,6 +57,8 @@ QUEUE = 32  # live rankings that may wait for a worker thread; one more is a 503
 CACHE_SECONDS = 300  # Cache-Control max-age of an answer by id; after it a cache revalidates (ETag, 304)
 KEPT_BYTES = 8_000_000  # JSON of ready answers kept per build and process (about 3 KB an answer for k = 10)
 BATCH_TURN = 0.002  # seconds of ready answers a batch makes before the event loop's other requests get a turn
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL while another waits for it (see app_from_env)
 
 log = logging.getLogger("recommender.api")
 T = TypeVar("T")
@@ -383,9 +388,13 @@ def create_app(
             async with limiter:
                 if time.monotonic() > deadline:
                     raise BudgetSpent
-                return await anyio.to_thread.run_sync(call)
+                return await anyio.to_thread.run_sync(counted, call)
         finally:
             live["waiting"] -= 1
+
+    def counted(call: Callable[[], T]) -> T:
+        with ranking():  # a query alone in this worker may spread over every core (threads.query_cores)
+            return call()
 
     def busy(detail: str) -> HTTPException:
         return HTTPException(status_code=503, detail=detail, headers={"Retry-After": "1"})
@@ -560,10 +569,23 @@ def _bind(call: Callable[..., T], *args: Any) -> Callable[[], T]:
     return lambda: call(*args)
 
 
+def _return_large_blocks() -> None:
+    """Serve every allocation of 128 KB or more (a query's scores against every event: 450 KB each) from its
+    own mapping, returned to the system when freed. glibc otherwise raises that threshold after the first such
+    block is freed and keeps the later ones in its heap, about 40 MB a worker after a load of texts."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+
+
 def app_from_env() -> FastAPI:
     """The app of one worker process of `recommender serve --workers N` (uvicorn's factory, imported in each
     worker): its settings from the RECOMMENDER_SERVE_* variables `serve` sets."""
     env = os.environ
+    # the event loop shares the GIL with the ranking threads: each time it gives the GIL up (every socket call)
+    # it waits for a thread to hand it back, up to the switch interval (5 ms by default); 1 ms keeps /health
+    # and ready answers quick beside live rankings
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    _return_large_blocks()
     return create_app(
         env.get("RECOMMENDER_SERVE_INDEX", str(DEFAULT_INDEX)),
         threads=int(env.get("RECOMMENDER_SERVE_THREADS", "2")),

@@ -732,13 +732,16 @@ def serve(
         fail(f"no index at {index_path}: build it with `recommender index --archive ARCHIVE --out {index_path}`")
     except (OSError, ValueError) as exc:
         fail(f"index at {index_path} is damaged: meta.json is unreadable ({str(exc)[:120]})")
+    from recommender.rank.threads import QUERY_CORES
+
     cores = os.cpu_count() or 1
     os.environ.update(
         RECOMMENDER_SERVE_INDEX=str(index_path),
         RECOMMENDER_SERVE_THREADS=str(threads),
         RECOMMENDER_SERVE_QUEUE=str(queue),
     )
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # the workers share the cores
+    # the workers share the cores: BLAS's threads, and a query's own (threads.py), are each worker's share
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", QUERY_CORES):
         os.environ.setdefault(variable, str(max(1, cores // workers)))
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")  # the ranking threads' own malloc arenas only fragment memory
     lists = "with ready lists (/health says whether they are current)" if meta.get("lists_fingerprint") else "no lists"

@@ -19,7 +19,8 @@ from recommender.api import create_app
 from recommender.archive import read_archive
 from recommender.cli import app
 from recommender.index import build_index, load_index
-from recommender.index.lists import DTYPES
+from recommender.index.layout import CONTEXT_K
+from recommender.index.lists import DTYPES, decode_context, encode_context
 from recommender.rank import Recommender
 from recommender.rank.ready import lists_step
 from recommender.suggest import EditorRules
@@ -58,10 +59,33 @@ def test_every_ready_answer_is_the_live_answer(ready):
 
 def test_an_entry_is_read_from_the_files_as_the_maps_hold_it(ready):
     lists = ready.index.lists
-    assert lists is not None and set(lists.files) == set(DTYPES)  # a server reads entries with pread, not the maps
+    names = [*DTYPES, "contexts"]
+    assert lists is not None and set(lists.files) == set(names)  # a server reads entries with pread, not the maps
     for row in (0, 7, len(lists) - 1):
-        for name, value in zip(DTYPES, lists.entry(row), strict=True):
-            assert value.dtype == DTYPES[name] and np.array_equal(value, getattr(lists, name)[row])
+        for name, value in zip(names, lists.entry(row), strict=True):
+            assert value.dtype == getattr(lists, name).dtype and np.array_equal(value, getattr(lists, name)[row])
+
+
+def test_the_first_contexts_are_kept_and_the_others_made_on_read(ready, lists_path, tmp_path):
+    """A list keeps the contexts of its first CONTEXT_K as the live ranking makes them; one too long to keep, or
+    lists written before contexts were kept, give the same answer, the context made on read."""
+    lists = ready.index.lists
+    assert lists is not None and lists.contexts is not None
+    kept = [decode_context(bytes(c)) for c in lists.contexts[:, :CONTEXT_K].ravel()]
+    assert sum(c is not None for c in kept) > 0.95 * len(kept)  # the sample's lists are full: 10 each
+    assert any(c == () for c in kept) and any(c and len(c) > 1 for c in kept)
+    assert decode_context(encode_context(("Federal Reserve", "Tōkyō"))) == ("Federal Reserve", "Tōkyō")
+    assert encode_context(("x" * 40, "y" * 40)) == b"" and decode_context(b"") is None  # made on read
+    older = tmp_path / "older"
+    shutil.copytree(lists_path, older)
+    (older / "lists" / "contexts.npy").unlink()
+    meta = json.loads((older / "meta.json").read_text())
+    del meta["files"]["lists/contexts.npy"], meta["checksums"]["lists/contexts.npy"]
+    (older / "meta.json").write_text(json.dumps(meta))
+    without = Recommender(load_index(older))
+    assert without.index.lists is not None and without.index.lists.contexts is None
+    for row in (0, 7, 40):
+        assert without.related_to_row(row, 10) == ready.related_to_row(row, 10)
 
 
 def test_the_answer_says_where_it_came_from(ready, lists_path):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import numpy as np
 from conftest import PUTIN
 
 from recommender.rank.query import SPLIT_ROWS, cosines
+from recommender.rank.threads import QUERY_CORES, query_cores, ranking, use_cores
 
 
 def test_related_for_the_putin_event(recommender):
@@ -96,3 +98,25 @@ def test_a_scan_split_in_two_gives_every_cosine_to_the_last_bit():
     vectors = rng.standard_normal((SPLIT_ROWS + 1000, 384), dtype=np.float32)
     for vector in (vectors[7], vectors[SPLIT_ROWS // 2 + 3], rng.standard_normal(384, dtype=np.float32)):
         assert np.array_equal(cosines(vectors, vector), vectors @ vector)
+
+
+def test_a_server_worker_spreads_a_query_over_its_share_of_the_cores(monkeypatch):
+    """`serve --workers N` gives each worker cores // N for a query while it ranks several; a query alone, and
+    any other process's, has every core; a batch's forked processes one each."""
+    every = os.cpu_count() or 1
+    monkeypatch.delenv(QUERY_CORES, raising=False)
+    with ranking(), ranking():
+        assert query_cores() == every
+    monkeypatch.setenv(QUERY_CORES, "1")
+    with ranking():
+        assert query_cores() == every
+        with ranking():
+            assert query_cores() == 1
+            vectors = np.random.default_rng(6).standard_normal((SPLIT_ROWS + 10, 8), dtype=np.float32)
+            assert np.array_equal(cosines(vectors, vectors[3]), vectors @ vectors[3])  # one core: one product
+    assert query_cores() == every
+    try:
+        use_cores(1)
+        assert query_cores() == 1
+    finally:
+        use_cores(0)

@@ -57,8 +57,12 @@ LISTS = "lists"  # the ready lists: one .npy file per array of LIST_ARRAYS
 READY_K = 50  # suggestions kept ready per event
 # (n, READY_K) arrays, row -1 past a list's end: the suggested rows, the ranker's score and the signals that
 # `related --json` shows (dense cosine, BM25 relative to the pool's best, the share of name weight); and (n, 2)
-# float32 `thresholds`: each event's POOL-th dense and BM25 candidate score (BM25 0 when fewer score above 0)
-LIST_ARRAYS = ("rows", "score", "dense", "bm25", "names", "thresholds")
+# float32 `thresholds`: each event's POOL-th dense and BM25 candidate score (BM25 0 when fewer score above 0);
+# (n, CONTEXT_K) `contexts`: the context shown for each of the first CONTEXT_K, as CONTEXT_BYTES of UTF-8, its
+# parts joined by US (0x1f), RS (0x1e) alone for an empty one, no bytes where it did not fit (made on read)
+LIST_ARRAYS = ("rows", "score", "dense", "bm25", "names", "thresholds", "contexts")
+CONTEXT_K = 10
+CONTEXT_BYTES = 64
 REQUIRED_FILES = (
     VECTORS,
     COLUMNS,
@@ -85,7 +89,7 @@ def index_files(folder: Path) -> list[str]:
     """Every file of a written index but meta.json, as names relative to it (bm25/ holds several)."""
     bm25 = sorted(f"{BM25}/{f.name}" for f in (folder / BM25).iterdir()) if (folder / BM25).is_dir() else []
     optional = [name for name in (NAME_GENERIC,) if (folder / name).exists()]
-    lists = [f"{LISTS}/{name}.npy" for name in LIST_ARRAYS] if (folder / LISTS).is_dir() else []
+    lists = [f"{LISTS}/{name}.npy" for name in LIST_ARRAYS if (folder / LISTS / f"{name}.npy").exists()]
     mapped = [VECTORS_MAP] if (folder / VECTORS_MAP).exists() else []
     return [*REQUIRED_FILES, *optional, *mapped, *bm25, *lists]
 

@@ -18,15 +18,27 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender.index.layout import LIST_ARRAYS, LISTS, READY_K, IndexMeta, damaged, verify
+from recommender.index.layout import (
+    CONTEXT_BYTES,
+    CONTEXT_K,
+    LIST_ARRAYS,
+    LISTS,
+    READY_K,
+    IndexMeta,
+    damaged,
+    verify,
+)
 
 DTYPES = {"rows": np.int32, "score": np.float32, "dense": np.float32, "bm25": np.float32, "names": np.float32}
+CONTEXT_DTYPE = np.dtype(f"S{CONTEXT_BYTES}")
+PART, EMPTY = "\x1f", b"\x1e"
 
 
 @dataclass
 class ReadyLists:
     """Row i: event i's suggestions, best first (`rows` -1 past its end); `thresholds[i]`: its POOL-th dense
-    and BM25 candidate scores; `fingerprint`: the ranker that made them."""
+    and BM25 candidate scores; `contexts[i]`: the contexts of its first CONTEXT_K, encoded (`encode_context`;
+    None for lists written before they were kept); `fingerprint`: the ranker that made them."""
 
     rows: np.ndarray
     score: np.ndarray
@@ -34,6 +46,7 @@ class ReadyLists:
     bm25: np.ndarray
     names: np.ndarray
     thresholds: np.ndarray
+    contexts: np.ndarray | None
     fingerprint: str
     # for `entry`: each array of DTYPES as (open file, byte offset of its data), when loaded from a folder
     files: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
@@ -49,6 +62,7 @@ class ReadyLists:
             bm25=arrays["bm25"],
             names=arrays["names"],
             thresholds=np.zeros((count, 2), dtype=np.float32),
+            contexts=np.zeros((count, CONTEXT_K), dtype=CONTEXT_DTYPE),
             fingerprint=fingerprint,
         )
 
@@ -56,42 +70,52 @@ class ReadyLists:
         return int(self.rows.shape[0])
 
     def entry(self, row: int) -> tuple[np.ndarray, ...]:
-        """Event `row`'s stored rows, scores and signals (the arrays of DTYPES, in order), read from the files."""
+        """Event `row`'s stored rows, scores and signals (the arrays of DTYPES, in order) and its contexts (empty
+        when not kept), read from the files."""
+        names = [*DTYPES, "contexts"] if self.contexts is not None else list(DTYPES)
         if not self.files:
-            return tuple(np.asarray(getattr(self, name)[row]) for name in DTYPES)
-        width = self.rows.shape[1]
-        out = []
-        for name, dtype in DTYPES.items():
-            handle, offset = self.files[name]
-            size = width * np.dtype(dtype).itemsize
-            out.append(np.frombuffer(os.pread(handle, size, offset + row * size), dtype=dtype))
+            out = [np.asarray(getattr(self, name)[row]) for name in names]
+        else:
+            out = []
+            for name in names:
+                array = getattr(self, name)
+                handle, offset = self.files[name]
+                size = array.shape[1] * array.dtype.itemsize
+                out.append(np.frombuffer(os.pread(handle, size, offset + row * size), dtype=array.dtype))
+        if self.contexts is None:
+            out.append(np.zeros(0, dtype=CONTEXT_DTYPE))
         return tuple(out)
 
     def take(self, source: np.ndarray, target: np.ndarray, lists: ReadyLists) -> None:
         """Copy the lists of `lists`' events `source` into events `target` (as they are: renumbering the
-        suggested rows is the caller's)."""
+        suggested rows is the caller's). Contexts that `lists` lacks are left empty: made on read."""
         for name in (*DTYPES, "thresholds"):
             getattr(self, name)[target] = getattr(lists, name)[source]
+        if self.contexts is not None:
+            self.contexts[target] = lists.contexts[source] if lists.contexts is not None else b""
 
     def write(self, folder: Path) -> None:
         (folder / LISTS).mkdir(exist_ok=True)
         for name in LIST_ARRAYS:
-            np.save(folder / LISTS / f"{name}.npy", getattr(self, name), allow_pickle=False)
+            if getattr(self, name) is not None:
+                np.save(folder / LISTS / f"{name}.npy", getattr(self, name), allow_pickle=False)
 
     @classmethod
     def load(cls, folder: Path, meta: IndexMeta) -> ReadyLists | None:
         """The lists of the index at `folder`, mapped; None when it has none. IndexLoadError when damaged."""
         if not meta.lists_fingerprint or not (folder / LISTS).is_dir():
             return None
-        arrays = {}
+        arrays: dict[str, np.ndarray] = {}
         files: dict[str, tuple[int, int]] = {}
         for name in LIST_ARRAYS:
             file = f"{LISTS}/{name}.npy"
+            if name == "contexts" and file not in meta.files:
+                continue  # lists written before contexts were kept: made on read
             try:
                 with open(folder / file, "rb") as handle:
                     _verify_mapped(folder, meta, file, handle.fileno())
                 mapped = np.load(folder / file, mmap_mode="r", allow_pickle=False)
-                if name in DTYPES:
+                if name != "thresholds":
                     files[name] = (os.open(folder / file, os.O_RDONLY), int(mapped.offset))
                 arrays[name] = np.asarray(mapped)  # a plain view: the memmap subclass costs a call a row
             except FileNotFoundError:
@@ -103,7 +127,10 @@ class ReadyLists:
             raise damaged(folder, f"{LISTS}/ does not match {meta.count} events")
         if any(arrays[name].dtype != dtype or not arrays[name].flags.c_contiguous for name, dtype in DTYPES.items()):
             raise damaged(folder, f"{LISTS}/ holds arrays of another type")
-        lists = cls(**arrays, fingerprint=meta.lists_fingerprint, files=files)
+        contexts = arrays.pop("contexts", None)
+        if contexts is not None and (contexts.shape != (meta.count, CONTEXT_K) or contexts.dtype != CONTEXT_DTYPE):
+            raise damaged(folder, f"{LISTS}/contexts.npy does not match {meta.count} events")
+        lists = cls(**arrays, contexts=contexts, fingerprint=meta.lists_fingerprint, files=files)
         for descriptor, _ in files.values():
             weakref.finalize(lists, os.close, descriptor)
         return lists
@@ -117,3 +144,16 @@ def _verify_mapped(folder: Path, meta: IndexMeta, name: str, handle: int) -> Non
             verify(folder, meta, name, view)
         finally:
             view.release()
+
+
+def encode_context(context: tuple[str, ...] | list[str]) -> bytes:
+    """A context as `contexts` keeps it; b"" (made on read) when it does not fit in CONTEXT_BYTES."""
+    data = PART.join(context).encode("utf-8") if context else EMPTY
+    return data if len(data) <= CONTEXT_BYTES else b""
+
+
+def decode_context(data: bytes) -> tuple[str, ...] | None:
+    """A kept context, or None where none was kept."""
+    if not data:
+        return None
+    return () if data == EMPTY else tuple(data.decode("utf-8").split(PART))

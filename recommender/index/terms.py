@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,10 +18,26 @@ import scipy.sparse as sp
 from recommender.index.layout import IndexMeta, damaged, read_file
 
 
+def bm25s_module() -> Any:
+    """bm25s, imported without numba. bm25s imports numba when it is installed (ranx needs it) for retrieval
+    backends this project does not use (it scores from the saved matrices); numba and LLVM would cost every
+    server worker about 100 MB."""
+    if "bm25s" not in sys.modules and "numba" not in sys.modules:
+        sys.modules["numba"] = None  # type: ignore[assignment]  # makes `import numba` raise ImportError
+        try:
+            import bm25s
+        finally:
+            del sys.modules["numba"]
+    import bm25s
+
+    return bm25s
+
+
 def tokenize(texts: Sequence[str], progress: bool = False) -> list[list[str]]:
     """BM25 tokens: bm25s's English stop words and Snowball stems."""
-    import bm25s
     import Stemmer
+
+    bm25s = bm25s_module()
 
     stemmer = Stemmer.Stemmer("english")
     tokens: list[list[str]] = bm25s.tokenize(
@@ -114,9 +131,7 @@ def write_bm25(folder: Path, tokens: Terms) -> None:
     The same scores as `bm25s.BM25().index(tokens)` with its default Lucene BM25 (tests check it), computed with
     array operations: bm25s counts terms document by document in Python, seconds on the full archive.
     """
-    import bm25s
-
-    retriever = bm25s.BM25()
+    retriever = bm25s_module().BM25()
     counts = tokens.matrix
     n_docs, n_terms = counts.shape
     lengths = np.asarray(counts.sum(axis=1)).ravel()
@@ -140,9 +155,7 @@ def write_bm25(folder: Path, tokens: Terms) -> None:
 
 def load_bm25(folder: Path, mmap: bool = False) -> Any:
     """The bm25s index saved in `folder` (`mmap`: its arrays mapped read-only, shared between processes)."""
-    import bm25s
-
-    retriever = bm25s.BM25.load(str(folder), mmap=mmap)
+    retriever = bm25s_module().BM25.load(str(folder), mmap=mmap)
     # plain views of the maps: numpy's memmap subclass costs a Python call on every element read
     retriever.scores = {k: np.asarray(v) if isinstance(v, np.memmap) else v for k, v in retriever.scores.items()}
     return retriever

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
 from recommender.index import Index
-from recommender.index.terms import stem, tokenize_query
+from recommender.index.terms import bm25s_module, stem, tokenize_query
 from recommender.names import COMMON, name_spans, span_names
 from recommender.rank.calibration import Calibration
 from recommender.rank.candidates import LOCAL_DAYS
@@ -69,7 +70,8 @@ def suggestions(
     (of the system that ranked them) turns each score into its confidence."""
     rows = ranked.rows
     dense, bm25, names = signal_values(index, query, ranked)
-    return built(index, rows, ranked.scores, dense, bm25, names, query, curated, calibration)
+    day = query.day if query.dated else None
+    return built(index, rows, ranked.scores, dense, bm25, names, day, Contexts(index, query), curated, calibration)
 
 
 def signal_values(index: Index, query: Query, ranked: Ranked) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -88,27 +90,21 @@ def built(
     dense: np.ndarray,
     bm25: np.ndarray,
     names: np.ndarray,
-    query: Query,
+    query_day: int | None,
+    contexts: Contexts,
     curated: set[str],
     calibration: Calibration | None,
     source: str = "live",
+    kept: Sequence[tuple[str, ...] | None] = (),
 ) -> list[Suggestion]:
     """Suggestions from their rows, scores and signal values (ranked now, or read from a ready list): the one
-    place they are rounded and explained, so that both give the same answer."""
+    place they are rounded and explained, so that both give the same answer. `query_day`: the query's own date
+    (None for undated text); `kept`: contexts a ready list holds (None where it holds none), made by `contexts`
+    as here."""
     confidence = calibration(np.asarray(scores)) if calibration is not None else None
-    wanted = {int(n) for n in query.names}
-    query_day = query.day if query.dated else None
-    story_rows: list[int] | None = None
     out = []
     for i, (row, score) in enumerate(zip(rows.tolist(), scores, strict=True)):
-        shared = [int(n) for n in index.names_of(row) if int(n) in wanted]
-        context = display_names(index, shared, index.text(row), query)
-        if not context:  # nothing in common with the event itself: what it shares with the event's story
-            story_rows = nearest_events(index, query) if story_rows is None else story_rows
-            story = story_of(index, query, [r for r in story_rows if r != row])
-            in_story = set(story.names.tolist())
-            names_in_story = [int(n) for n in index.names_of(row) if n in in_story]
-            context = display_names(index, names_in_story, index.text(row), story)
+        context = kept[i] if i < len(kept) else None
         out.append(
             Suggestion(
                 rank=i + 1,
@@ -123,12 +119,44 @@ def built(
                     bm25=round(float(bm25[i]), 4),
                     names=round(float(names[i]), 4),
                     days_apart=abs(int(index.day[row]) - query_day) if query_day is not None else None,
-                    shared_names=context,
+                    shared_names=contexts(row) if context is None else context,
                 ),
                 source=source,
             )
         )
     return out
+
+
+class Contexts:
+    """The context of each suggestion for one query: the names both share; where none, what the suggestion
+    shares with the query's story (its nearest events, found once, on first need). `query` may be a function
+    that makes it, called on first need: a ready list keeps most contexts, and its answer then needs no query."""
+
+    def __init__(self, index: Index, query: Query | Callable[[], Query]):
+        self.index = index
+        self._query = query
+        self.story_rows: list[int] | None = None
+
+    @cached_property
+    def query(self) -> Query:
+        return self._query if isinstance(self._query, Query) else self._query()
+
+    @cached_property
+    def wanted(self) -> set[int]:
+        return {int(n) for n in self.query.names}
+
+    def __call__(self, row: int) -> tuple[str, ...]:
+        index, query = self.index, self.query
+        shared = [int(n) for n in index.names_of(row) if int(n) in self.wanted]
+        context = display_names(index, shared, index.text(row), query)
+        if not context:  # nothing in common with the event itself: what it shares with the event's story
+            if self.story_rows is None:
+                self.story_rows = nearest_events(index, query)
+            story = story_of(index, query, [r for r in self.story_rows if r != row])
+            in_story = set(story.names.tolist())
+            names_in_story = [int(n) for n in index.names_of(row) if n in in_story]
+            context = display_names(index, names_in_story, index.text(row), story)
+        return context
 
 
 def nearest_events(index: Index, query: Query, events: int = 5) -> list[int]:
@@ -220,6 +248,7 @@ def shared_words(index: Index, text: str, query: Query) -> list[tuple[int, str]]
 def _content_words(text: str) -> tuple[tuple[int, int, str, str], ...]:
     """(start, end, lower-cased, BM25 token) of each word of `text` that can say something: not a stop word, not
     news style, not a function word; a possessive's 's left out."""
+    bm25s_module()  # imported as this project imports it, before its stop words
     from bm25s.stopwords import STOPWORDS_EN_PLUS
 
     words = []

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
-import numba
 import numpy as np
 
 from recommender.index import Index
@@ -246,24 +245,25 @@ def shared_name_weight(index: Index, query: Query, rows: np.ndarray) -> np.ndarr
     return overlap / max(float(weights.sum()), 1e-6)
 
 
-@numba.njit(cache=True, nogil=True)
-def _name_overlaps(indptr, indices, pool, idf, weights, story_weights):
-    # float32 sums in the matrix's column order: the same values as scipy's CSR product, without its overheads
-    n = len(pool)
-    own = np.zeros(n, dtype=np.float32)
-    overlap = np.zeros(n, dtype=np.float32)
-    shared = np.zeros(n, dtype=np.float32)
-    largest = np.zeros(n, dtype=np.float32)
-    story = np.zeros(n, dtype=np.float32)
-    for i in range(n):
-        row = pool[i]
-        for j in range(indptr[row], indptr[row + 1]):
-            name = indices[j]
-            own[i] += idf[name]
-            story[i] += story_weights[name]
-            weight = weights[name]
-            overlap[i] += weight
-            if weight > 0:
-                shared[i] += np.float32(1.0)
-                largest[i] = max(largest[i], weight)
-    return own, overlap, shared, largest, story
+def _name_overlaps(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    pool: np.ndarray,
+    idf: np.ndarray,
+    weights: np.ndarray,
+    story_weights: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    # every (candidate, name) pair of the pool's rows of the CSR matrix at once, summed per candidate
+    starts, ends = indptr[pool], indptr[pool + 1]
+    lengths = ends - starts
+    owner = np.repeat(np.arange(len(pool)), lengths)
+    entries = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths) + starts[owner]
+    names = indices[entries]
+    weight = weights[names]
+
+    def summed(values: np.ndarray) -> np.ndarray:
+        return np.bincount(owner, values, minlength=len(pool)).astype(np.float32)
+
+    largest = np.zeros(len(pool), dtype=np.float32)
+    np.maximum.at(largest, owner, weight)
+    return summed(idf[names]), summed(weight), summed(weight > 0), largest, summed(story_weights[names])

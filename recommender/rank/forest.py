@@ -1,22 +1,23 @@
-"""A trained LightGBM model's trees as flat arrays, walked by a compiled loop: prediction without LightGBM.
+"""A trained LightGBM model's trees, scored by ONNX Runtime's tree ensemble: prediction without LightGBM.
 
 LightGBM's own `Booster.predict` costs about 30 ns per candidate and tree, pays a fixed cost on every call, and
-its import pulls pandas and scikit-learn into a one-shot command (about a second). This walks the same trees
-with the same comparisons (doubles, LightGBM's missing-value rules) and sums the same leaf values in the same
-order, so its scores are LightGBM's to the last bit (tested); training still uses LightGBM (`recommender tune`).
+its import pulls pandas and scikit-learn into a one-shot command (about a second). ONNX Runtime is loaded
+already for the embedder; its TreeEnsembleRegressor walks the same trees with the same comparisons (double
+thresholds, LightGBM's missing-value rules) and sums the same leaf values in the same order, in double, so its
+scores are LightGBM's rounded to float32 (tested). A compiled loop of our own (numba) did the same at the cost
+of LLVM in every server worker (about 120 MB each). Training still uses LightGBM (`recommender tune`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numba
 import numpy as np
 
 # LightGBM's decision_type bits: 1 categorical, 2 default left, (>> 2) & 3 the missing type
 MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
-ZERO = 1e-35  # LightGBM's kZeroThreshold
 
 
 class ModelFormatError(ValueError):
@@ -36,6 +37,7 @@ class Forest:
     right: np.ndarray  # int32
     leaf_value: np.ndarray  # float64
     roots: np.ndarray  # int32
+    _sessions: dict[tuple, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def num_trees(self) -> int:
@@ -82,6 +84,8 @@ class Forest:
         decision = np.concatenate(parts["decision"]) if parts["decision"] else np.zeros(0, np.int32)
         if np.any(decision & 1):
             raise ModelFormatError(f"{path}: categorical splits are not supported")
+        if np.any((decision >> 2) & 3 == MISSING_ZERO):
+            raise ModelFormatError(f"{path}: zero-as-missing splits are not supported (train without zero_as_missing)")
 
         def joined(key: str, dtype: type) -> np.ndarray:
             return np.concatenate(parts[key]).astype(dtype) if parts[key] else np.zeros(0, dtype)
@@ -97,36 +101,113 @@ class Forest:
             roots=np.asarray(roots, dtype=np.int32),
         )
 
-    def predict(
-        self,
-        rows: np.ndarray,
-        start: int = 0,
-        stop: int | None = None,
-        columns: np.ndarray | None = None,
-        initial: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Raw scores (float64) of trees `start`..`stop` for each row of `rows`. `columns` maps the model's
-        features to columns of `rows` (no copy of a wider matrix); `initial` continues a sum begun by earlier
-        trees, so that two passes add up exactly as one."""
-        stop = self.num_trees if stop is None else min(stop, self.num_trees)
-        feature = self.feature if columns is None else np.asarray(columns, dtype=np.int32)[self.feature]
-        out = np.zeros(len(rows)) if initial is None else np.array(initial, dtype=np.float64)
-        if len(rows) and stop > start:
-            _walk(
-                np.ascontiguousarray(rows),
-                feature,
-                self.threshold,
-                self.default_left,
-                self.missing,
-                self.left,
-                self.right,
-                self.leaf_value,
-                self.roots,
-                start,
-                stop,
-                out,
-            )
-        return out
+    def predict(self, rows: np.ndarray, stop: int | None = None, columns: np.ndarray | None = None) -> np.ndarray:
+        """Raw scores (float32) of the first `stop` trees for each row of `rows` (float32). `columns` maps the
+        model's features to columns of `rows` (no copy of a wider matrix)."""
+        stop = self.num_trees if stop is None else max(0, min(stop, self.num_trees))
+        if not len(rows) or not stop:
+            return np.zeros(len(rows), dtype=np.float32)
+        key = (stop, None if columns is None else tuple(int(c) for c in columns))
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = _session(self, stop, columns)
+        data = np.asarray(rows, dtype=np.float64)  # exact: double thresholds need double input
+        return session.run(None, {"rows": data})[0][:, 0]
+
+
+def _session(forest: Forest, stop: int, columns: np.ndarray | None) -> Any:
+    """An ONNX Runtime session that scores rows with the first `stop` trees of `forest`: one TreeEnsembleRegressor
+    with double thresholds and leaf values, one thread, so that each row's leaves add up in tree order, in
+    double, as LightGBM adds them."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = False
+    model = _onnx_model(forest, stop, columns)
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def _onnx_model(forest: Forest, stop: int, columns: np.ndarray | None) -> bytes:
+    """The first `stop` trees as ONNX (ai.onnx.ml TreeEnsembleRegressor). Within a tree, internal node j is
+    node j and leaf j is node (internal nodes) + j. A NaN takes LightGBM's route: the default side at a NaN-as-missing
+    split; elsewhere NaN counts as 0, so it goes where 0 would."""
+    from onnx import TensorProto, helper
+
+    feature = forest.feature if columns is None else np.asarray(columns, dtype=np.int64)[forest.feature]
+    tree_ids: list[int] = []
+    node_ids: list[int] = []
+    features: list[int] = []
+    modes: list[str] = []
+    values: list[float] = []
+    true_ids: list[int] = []
+    false_ids: list[int] = []
+    missing_true: list[int] = []
+    target_tree: list[int] = []
+    target_node: list[int] = []
+    weights: list[float] = []
+    # internal nodes and leaves are numbered tree after tree: a tree's internal nodes end where the next begin
+    starts = [int(r) for r in forest.roots if r >= 0] + [len(forest.feature)]
+    next_start = iter(starts[1:])
+    first_leaf = 0
+    for tree in range(stop):
+        root = int(forest.roots[tree])
+        internal = range(root, next(next_start)) if root >= 0 else range(0)
+        m = len(internal)
+        for node in internal:
+            threshold = float(forest.threshold[node])
+            tree_ids.append(tree)
+            node_ids.append(node - root)
+            features.append(int(feature[node]))
+            modes.append("BRANCH_LEQ")
+            values.append(threshold)
+            for ids, child in ((true_ids, int(forest.left[node])), (false_ids, int(forest.right[node]))):
+                ids.append(child - root if child >= 0 else m + ~child - first_leaf)
+            nan_left = forest.default_left[node] if forest.missing[node] == MISSING_NAN else threshold >= 0.0
+            missing_true.append(int(nan_left))
+        for leaf in range(m + 1):
+            tree_ids.append(tree)
+            node_ids.append(m + leaf)
+            features.append(0)
+            modes.append("LEAF")
+            values.append(0.0)
+            true_ids.append(0)
+            false_ids.append(0)
+            missing_true.append(0)
+            target_tree.append(tree)
+            target_node.append(m + leaf)
+            weights.append(float(forest.leaf_value[first_leaf + leaf]))
+        first_leaf += m + 1
+    node = helper.make_node(
+        "TreeEnsembleRegressor",
+        ["rows"],
+        ["scores"],
+        domain="ai.onnx.ml",
+        n_targets=1,
+        aggregate_function="SUM",
+        post_transform="NONE",
+        nodes_treeids=tree_ids,
+        nodes_nodeids=node_ids,
+        nodes_featureids=features,
+        nodes_modes=modes,
+        nodes_values_as_tensor=helper.make_tensor("nodes_values", TensorProto.DOUBLE, [len(values)], values),
+        nodes_truenodeids=true_ids,
+        nodes_falsenodeids=false_ids,
+        nodes_missing_value_tracks_true=missing_true,
+        target_treeids=target_tree,
+        target_nodeids=target_node,
+        target_ids=[0] * len(weights),
+        target_weights_as_tensor=helper.make_tensor("target_weights", TensorProto.DOUBLE, [len(weights)], weights),
+    )
+    graph = helper.make_graph(
+        [node],
+        "forest",
+        [helper.make_tensor_value_info("rows", TensorProto.DOUBLE, [None, None])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, 1])],
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+    return helper.make_model(graph, opset_imports=opsets, ir_version=8).SerializeToString()
 
 
 def _tree_arrays(tree: dict[str, str], nodes: int, n_leaves: int) -> dict[str, np.ndarray]:
@@ -136,28 +217,7 @@ def _tree_arrays(tree: dict[str, str], nodes: int, n_leaves: int) -> dict[str, n
         "threshold": np.array(tree["threshold"].split(), dtype=np.float64),
         "decision": np.array(tree["decision_type"].split(), dtype=np.int32),
     }
-    for key, field in (("left", "left_child"), ("right", "right_child")):
-        child = np.array(tree[field].split(), dtype=np.int64)  # >= 0 an internal node, leaf j as -1 - j
+    for key, line in (("left", "left_child"), ("right", "right_child")):
+        child = np.array(tree[line].split(), dtype=np.int64)  # >= 0 an internal node, leaf j as -1 - j
         arrays[key] = np.where(child >= 0, child + nodes, child - n_leaves)
     return arrays
-
-
-@numba.njit(cache=True, nogil=True)
-def _walk(rows, feature, threshold, default_left, missing, left, right, leaf_value, roots, start, stop, out):
-    # tree by tree (one tree's nodes stay in cache while every row walks it); the rules of LightGBM's
-    # Tree::NumericalDecision
-    for tree in range(start, stop):
-        root = roots[tree]
-        for i in range(rows.shape[0]):
-            node = root
-            while node >= 0:
-                value = np.float64(rows[i, feature[node]])
-                kind = missing[node]
-                if np.isnan(value) and kind != MISSING_NAN:
-                    value = 0.0
-                if (kind == MISSING_ZERO and abs(value) <= ZERO) or (kind == MISSING_NAN and np.isnan(value)):
-                    go_left = default_left[node]
-                else:
-                    go_left = value <= threshold[node]
-                node = left[node] if go_left else right[node]
-            out[i] += leaf_value[~node]

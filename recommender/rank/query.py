@@ -7,7 +7,6 @@ use, and shared by the candidates, the features and the selection.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -15,7 +14,7 @@ import numpy as np
 
 from recommender.embed import text_hash
 from recommender.index import Index, tokenize_query
-from recommender.rank.threads import threads
+from recommender.rank.threads import query_cores, threads
 from recommender.rank.topk import top
 
 SPLIT_ROWS = 1 << 16  # from this many events on, a query's scan is split in two halves, one on another thread
@@ -26,7 +25,7 @@ def cosines(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """`vectors @ vector`, to the last bit (tested), on two cores for a large index: one scan reads every vector
     from memory (175 MB for the full archive), which one core does at about half the speed two do."""
     rows = len(vectors)
-    if rows < SPLIT_ROWS or (os.cpu_count() or 1) < 2:
+    if rows < SPLIT_ROWS or query_cores() < 2:
         return vectors @ vector
     out = np.empty(rows, dtype=np.result_type(vectors, vector))
     cut = rows // 2 // BLOCK_ROWS * BLOCK_ROWS

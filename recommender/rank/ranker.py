@@ -14,7 +14,7 @@ from recommender.rank.forest import Forest
 
 RANKER_DIR = Path(__file__).with_name("models")
 # A cascade: boosting is additive, so the ranker's first trees are a cheap first look at the whole pool. Each
-# (trees, keep) stage scores the candidates still in with the trees up to `trees` and keeps the best `keep`
+# (trees, keep) stage scores the candidates still in with the first `trees` trees and keeps the best `keep`
 # (at least 4k + 20); those left get every tree, and exactly the full model's score. How early the trees can
 # judge depends on the model, so each trained model's manifest (rankers.json) names its own cascade, chosen on
 # train-split queries by `eval/prune_agreement.py`; CASCADE is what `tune` writes until one is chosen.
@@ -28,7 +28,7 @@ def cascade_for(cascade: Cascade, k: int) -> list[tuple[int, int]]:
 
 
 class Ranker:
-    """A trained ranker over some of the features (the ablations leave a group out): LightGBM's trees, walked
+    """A trained ranker over some of the features (the ablations leave a group out): LightGBM's trees, scored
     without LightGBM (`forest.Forest`)."""
 
     def __init__(self, name: str, model_file: Path, features: list[str], cascade: Cascade = CASCADE):
@@ -47,16 +47,13 @@ class Ranker:
         (trees, keep) stages, only the candidates kept by every stage get all the trees; the others get -inf."""
         forest = self.forest
         alive = np.arange(len(features))
-        partial = np.zeros(len(features))
-        done = 0
         for trees, keep in cascade:
             if keep >= len(alive) or trees >= forest.num_trees:
                 continue
-            partial[alive] = forest.predict(features[alive], done, trees, columns=self.columns, initial=partial[alive])
-            done = trees
-            alive = alive[np.argpartition(-partial[alive], keep - 1)[:keep]]
+            partial = forest.predict(features[alive], trees, columns=self.columns)
+            alive = alive[np.argpartition(-partial, keep - 1)[:keep]]
         scores = np.full(len(features), -np.inf, dtype=np.float32)
-        scores[alive] = forest.predict(features[alive], done, columns=self.columns, initial=partial[alive])
+        scores[alive] = forest.predict(features[alive], columns=self.columns)
         return scores
 
 

@@ -22,16 +22,19 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from recommender import names as name_rules
 from recommender.index import Index, IndexMeta, load_index
 from recommender.index.build import Rebuilt
-from recommender.index.layout import READY_K, TOKENS
-from recommender.index.lists import ReadyLists
+from recommender.index.layout import CONTEXT_K, READY_K, TOKENS
+from recommender.index.lists import ReadyLists, encode_context
 from recommender.index.terms import Terms
-from recommender.rank import candidates, features, select
+from recommender.rank import candidates, explain, features, forest, select
+from recommender.rank import ranker as ranker_scoring
 from recommender.rank.candidates import LOCAL_DAYS, POOL
-from recommender.rank.explain import signal_values
+from recommender.rank.explain import Contexts, signal_values
 from recommender.rank.query import query_for_row
 from recommender.rank.recommender import Recommender
+from recommender.rank.threads import use_cores
 
 BLOCK = 64  # events per task of a worker process
 # the suggestions shown by default: an update keeps them as a build from scratch makes them (`affected`)
@@ -40,8 +43,9 @@ NEAR_MARGIN = 0.1  # how much less close than a list's items a new event within 
 
 
 def ranker_fingerprint(recommender: Recommender) -> str:
-    """What makes a ready list: the fused ranker's trees, features and cascade, its calibration, the pool's
-    and the feature table's code, the near-duplicate cut and READY_K. Lists made under another are stale."""
+    """What makes a ready list: the fused ranker's trees, features and cascade, its calibration, the code of
+    the pool, the feature table, the trees' scoring and the contexts, the near-duplicate cut and READY_K. Lists
+    made under another are stale."""
     ranker = recommender.rankers.get("fused")
     if ranker is None:
         return ""
@@ -56,7 +60,7 @@ def ranker_fingerprint(recommender: Recommender) -> str:
         "k": READY_K,
     }
     digest.update(json.dumps(setup, sort_keys=True, default=str).encode())
-    for module in (candidates, features, select):
+    for module in (candidates, features, select, forest, ranker_scoring, explain, name_rules):
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()
 
@@ -95,6 +99,7 @@ def compute_lists(recommender: Recommender, rows: np.ndarray, jobs: int = 1) -> 
 def _one_thread() -> None:
     from threadpoolctl import threadpool_limits
 
+    use_cores(1)
     threadpool_limits(1)  # the processes already use every core
 
 
@@ -103,6 +108,7 @@ def _block(rows: np.ndarray) -> ReadyLists:
     recommender = _worker
     index = recommender.index
     out = ReadyLists.empty(len(rows), "")
+    assert out.contexts is not None
     for i, row in enumerate(rows.tolist()):
         # each event's dense scores computed alone, exactly as a live ranking does: a row of a block product
         # can differ in the last bit, and a tree split on it can then change the answer
@@ -113,6 +119,8 @@ def _block(rows: np.ndarray) -> ReadyLists:
         out.score[i, :n] = ranked.scores
         values = signal_values(index, query, ranked)
         out.dense[i, :n], out.bm25[i, :n], out.names[i, :n] = values
+        contexts = Contexts(index, query)
+        out.contexts[i, : min(n, CONTEXT_K)] = [encode_context(contexts(r)) for r in ranked.rows[:CONTEXT_K].tolist()]
         assert ranked.pool is not None
         pool = ranked.pool
         out.thresholds[i] = (_nth(query.scores.dense[pool], POOL), _nth(query.scores.bm25[pool], POOL, True))

@@ -17,15 +17,16 @@ import numpy as np
 from recommender.embed import Embedder, near_duplicate_cosine
 from recommender.index import Index, check_model
 from recommender.index.layout import READY_K
+from recommender.index.lists import decode_context
 from recommender.rank.calibration import Calibration, load_calibration
 from recommender.rank.candidates import allowed_rows, candidate_pool
-from recommender.rank.explain import Ranked, Suggestion, built, suggestions
+from recommender.rank.explain import Contexts, Ranked, Suggestion, built, suggestions
 from recommender.rank.features import feature_matrix
 from recommender.rank.fusion import ANCHOR_APART, ANCHORS, DEPTH, reciprocal_rank_fusion
 from recommender.rank.query import Query, anchored, anchored_at, query_for_row, query_for_text
 from recommender.rank.ranker import RANKER_DIR, Cascade, Ranker, cascade_for, load_rankers
 from recommender.rank.select import select
-from recommender.rank.threads import threads
+from recommender.rank.threads import query_cores, threads
 from recommender.rank.topk import top
 
 SCORE_SYSTEMS = ("dense", "bm25")  # ranked by one score alone; every other system is a trained ranker
@@ -187,7 +188,7 @@ class Recommender:
         lists = self.index.lists
         if lists is None or k > lists.rows.shape[1] or "fused" not in self.rankers or self.lists_state != "ready":
             return None
-        stored, score, dense, bm25, names = lists.entry(row)
+        stored, score, dense, bm25, names, contexts = lists.entry(row)
         length = int(np.count_nonzero(stored >= 0))
         keep = [i for i in range(length) if int(stored[i]) not in skip][:k]
         if len(keep) < k and (len(keep) < length or length == stored.shape[0] or skip):
@@ -201,10 +202,12 @@ class Recommender:
             dense[picked],
             bm25[picked],
             names[picked],
-            query_for_row(index, row),  # its scores are computed only if a context needs the event's story
+            int(index.day[row]),
+            Contexts(index, lambda: query_for_row(index, row)),  # made only for a context the list lacks
             curated,
             self._calibration("fused"),
             source="ready",
+            kept=[decode_context(bytes(contexts[i])) if i < len(contexts) else None for i in keep],
         )
 
     def _live(
@@ -297,11 +300,9 @@ class Recommender:
             there = self.rank(anchored_at(index, query, row), DEPTH, system, since, until).rows
             return np.concatenate([[row], there[there != row]])
 
-        # the placings are independent, and their trees are walked without the GIL: one thread each
-        rankings = [
-            dense.rows,
-            *(threads("placing", ANCHORS).map(placed, anchors) if len(anchors) > 1 else map(placed, anchors)),
-        ]
+        # the placings are independent, and their trees are scored without the GIL: one thread each
+        spread = len(anchors) > 1 and query_cores() > 1
+        rankings = [dense.rows, *(threads("placing", ANCHORS).map(placed, anchors) if spread else map(placed, anchors))]
         rows, scores = reciprocal_rank_fusion(rankings, k)
         best_bm25 = float(query.scores.bm25[np.concatenate(rankings)].max(initial=0.0))
         return Ranked(rows, scores, best_bm25), anchored(index, query, allowed)

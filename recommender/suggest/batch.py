@@ -5,13 +5,15 @@ scores."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import numpy as np
 
 from recommender.index.layout import READY_K
 from recommender.rank import Recommender, Suggestion
+from recommender.rank.threads import use_cores
 from recommender.suggest.rules import EditorRules
 
 
@@ -130,7 +132,8 @@ def suggest_for(
 
 
 BLOCK = 256  # events whose dense scores are computed in one matrix product (256 x 113,512 floats: 116 MB)
-_worker: tuple[Recommender, EditorRules, BatchOptions, set[int], dict[int, FileState]] | None = None
+Outcome = TypeVar("Outcome")
+_worker: tuple[Recommender, EditorRules, BatchOptions, set[int], dict[int, FileState], Callable[..., Any]] | None = None
 
 
 def suggest_all(
@@ -147,12 +150,35 @@ def suggest_all(
     """`suggest_for` every row, in order: blocks of events share one matrix product for their dense scores,
     and `jobs` > 1 processes share the blocks (forked, so the loaded index is shared, not copied). `states`:
     each row's file as it is now (see `suggest_for`)."""
+    for item, _ in suggest_each(recommender, rows, k, rules, past_only, _nothing, progress, jobs, states, options):
+        yield item
+
+
+def _nothing(item: EventSuggestions) -> None:
+    return None
+
+
+def suggest_each(
+    recommender: Recommender,
+    rows: list[int],
+    k: int,
+    rules: EditorRules,
+    past_only: bool,
+    then: Callable[[EventSuggestions], Outcome],
+    progress: bool = False,
+    jobs: int = 1,
+    states: dict[int, FileState] | None = None,
+    options: BatchOptions | None = None,
+) -> Iterator[tuple[EventSuggestions, Outcome]]:
+    """`suggest_all`, each item with what `then` made of it, in the process that made the item: writing an
+    event's file there spreads the writes over the processes too (the one that reads their answers would
+    otherwise write every file itself, one after another)."""
     global _worker
     from tqdm import tqdm
 
     blocks = [rows[i : i + BLOCK] for i in range(0, len(rows), BLOCK)]
     options = options or BatchOptions(k=k, past_only=past_only)
-    _worker = (recommender, rules, options, excluded_rows(recommender, rules), states or {})
+    _worker = (recommender, rules, options, excluded_rows(recommender, rules), states or {}, then)
     bar = tqdm(total=len(rows), disable=not progress, desc="suggest", unit="event", mininterval=1)
     if jobs > 1 and len(blocks) > 1:
         import multiprocessing
@@ -172,17 +198,19 @@ def suggest_all(
 def _one_thread() -> None:
     from threadpoolctl import threadpool_limits
 
+    use_cores(1)
     threadpool_limits(1)  # the processes already use every core; BLAS threads would fight over them
 
 
-def _suggest_block(rows: list[int]) -> list[EventSuggestions]:
+def _suggest_block(rows: list[int]) -> list[tuple[EventSuggestions, Any]]:
     assert _worker is not None
-    recommender, rules, options, excluded, states = _worker
+    recommender, rules, options, excluded, states, then = _worker
     # read from the ready lists, events need no dense scores (the few that fall back to ranking compute theirs)
     ready = recommender.lists_state == "ready" and not options.past_only and options.k <= READY_K
     dense = None if ready else recommender.dense_scores(rows)
-    return [
-        suggest_for(
+    done = []
+    for i, row in enumerate(rows):
+        item = suggest_for(
             recommender,
             row,
             options.k,
@@ -193,5 +221,5 @@ def _suggest_block(rows: list[int]) -> list[EventSuggestions]:
             states.get(row),
             options,
         )
-        for i, row in enumerate(rows)
-    ]
+        done.append((item, then(item)))
+    return done

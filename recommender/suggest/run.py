@@ -12,7 +12,7 @@ from typing import TextIO
 from recommender.archive import Archive
 from recommender.embed import text_hash
 from recommender.rank import Recommender
-from recommender.suggest.batch import BatchOptions, EventSuggestions, FileState, suggest_all
+from recommender.suggest.batch import BatchOptions, EventSuggestions, FileState, suggest_each
 from recommender.suggest.decisions import Decisions
 from recommender.suggest.render import render
 from recommender.suggest.rules import EditorRules
@@ -97,16 +97,22 @@ def run_batch(
     summary = summary or BatchSummary()
     options = options or BatchOptions(k=k, past_only=past_only)
 
+    def write(item: EventSuggestions) -> WriteOutcome | None:
+        if files is None:
+            return None
+        return write_suggestions(files, item, dry_run=dry_run, resolve=recommender.find_id)
+
     def counted() -> Iterator[EventSuggestions]:
-        for item in suggest_all(recommender, rows, k, rules, past_only, progress, jobs, states, options):
+        # each file is written by the process that made its suggestions
+        made = suggest_each(recommender, rows, k, rules, past_only, write, progress, jobs, states, options)
+        for item, outcome in made:
             if not item.excluded:
                 summary.events += 1
                 summary.suggestions += len(item.suggestions)
                 if item.curated:
                     summary.events_with_curated += 1
                     summary.curated_matches += sum(s.curated for s in item.suggestions)
-            if files is not None:
-                outcome = write_suggestions(files, item, dry_run=dry_run, resolve=recommender.find_id)
+            if outcome is not None:
                 summary.files[outcome.status] += 1
                 if outcome.status == "skipped":
                     on_skip(outcome)
