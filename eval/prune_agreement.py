@@ -68,9 +68,9 @@ def main() -> None:
     walks = [0]  # candidates x trees walked, counted in the forest
     predict = Forest.predict
 
-    def counted(self: Forest, rows: np.ndarray, start: int = 0, stop: int | None = None, **rest: Any) -> np.ndarray:
-        walks[0] += len(rows) * ((self.num_trees if stop is None else stop) - start)
-        return predict(self, rows, start, stop, **rest)
+    def counted(self: Forest, rows: np.ndarray, stop: int | None = None, **rest: Any) -> np.ndarray:
+        walks[0] += len(rows) * (self.num_trees if stop is None else min(stop, self.num_trees))
+        return predict(self, rows, stop, **rest)
 
     Forest.predict = counted  # type: ignore[method-assign]
 

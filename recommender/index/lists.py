@@ -128,8 +128,10 @@ class ReadyLists:
         if any(arrays[name].dtype != dtype or not arrays[name].flags.c_contiguous for name, dtype in DTYPES.items()):
             raise damaged(folder, f"{LISTS}/ holds arrays of another type")
         contexts = arrays.pop("contexts", None)
-        if contexts is not None and (contexts.shape != (meta.count, CONTEXT_K) or contexts.dtype != CONTEXT_DTYPE):
-            raise damaged(folder, f"{LISTS}/contexts.npy does not match {meta.count} events")
+        layout = (meta.count, CONTEXT_K), CONTEXT_DTYPE, True
+        if contexts is not None and (contexts.shape, contexts.dtype, contexts.flags.c_contiguous) != layout:
+            contexts = None  # kept in another layout (another CONTEXT_K or CONTEXT_BYTES): made on read
+            os.close(files.pop("contexts")[0])
         lists = cls(**arrays, contexts=contexts, fingerprint=meta.lists_fingerprint, files=files)
         for descriptor, _ in files.values():
             weakref.finalize(lists, os.close, descriptor)
@@ -147,7 +149,10 @@ def _verify_mapped(folder: Path, meta: IndexMeta, name: str, handle: int) -> Non
 
 
 def encode_context(context: tuple[str, ...] | list[str]) -> bytes:
-    """A context as `contexts` keeps it; b"" (made on read) when it does not fit in CONTEXT_BYTES."""
+    """A context as `contexts` keeps it; b"" (made on read) when it does not fit in CONTEXT_BYTES or a part of
+    it would not read back as written (empty, or holding a separator)."""
+    if any(not part or PART in part or EMPTY.decode() in part for part in context):
+        return b""
     data = PART.join(context).encode("utf-8") if context else EMPTY
     return data if len(data) <= CONTEXT_BYTES else b""
 

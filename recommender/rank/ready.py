@@ -24,11 +24,12 @@ import scipy.sparse as sp
 
 from recommender import names as name_rules
 from recommender.index import Index, IndexMeta, load_index
+from recommender.index import lists as lists_layout
 from recommender.index.build import Rebuilt
-from recommender.index.layout import CONTEXT_K, READY_K, TOKENS
+from recommender.index.layout import CONTEXT_BYTES, CONTEXT_K, READY_K, TOKENS
 from recommender.index.lists import ReadyLists, encode_context
 from recommender.index.terms import Terms
-from recommender.rank import candidates, explain, features, forest, select
+from recommender.rank import candidates, explain, features, forest, select, topk
 from recommender.rank import ranker as ranker_scoring
 from recommender.rank.candidates import LOCAL_DAYS, POOL
 from recommender.rank.explain import Contexts, signal_values
@@ -44,8 +45,9 @@ NEAR_MARGIN = 0.1  # how much less close than a list's items a new event within 
 
 def ranker_fingerprint(recommender: Recommender) -> str:
     """What makes a ready list: the fused ranker's trees, features and cascade, its calibration, the code of
-    the pool, the feature table, the trees' scoring and the contexts, the near-duplicate cut and READY_K. Lists
-    made under another are stale."""
+    the pool, the top-k selection, the feature table, the trees' scoring and the contexts and how they are
+    kept, the near-duplicate cut, READY_K and the contexts' layout. Lists made under another are stale (the
+    whole modules are hashed: editing one, even a comment, makes the lists stale; `index` remakes them)."""
     ranker = recommender.rankers.get("fused")
     if ranker is None:
         return ""
@@ -58,9 +60,10 @@ def ranker_fingerprint(recommender: Recommender) -> str:
         "calibration": repr(calibration) if calibration is not None else None,
         "near_duplicate": recommender.near_duplicate,
         "k": READY_K,
+        "contexts": [CONTEXT_K, CONTEXT_BYTES],
     }
     digest.update(json.dumps(setup, sort_keys=True, default=str).encode())
-    for module in (candidates, features, select, forest, ranker_scoring, explain, name_rules):
+    for module in (candidates, features, select, topk, forest, ranker_scoring, explain, name_rules, lists_layout):
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()
 
@@ -213,6 +216,19 @@ def affected(
     return todo
 
 
+def near_a_change(new: Index, unchanged: np.ndarray, old_days: np.ndarray) -> np.ndarray:
+    """A mask over `new`'s rows of the events within LOCAL_DAYS of a new, changed or removed event: their story
+    (their nearest events within LOCAL_DAYS) can have changed, and with it a context made from it, so a copied
+    list's kept contexts are dropped there (made on read)."""
+    seen = np.zeros(len(old_days), dtype=bool)
+    seen[unchanged[unchanged >= 0]] = True
+    days = {int(d) for d in old_days[~seen]} | {int(d) for d in new.day[unchanged < 0]}
+    near = np.zeros(len(new), dtype=bool)
+    for day in days:
+        near[new.rows_within(day, LOCAL_DAYS)] = True
+    return near
+
+
 def update_lists(
     new: Index,
     previous: Path | None,
@@ -243,6 +259,8 @@ def update_lists(
         old_to_new = np.full(len(old_lists) + 1, -1, dtype=np.int32)  # the last: -1 stays -1
         old_to_new[unchanged[unchanged >= 0]] = np.flatnonzero(unchanged >= 0)
         lists.rows[copied] = old_to_new[lists.rows[copied]]
+        assert lists.contexts is not None
+        lists.contexts[copied[near_a_change(new, unchanged, old_days)[copied]]] = b""
     if len(rows):
         lists.take(np.arange(len(rows)), rows, compute_lists(recommender, rows, jobs))
     return lists, ListsReport(len(rows), len(copied), time.perf_counter() - started)

@@ -98,8 +98,8 @@ class Recommender:
         """Load every lazy part now (a server's first request should not pay for it)."""
         index = self.index
         _ = index.vectors, index.bm25, index.names, index.name_idf, index.name_lookup
-        if len(index):
-            self.related(index.ids[0], k=1, system="fused" if "fused" in self.rankers else "dense")
+        if len(index):  # ranked, not read from the ready lists: the trees' sessions are made now
+            self.related_to_row(0, k=1, system="fused" if "fused" in self.rankers else "dense", ready=False)
         if text:
             self.embedder.encode(["warm up"])
 
