@@ -5,8 +5,6 @@ scores."""
 from __future__ import annotations
 
 import datetime as dt
-import signal
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -200,9 +198,6 @@ def suggest_each(
 def _one_thread() -> None:
     from threadpoolctl import threadpool_limits
 
-    # the pool ends its processes with SIGTERM when the run stops early: a write in progress then still
-    # removes its temporary file (atomic_path's cleanup runs on SystemExit, not on a bare signal)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     use_cores(1)
     threadpool_limits(1)  # the processes already use every core; BLAS threads would fight over them
 
