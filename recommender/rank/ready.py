@@ -176,12 +176,9 @@ def affected(
     kept = np.flatnonzero(~todo)
     old_rows = np.full(n, -1, dtype=np.int64)
     old_rows[kept] = unchanged[kept]
-    seen = np.zeros(len(old_days), dtype=bool)
-    seen[unchanged[kept]] = True
-    gone = np.flatnonzero(~seen)  # removed or changed events, as the old index had them
+    gone = _gone(unchanged, old_days)  # removed or changed events, as the old index had them
     added = np.flatnonzero(todo)  # new or changed events, as the new index has them
-    for day in {int(d) for d in old_days[gone]}:
-        todo[new.rows_within(day, LOCAL_DAYS)] = True
+    todo |= _within_days(new, {int(d) for d in old_days[gone]})
     stored = np.asarray(old_lists.rows[unchanged[kept]])
     if len(gone):
         todo[kept[np.isin(stored, gone).any(axis=1)]] = True
@@ -220,9 +217,19 @@ def near_a_change(new: Index, unchanged: np.ndarray, old_days: np.ndarray) -> np
     """A mask over `new`'s rows of the events within LOCAL_DAYS of a new, changed or removed event: their story
     (their nearest events within LOCAL_DAYS) can have changed, and with it a context made from it, so a copied
     list's kept contexts are dropped there (made on read)."""
+    days = {int(d) for d in old_days[_gone(unchanged, old_days)]} | {int(d) for d in new.day[unchanged < 0]}
+    return _within_days(new, days)
+
+
+def _gone(unchanged: np.ndarray, old_days: np.ndarray) -> np.ndarray:
+    """The old rows of the removed and changed events: those no new row keeps."""
     seen = np.zeros(len(old_days), dtype=bool)
     seen[unchanged[unchanged >= 0]] = True
-    days = {int(d) for d in old_days[~seen]} | {int(d) for d in new.day[unchanged < 0]}
+    return np.flatnonzero(~seen)
+
+
+def _within_days(new: Index, days: set[int]) -> np.ndarray:
+    """A mask over `new`'s rows of the events within LOCAL_DAYS of any of `days`."""
     near = np.zeros(len(new), dtype=bool)
     for day in days:
         near[new.rows_within(day, LOCAL_DAYS)] = True
