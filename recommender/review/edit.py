@@ -13,8 +13,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from recommender.archive import LIST_LINK, NEWS_PATH, RELATED_HEADING, SUGGESTED_HEADING, link_key
-from recommender.atomic import atomic_path
+from recommender.archive import (
+    LIST_LINK,
+    NEWS_PATH,
+    RELATED_HEADING,
+    SUGGESTED_HEADING,
+    escape_text,
+    link_key,
+    link_text,
+)
+from recommender.atomic import atomic_path, writable
 
 RELATED_SECTION = "### Related:"
 
@@ -48,10 +56,11 @@ def clean_context(text: str) -> str:
 
 
 def related_line(number: int, headline: str, event_id: str, context: str) -> str:
-    """One Related item, as the archive writes it: `N. [headline](/news/YYYY/MM/D/slug.md) _Context: ..._`."""
-    text = " ".join(headline.split())
-    context = clean_context(context)
-    return f"{number}. [{text}]({related_href(event_id)})" + (f" _Context: {context}_" if context else "")
+    """One Related item, as the archive writes it: `N. [headline](/news/YYYY/MM/D/slug.md) _Context: ..._`, its
+    text and Context escaped (`escape_text`) so that the archive reader reads back exactly these."""
+    items = [escape_text(item) for item in clean_context(context).split(", ") if item]
+    line = f"{number}. [{link_text(headline)}]({related_href(event_id)})"
+    return line + (f" _Context: {', '.join(items)}_" if items else "")
 
 
 @dataclass(frozen=True)
@@ -176,7 +185,17 @@ def read_checked(path: Path, expected: str) -> bytes:
     return data
 
 
+class ReadOnlyFileError(Exception):
+    """The file is marked read-only: a decision never replaces it (as `suggest --write` leaves it alone)."""
+
+
+def check_writable(path: Path) -> None:
+    if not writable(path):
+        raise ReadOnlyFileError(f"{path.name} is read-only: nothing was written (make it writable to decide here)")
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace the file's bytes at once (a temporary file renamed over it, its permissions kept)."""
+    check_writable(path)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
