@@ -465,13 +465,18 @@ def two_review_servers(
         plan = ["accept"] * accepts + ["skip"] * skips + ["reject"] * rejects
         random.Random(27).shuffle(plan)
         answers: list[dict[str, Any]] = []
+        shown: dict[str, list[dict[str, str]]] = {}
         lock = threading.Lock()
 
         def fire(number: int, action: str) -> None:
             server = servers[number % 2]
             event = events[number % len(events)]
             with httpx.Client(base_url=server.url, timeout=120) as http:
-                forms = decision_forms(http.get("/event/" + event).text)
+                with lock:
+                    seen = shown.get(event) if number % 3 == 0 else None  # a page another request was shown
+                forms = seen or decision_forms(http.get("/event/" + event).text)
+                with lock:
+                    shown[event] = forms
                 if not forms:
                     with lock:
                         answers.append({"action": action, "status": None, "event": event})
@@ -481,7 +486,7 @@ def two_review_servers(
                 data["context"] = f"probe {number}" if action == "accept" else ""
                 status = http.post("/decide", data=data, follow_redirects=False).status_code
             with lock:
-                answers.append({"action": action, "status": status, "event": event, **chosen})
+                answers.append({**chosen, "action": action, "status": status, "event": event})
 
         started = time.monotonic()
         with ThreadPoolExecutor(workers) as pool:
@@ -572,7 +577,7 @@ def probe_review(archive: Path, index: Path, work: Path) -> None:
             for name, text, where in (
                 ("decisions.jsonl", '{"event": "a", "offered": []}\nnot json\n', "decisions.jsonl:2"),
                 ("decisions.jsonl", '{"event": "a", "decision": "skipped", "candidate": "b", "x": NaN}\n', ".jsonl:1"),
-                ("editors.toml", 'never = [\n  ["a", "b"],\n  ["c" "d"]]\n', "line 3"),
+                ("editors.toml", 'never = [\n  ["a", "b"],\n  ["c" "d"]]\n', "editors.toml:3"),
                 ("editors.toml", '# ours\nexclude_events = "x"\n', "editors.toml:2"),
             ):
                 (damaged / name).write_text(text)

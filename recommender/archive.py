@@ -205,6 +205,8 @@ def _sources(lines: list[str]) -> Iterator[Source]:
 def _links(lines: list[str]) -> Iterator[RelatedLink]:
     for line in lines:
         match = LIST_LINK.match(line)
+        if match and not is_archive_href(match.group("href")):
+            match = _FIRST_LINK.match(line)  # an unescaped `](...)` after the link (written by hand, or before 27)
         if not match or not is_archive_href(match.group("href")):
             continue
         context = CONTEXT.search(match.group("rest"))
@@ -216,6 +218,7 @@ def _links(lines: list[str]) -> Iterator[RelatedLink]:
         )
 
 
+_FIRST_LINK = re.compile(r"^\s*\d+\.\s*\[(?P<text>(?:[^\\]|\\.)*?)\]\((?P<href>[^)\s]*)\)\s*(?P<rest>.*)$")
 _ESCAPED = re.compile(r"\\([\\\[\]])")
 _TO_ESCAPE = re.compile(r"([\\\[\]])")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")

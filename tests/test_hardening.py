@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ from typer.testing import CliRunner
 
 from recommender import webguard
 from recommender.api import create_app
-from recommender.archive import is_archive_href, link_key, parse_event, unescape_text
+from recommender.archive import is_archive_href, parse_event, unescape_text
 from recommender.cli import app as cli
 from recommender.rank import Suggestion
 from recommender.rank.explain import Signals
@@ -94,7 +95,9 @@ def test_two_review_servers_lose_nothing(archive_copy, index_copy):
         (DECISIONS_FILE, '{"event": "a"}\n', "decisions.jsonl:1"),
         (DECISIONS_FILE, "[" * 100_000 + "\n", "decisions.jsonl:1"),
         (DECISIONS_FILE, b"\xff\xfe\n", "decisions.jsonl:1"),
-        ("editors.toml", 'never = [\n  ["a", "b"],\n  ["c"\n', "line 3"),
+        ("editors.toml", 'never = [\n  ["a", "b"],\n  ["c"\n', "editors.toml:3"),
+        ("editors.toml", 'never = [\n  ["a", "b"],\n  ["c" "d"]]\n', "editors.toml:3"),
+        ("editors.toml", b"# \xff\n", "editors.toml:1"),
         ("editors.toml", '# ours\nnever = "a"\n', "editors.toml:2"),
         ("editors.toml", "[[never_pair]]\npair = [1, 2]\n", "editors.toml:1"),
     ],
@@ -182,7 +185,7 @@ def test_every_accepted_field_round_trips(headline, context, target):
     assert len(related) == 2, related
     added = related[1]
     assert added.text == unescape_text(" ".join(headline.split()))
-    assert link_key(added.href) == link_key(target) and is_archive_href(added.href)
+    assert unquote(added.href) == "/" + target and is_archive_href(added.href)
     assert list(added.context) == _expected_items(context)
 
 
@@ -200,7 +203,7 @@ def test_every_suggested_field_round_trips(headline, context, target):
     assert len(event.suggested) == 1
     read = event.suggested[0]
     assert read.text == unescape_text(" ".join(headline.split()))
-    assert link_key(read.href) == link_key(target)
+    assert unquote(read.href) == "/" + target
     assert list(read.context) == [" ".join(c.split()) for c in items]
 
 
@@ -302,7 +305,7 @@ def test_a_real_server_on_every_address_answers_its_own_address(archive_copy, in
         url = f"http://{address}:{server.port}/"
         assert httpx.get(url, headers={"x-review-token": TOKEN}, timeout=30).status_code == 200
         assert httpx.get(url, timeout=30).status_code == 401
-        assert str(secret) not in " ".join(server.process.args) and TOKEN not in " ".join(server.process.args)
+        assert TOKEN not in " ".join(server.process.args)  # not on the command line, where `ps` shows it
     finally:
         server.stop()
 

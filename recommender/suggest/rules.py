@@ -95,9 +95,16 @@ def load_rules(path: Path) -> EditorRules:
     if not path.exists():
         return EditorRules()
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise RulesError(f"{path}: not valid TOML ({exc})") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise RulesError(f"{path}:{line}: not UTF-8 (byte {exc.start})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"at line (\d+)", str(exc))
+        line = int(found.group(1)) if found else max(1, len(text.splitlines()))  # "at end of document"
+        raise RulesError(f"{path}:{line}: not valid TOML ({exc})") from None
     rules = EditorRules(source=str(path), text=path.read_text(encoding="utf-8"))
     unknown = set(raw) - {"never", "never_pair", "pin", "exclude_events", "exclude_dates"}
     if unknown:
