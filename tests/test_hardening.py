@@ -7,7 +7,9 @@ own address, each stopped by the test."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import importlib.util
 import json
 import os
@@ -407,6 +409,11 @@ def test_the_page_has_security_headers_and_no_archive_paths(reviewer, archive_co
     policy = page.headers["content-security-policy"]
     assert "default-src 'none'" in policy and "unsafe-inline" not in policy and "script-src 'sha256-" in policy
     assert " style=" not in page.text  # every style is the page's own sheet, allowed by its hash
+    for tag, kind in (("script", "script-src"), ("style", "style-src")):  # the hashes a browser computes
+        inline = re.findall(rf"<{tag}>(.*?)</{tag}>", page.text, re.S)
+        assert len(inline) == 1
+        digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+        assert f"{kind} 'sha256-{digest}'" in policy
     (archive_copy / PUTIN).unlink()
     gone = web.get("/event/" + PUTIN)
     assert gone.status_code == 404 and str(archive_copy) not in gone.text and "/tmp" not in gone.text

@@ -191,6 +191,9 @@ def create_review_app(
             return HTMLResponse(html, status_code=409)
         except ReviewError as exc:
             return HTMLResponse(pages.message_page("Bad request", reviewer.public(str(exc)), csrf), status_code=400)
+        except OSError as exc:  # a file or folder of the archive that cannot be written (a full disk, permissions)
+            message = reviewer.public(f"not written: {exc.strerror or exc} ({exc.filename or 'the archive'})")
+            return HTMLResponse(pages.message_page("Not written", message, csrf), status_code=503)
         flash = f"{record['decision']}: {_headline(reviewer, candidate)}"
         target = event_id
         if not reviewer.pending(event_id):
