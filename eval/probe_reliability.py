@@ -541,14 +541,18 @@ def probe_review(archive: Path, index: Path, work: Path) -> None:
     """Issue 27's cases, each on a fresh copy of the archive (`index`, a copy, is shared: review updates it)."""
     from recommender import webguard
 
-    def fresh(name: str) -> Path:
+    def fresh(name: str) -> Path:  # a writable copy (review leaves read-only files alone)
         copy = work / name
-        shutil.copytree(archive, copy)
+        shutil.copytree(archive, copy, ignore=shutil.ignore_patterns("gold.jsonl"))
+        for file in copy.rglob("*"):
+            file.chmod(0o755 if file.is_dir() else 0o644)
         return copy
 
     outcome = two_review_servers(fresh("two-servers"), index)
     ok = (
-        outcome["lost_edits"] == outcome["lost_records"] == outcome["lost_blocks"] == 0
+        outcome["accepted"] > 0
+        and outcome["rejected"] > 0
+        and outcome["lost_edits"] == outcome["lost_records"] == outcome["lost_blocks"] == 0
         and outcome["extra_records"] == outcome["double_wins"] == 0
         and not outcome["index_errors"]
         and outcome["statuses"].get(500, 0) == 0
@@ -649,7 +653,7 @@ def probe_review(archive: Path, index: Path, work: Path) -> None:
 
     # 27.5 token mode from another machine: 0.0.0.0 + a 32-character token, asked at the machine's own address
     addresses = sorted(a for a in webguard.own_addresses() if re.fullmatch(r"[\d.]+", a) and not a.startswith("127."))
-    token_dir = work / "token"
+    token_dir = work / "secret"
     token_dir.mkdir()
     (token_dir / "token").write_text("0123456789abcdef0123456789abcdef\n")
     short = cli("review", "--archive", str(archive), "--index", str(index), "--host", "0.0.0.0", "--token", "x")

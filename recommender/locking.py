@@ -50,18 +50,23 @@ def file_lock(lock_file: Path) -> Iterator[None]:
         held = _HELD.setdefault(key, _Held())
     with held.thread_lock:
         if held.depth == 0:
-            held.fd = os.open(key, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
-                fcntl.flock(held.fd, fcntl.LOCK_EX)
-            except BaseException:
-                os.close(held.fd)
-                raise
+                held.fd = os.open(key, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError:  # a folder nobody may write to: nothing in it is written either, no lock is needed
+                held.fd = -1
+            if held.fd >= 0:
+                try:
+                    fcntl.flock(held.fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(held.fd)
+                    held.fd = -1
+                    raise
         held.depth += 1
         try:
             yield
         finally:
             held.depth -= 1
-            if held.depth == 0:
+            if held.depth == 0 and held.fd >= 0:
                 fcntl.flock(held.fd, fcntl.LOCK_UN)
                 os.close(held.fd)
                 held.fd = -1

@@ -143,7 +143,8 @@ class Reviewer:
         archive = read_archive(root)
         if archive.packed:
             raise ReviewError(f"--archive: {root} holds tarballs, which cannot be written in place; unpack them")
-        recommender = Recommender(load_index(index_path))
+        with index_lock(Path(index_path)):  # not while another review server replaces it
+            recommender = Recommender(load_index(index_path))
         reviewer = cls(root, archive, recommender, Path(index_path), **options)  # type: ignore[arg-type]
         reviewer.check_files()
         if not reviewer.window():
