@@ -13,10 +13,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from recommender.archive import Archive
 from recommender.rank import Query, Recommender
 from recommender.rank.candidates import allowed_rows
 from recommender.truth import Truth, split_of, time_split_of
@@ -47,6 +49,28 @@ class EvalConfig:
     until: dt.date | None = None
     k: int = K
     deep: int = 100  # ranking depth for the condensed-list metrics and bpref (0: not computed)
+
+    @classmethod
+    def from_options(
+        cls,
+        queries: str,
+        seed: int,
+        systems: str,
+        split: str,
+        split_by: str,
+        deep: int,
+        since: dt.date | None,
+        until: dt.date | None,
+    ) -> EvalConfig:
+        """The config of `recommender eval`'s options; a ValueError names the option that is off."""
+        if queries != "all" and not (queries.isdigit() and int(queries) > 0):
+            raise ValueError(f"--queries: {queries!r} is neither a positive number nor 'all'")
+        if split not in ("all", "train", "test"):
+            raise ValueError(f"--split: {split!r} is not one of all, train, test")
+        if split_by not in ("hash", "time"):
+            raise ValueError(f"--split-by: {split_by!r} is not one of hash, time")
+        chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
+        return cls(None if queries == "all" else int(queries), seed, chosen, split, split_by, since, until, K, deep)
 
 
 @dataclass
@@ -292,3 +316,24 @@ def decision_precision(
             "accepted_recall": round(hits / accepted, 4) if accepted else 0.0,
         }
     return out
+
+
+def evaluate_archive(
+    recommender: Recommender,
+    archive: Archive,
+    config: EvalConfig,
+    gold: Path | None = None,
+    judged: dict[str, dict[str, int]] | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] = lambda _: None,
+) -> EvalResult:
+    """The eval of `recommender eval`: the truth from `gold` (JSON lines) or the archive's curated lists, every
+    system ranked and scored, and with `judged` (pairs decided in review) each system's precision on them."""
+    from recommender.truth import truth_from_archive, truth_from_file
+
+    known = set(recommender.index.ids)
+    truth = truth_from_file(gold, known, archive) if gold else truth_from_archive(archive, known)
+    result = run_eval(recommender, truth, config, progress=progress, log=log)
+    if judged is not None:
+        result.extra["decisions"] = decision_precision(recommender, judged, config.systems)
+    return result
