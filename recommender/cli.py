@@ -4,7 +4,6 @@ line, never a traceback."""
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import os
 import sys
@@ -17,9 +16,10 @@ from typing import Annotated, Any
 
 import typer
 
-from recommender.archive import MAX_ID, Archive, ArchiveError, read_archive
+from recommender.archive import MAX_ID, Archive, ArchiveError
 from recommender.embed import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderError
 from recommender.index import DEFAULT_INDEX, IndexLoadError
+from recommender.reading import read_archive_cached
 
 app = typer.Typer(
     help="Related-event suggestions for a news-event archive.",
@@ -76,26 +76,8 @@ def date_window(since: str | None, until: str | None) -> tuple[dt.date | None, d
     return start, end
 
 
-def archive_cache() -> Path | None:
-    """Where parsed archives are kept between runs: $RECOMMENDER_CACHE, else $XDG_CACHE_HOME/recommender/archive
-    (~/.cache/recommender/archive); RECOMMENDER_CACHE=off keeps nothing."""
-    chosen = os.environ.get("RECOMMENDER_CACHE")
-    if chosen:
-        return None if chosen == "off" else Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "recommender" / "archive"
-
-
 def read(archive: Path, cached: bool = True) -> Archive:
-    """Read the archive, through the parse cache unless `cached` is false."""
-    # The archive lives as long as the command. Its million small objects need never be scanned by the cyclic
-    # GC, which would otherwise walk them again and again while they are made (a third of a cached read).
-    gc.disable()
-    try:
-        return read_archive(archive, cache=archive_cache() if cached else None)
-    finally:
-        gc.freeze()
-        gc.enable()
+    return read_archive_cached(archive, cached)
 
 
 LIST_STATES = {
@@ -597,18 +579,9 @@ def serve(
         fail(f"no index at {index_path}: build it with `recommender index --archive ARCHIVE --out {index_path}`")
     except (OSError, ValueError) as exc:
         fail(f"index at {index_path} is damaged: meta.json is unreadable ({str(exc)[:120]})")
-    from recommender.rank.threads import QUERY_CORES
+    from recommender.environment import set_serve_settings
 
-    cores = os.cpu_count() or 1
-    os.environ.update(
-        RECOMMENDER_SERVE_INDEX=str(index_path),
-        RECOMMENDER_SERVE_THREADS=str(threads),
-        RECOMMENDER_SERVE_QUEUE=str(queue),
-    )
-    # the workers share the cores: BLAS's threads, and a query's own (threads.py), are each worker's share
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", QUERY_CORES):
-        os.environ.setdefault(variable, str(max(1, cores // workers)))
-    os.environ.setdefault("MALLOC_ARENA_MAX", "2")  # the ranking threads' own malloc arenas only fragment memory
+    set_serve_settings(index_path, threads, queue, workers)
     lists = "with ready lists (/health says whether they are current)" if meta.get("lists_fingerprint") else "no lists"
     typer.echo(
         f"serving {index_path} ({lists}) on http://{host}:{port} (docs: /docs) with {workers} worker process(es); "
