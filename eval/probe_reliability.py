@@ -229,7 +229,7 @@ def probe_sigterm(server: Server, ids: list[str]) -> None:
 
 FILES = [
     "meta.json",
-    "vectors.faiss",
+    "vectors.npy",
     "columns.json",
     "records.jsonl",
     "records.offsets.npy",
