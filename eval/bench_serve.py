@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import subprocess
@@ -33,44 +32,28 @@ import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # this checkout's package, run from anywhere
 
-import bench_api  # noqa: E402  (eval/ is the script's folder, first on sys.path)
-from bench_api import free_port  # noqa: E402
+from recommender.testing import ServeProcess  # noqa: E402
 
-TEXTS = [  # bench_api's, and a few more, so that 20 text clients do not all send the same few
-    *bench_api.TEXTS,
+TEXTS = [  # several, so that 20 text clients do not all send the same few
+    "Russia withdraws its forces from Syria",
+    "Earthquake kills hundreds in central Italy",
+    "Parliament passes a new budget after a long debate",
+    "Protesters clash with police in the capital",
+    "The central bank raises interest rates to curb inflation",
     "A ferry capsizes off the coast, dozens missing",
     "Elections are held amid accusations of fraud",
     "A cyclone makes landfall, forcing mass evacuations",
 ]
 
 
-class Server:
-    def __init__(self, index: Path, workers: int, threads: int = 2):
-        self.port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-        cli = [sys.executable, "-c", "from recommender.cli import app; app()", "serve", "--index", str(index)]
-        cli += ["--port", str(self.port), "--workers", str(workers), "--threads", str(threads)]
-        self.process = subprocess.Popen(cli, env=env, stderr=subprocess.DEVNULL)
-        self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.time() + 180
-        pids: set[int] = set()
-        while time.time() < deadline:  # every worker up: each answers /health with its pid
-            try:
-                pids.add(httpx.get(f"{self.base}/health", timeout=2).json()["worker"])
-                if len(pids) >= workers:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            raise SystemExit("the server did not start")
-        for _ in range(20 * workers):
-            pids.add(httpx.get(f"{self.base}/health", timeout=5).json()["worker"])
+class Server(ServeProcess):
+    """The server under test (this checkout's code), with every worker up, and its memory."""
 
-    def pids(self) -> list[int]:
-        children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()
-        return [self.process.pid, *map(int, children)]
+    def __init__(self, index: Path, workers: int, threads: int = 2):
+        super().__init__(index, "--threads", str(threads), workers=workers)
+        self.base = self.url
 
     def memory(self) -> tuple[float, float]:
         """Total RSS and PSS (MiB) of the server's processes (the supervisor and its workers)."""
@@ -82,13 +65,6 @@ class Server:
                 elif line.startswith("Pss:"):
                     pss += int(line.split()[1]) / 1024
         return rss, pss
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 LUA_GET = """
