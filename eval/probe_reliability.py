@@ -189,27 +189,14 @@ def probe_sigterm(server: ServeProcess, ids: list[str]) -> None:
     case("1. SIGTERM stops a busy server within 5 s", seconds < 5, f"{seconds:.1f} s")
 
 
-FILES = [
-    "meta.json",
-    "vectors.npy",
-    "columns.json",
-    "records.jsonl",
-    "records.offsets.npy",
-    "names.npz",
-    "names.json",
-    "tokens.npz",
-    "tokens.json",
-    *(f"bm25/{n}" for n in ("data", "indices", "indptr")),
-]
-
-
 def probe_corruption(index: Path, archive: Path, known: str, work: Path) -> None:
     """Each file x truncate / empty / same-size garbage / delete: `related` and `index` (in-process CLI)."""
     from typer.testing import CliRunner
 
     from recommender.cli import app
+    from recommender.index.layout import META, index_files
 
-    files = [*FILES[:9], *sorted(p.relative_to(index).as_posix() for p in (index / "bm25").iterdir())]
+    files = [META, *index_files(index)]  # every file the index's layout names, the ready lists' too
     runner = CliRunner()
 
     def related(folder: Path) -> tuple[int, str, bool]:
