@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -39,7 +39,7 @@ class UsageError(Exception):
     """A bad parameter value; the message names the parameter."""
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -123,17 +123,21 @@ def validate(
     if as_json:
         echo_json(report)
     else:
-        for key in ("events", "with_summary", "with_related", "related_links", "unresolved_links"):
-            typer.echo(f"{key.replace('_', ' '):>18}: {report[key]:,}")
-        typer.echo(f"{'skipped files':>18}: {len(data.skipped):,}")
-        for skipped in data.skipped:
-            typer.echo(f"  skipped {skipped.path}: {skipped.reason}")
-        for warning in data.warnings:
-            typer.echo(f"  warning: {warning}")
-        if lists is not None:
-            typer.echo(f"{'ready lists':>18}: {LIST_STATES[lists]}")
+        _print_validation(report, data)
     if strict and data.skipped:
         raise typer.Exit(1)
+
+
+def _print_validation(report: dict[str, Any], data: Archive) -> None:
+    for key in ("events", "with_summary", "with_related", "related_links", "unresolved_links"):
+        typer.echo(f"{key.replace('_', ' '):>18}: {report[key]:,}")
+    typer.echo(f"{'skipped files':>18}: {len(data.skipped):,}")
+    for skipped in data.skipped:
+        typer.echo(f"  skipped {skipped.path}: {skipped.reason}")
+    for warning in data.warnings:
+        typer.echo(f"  warning: {warning}")
+    if "lists" in report:
+        typer.echo(f"{'ready lists':>18}: {LIST_STATES[report['lists']]}")
 
 
 @app.command()
@@ -571,14 +575,7 @@ def serve(
     """Run the similarity API (OpenAPI docs at /docs) over a saved index."""
     import uvicorn
 
-    # the supervisor of the workers stays small: the index is loaded in each worker, and checked here only enough
-    # for a missing or unreadable index to be one line before any worker starts
-    try:
-        meta = json.loads((index_path / "meta.json").read_bytes())
-    except FileNotFoundError:
-        fail(f"no index at {index_path}: build it with `recommender index --archive ARCHIVE --out {index_path}`")
-    except (OSError, ValueError) as exc:
-        fail(f"index at {index_path} is damaged: meta.json is unreadable ({str(exc)[:120]})")
+    meta = _served_meta(index_path)
     from recommender.environment import set_serve_settings
 
     set_serve_settings(index_path, threads, queue, workers)
@@ -601,3 +598,14 @@ def serve(
         timeout_graceful_shutdown=3,
     )
     uvicorn.Server(config).run()
+
+
+def _served_meta(index_path: Path) -> dict[str, Any]:
+    """The index's meta.json. The supervisor of the workers stays small: the index is loaded in each worker, and
+    checked here only enough for a missing or unreadable index to be one line before any worker starts."""
+    try:
+        return dict(json.loads((index_path / "meta.json").read_bytes()))
+    except FileNotFoundError:
+        fail(f"no index at {index_path}: build it with `recommender index --archive ARCHIVE --out {index_path}`")
+    except (OSError, ValueError) as exc:
+        fail(f"index at {index_path} is damaged: meta.json is unreadable ({str(exc)[:120]})")

@@ -90,6 +90,35 @@ class EvalResult:
     condensed: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+def _deep_rows(
+    recommender: Recommender, baselines: Baselines, system: str, query: Query, allowed: Any, config: EvalConfig
+) -> list[int]:
+    """A system's ranking `config.deep` deep, for the condensed lists and bpref."""
+    if system in BASELINES:
+        return list(baselines.rank(system, query, allowed, config.deep))
+    return [int(r) for r in recommender.rank(query, config.deep, system, config.since, config.until).rows]
+
+
+def _condensed(
+    truth: Truth,
+    query_ids: list[str],
+    condensed_runs: dict[str, dict[str, dict[str, float]]],
+    bpref: dict[str, list[float]],
+    outside: dict[str, list[int]],
+    k: int,
+) -> dict[str, dict[str, float]]:
+    """Each system's condensed-list metrics, bpref and share of judged events in its top k outside the list."""
+    condensed_metrics, _ = score_runs(truth, query_ids, condensed_runs, k)
+    return {
+        system: {m: condensed_metrics[system][m] for m in ("precision@10", "ndcg@10", "mrr@10", "recall@10")}
+        | {
+            "bpref": round(float(np.mean(bpref[system])), 4),
+            "judged_share_outside_list": round(outside[system][1] / max(outside[system][0], 1), 4),
+        }
+        for system in condensed_runs
+    }
+
+
 def select_queries(truth: Truth, config: EvalConfig, dates: dict[str, dt.date] | None = None) -> list[str]:
     ids = sorted(truth.relevant)
     if config.split != "all" and config.split_by == "time":
@@ -191,12 +220,7 @@ def run_eval(
             outside[system][0] += len(others)
             outside[system][1] += sum(r in judged for r in others)
             if config.deep:
-                if system in BASELINES:
-                    deep = deep_baselines.rank(system, query, allowed, config.deep)
-                else:
-                    deep = [
-                        int(r) for r in recommender.rank(query, config.deep, system, config.since, config.until).rows
-                    ]
+                deep = _deep_rows(recommender, deep_baselines, system, query, allowed, config)
                 kept = [r for r in deep if r in relevant_rows or r in judged][: config.k]
                 condensed_runs[system][query_id] = _run_scores(index.ids, kept, [0.0] * len(kept))
                 bpref[system].append(binary_preference(deep, relevant_rows, judged))
@@ -208,16 +232,7 @@ def run_eval(
     )
     for system in runs:
         metrics[system]["seconds_per_query"] = round(seconds[system] / len(query_ids), 5)
-    condensed: dict[str, dict[str, float]] = {}
-    if config.deep:
-        condensed_metrics, _ = score_runs(truth, query_ids, condensed_runs, config.k)
-        for system in runs:
-            condensed[system] = {
-                m: condensed_metrics[system][m] for m in ("precision@10", "ndcg@10", "mrr@10", "recall@10")
-            } | {
-                "bpref": round(float(np.mean(bpref[system])), 4),
-                "judged_share_outside_list": round(outside[system][1] / max(outside[system][0], 1), 4),
-            }
+    condensed = _condensed(truth, query_ids, condensed_runs, bpref, outside, config.k) if config.deep else {}
     calibrated = {s: (np.asarray(c), np.asarray(y)) for s, (c, y) in sure.items()}
     result = EvalResult(
         config, runs, metrics, per_query, query_ids, truth, dict(seconds), confidence=calibrated, condensed=condensed
