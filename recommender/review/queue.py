@@ -21,11 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recommender.archive import Archive, Event, EventParseError, parse_event, read_archive
+from recommender.archive import Archive, Event, EventParseError, parse_event
 from recommender.embed import Embedder
 from recommender.index import build_index, load_index
 from recommender.locking import archive_lock, index_lock
 from recommender.rank import Recommender, Suggestion
+from recommender.reading import read_archive_cached
 from recommender.review.edit import (
     ReadOnlyFileError,
     StaleFileError,
@@ -140,7 +141,7 @@ class Reviewer:
         root = root.resolve()
         if not root.is_dir():
             raise ReviewError(f"--archive: {root} must be a folder of event files (review writes into them)")
-        archive = read_archive(root)
+        archive = read_archive_cached(root)
         if archive.packed:
             raise ReviewError(f"--archive: {root} holds tarballs, which cannot be written in place; unpack them")
         with index_lock(Path(index_path)):  # not while another review server replaces it
