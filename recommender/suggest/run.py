@@ -11,6 +11,7 @@ from typing import TextIO
 
 from recommender.archive import Archive
 from recommender.embed import text_hash
+from recommender.eventfile import related_ids
 from recommender.rank import Recommender
 from recommender.suggest.batch import BatchOptions, EventSuggestions, FileState, suggest_each
 from recommender.suggest.decisions import Decisions
@@ -68,8 +69,7 @@ def file_states(
         if removed:
             decisions.reject(event_id, removed)
             summary.rejections += len(removed)
-        curated = frozenset(i for i in map(resolve, (link.href for link in event.related)) if i is not None)
-        states[row] = FileState(curated, frozenset(decisions.rejected.get(event_id, ())))
+        states[row] = FileState(related_ids(event, resolve), frozenset(decisions.rejected.get(event_id, ())))
     return states
 
 
@@ -95,7 +95,10 @@ def run_batch(
     folder), add, replace or remove each event file's Suggested related section (unless `dry_run`), reporting
     each skipped file to `on_skip` and recording each new offer in `decisions`."""
     summary = summary or BatchSummary()
-    options = options or BatchOptions(k=k, past_only=past_only)
+    if options is None:
+        options = BatchOptions(k=k, past_only=past_only)
+    elif (options.k, options.past_only) != (k, past_only):
+        raise ValueError(f"run_batch: k={k}, past_only={past_only} disagree with {options}")
 
     def write(item: EventSuggestions) -> WriteOutcome | None:
         if files is None:
@@ -104,7 +107,7 @@ def run_batch(
 
     def counted() -> Iterator[EventSuggestions]:
         # each file is written by the process that made its suggestions
-        made = suggest_each(recommender, rows, k, rules, past_only, write, progress, jobs, states, options)
+        made = suggest_each(recommender, rows, rules, options, write, progress, jobs, states)
         for item, outcome in made:
             if not item.excluded:
                 summary.events += 1
