@@ -3,7 +3,9 @@
 Systems: `dense` (cosine of the MiniLM vectors), `bm25` (over the text the embedder sees), and `fused` (the
 default) and its ablations: a candidate pool scored by a learned ranker over dense similarity, BM25, the names
 both events share and closeness in time. One ranking path serves the CLI, the API, batch suggestions and the
-eval. Nothing here reads a Related section: `curated` only marks suggestions already in the event's list.
+eval, and one request path (`RelatedRequest` -> `Recommender.answer`) decides the whole answer for an indexed
+event, ready lists or live, for the CLI, the API, batch suggestions and the review page alike. Nothing here reads
+a Related section: `curated` only marks suggestions already in the event's list (or leaves them out).
 """
 
 from __future__ import annotations
