@@ -551,6 +551,7 @@ def suggest(
         DECISIONS_FILE,
         FORMATS,
         BatchOptions,
+        BatchRun,
         BatchSummary,
         Decisions,
         EditorRules,
@@ -622,7 +623,6 @@ def suggest(
         batch: dict[str, Any] = {
             "files": archive if in_files else None,
             "dry_run": not write,
-            "past_only": past_only,
             "progress": sys.stderr.isatty(),
             "jobs": jobs,
             "on_skip": lambda o: typer.echo(f"skipped {o.path}: {o.reason}", err=True),
@@ -632,12 +632,12 @@ def suggest(
             "summary": summary,
         }
         if fmt is None and write and out is None:
-            run_batch(recommender, rows, k, rules, None, None, **batch)  # the files are the output
+            run_batch(recommender, BatchRun(rows, rules, fmt=None, stream=None, **batch))  # the files: the output
         elif out is None:
-            run_batch(recommender, rows, k, rules, fmt or "jsonl", sys.stdout, **batch)
+            run_batch(recommender, BatchRun(rows, rules, fmt=fmt or "jsonl", stream=sys.stdout, **batch))
         else:
             with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
-                run_batch(recommender, rows, k, rules, fmt or "jsonl", handle, **batch)
+                run_batch(recommender, BatchRun(rows, rules, fmt=fmt or "jsonl", stream=handle, **batch))
         recorded = save_decisions(archive / DECISIONS_FILE, decisions) if write and in_files else 0
     seconds = time.perf_counter() - started
     verb = "written" if write else "would change (dry run; --write to apply)"
