@@ -226,9 +226,9 @@ class Recommender:
         return None if found is None else self._finished(row, request, curated, found)
 
     def lists_answer(self, request: RelatedRequest) -> bool:
-        """Whether the ready lists may answer `request`: lists made by this fused ranker, as long as asked for,
-        and no date window (they were ranked over every date). They may still not, for an event whose
-        exclusions leave too few (`from_lists`)."""
+        """Whether the ready lists may answer `request`: lists made by this fused ranker, at least `k` long, and
+        no date window (they were ranked over every date). They may still not, for an event whose exclusions
+        leave too few (`_from_lists`)."""
         lists = self.index.lists
         return (
             lists is not None
