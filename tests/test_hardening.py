@@ -33,12 +33,12 @@ from typer.testing import CliRunner
 
 from recommender import webguard
 from recommender.api import create_app
-from recommender.archive import is_archive_href, parse_event, unescape_text
 from recommender.cli import app as cli
+from recommender.eventfile import clean_context, is_archive_href, parse_event, unescape_text
 from recommender.rank import Suggestion
 from recommender.rank.explain import Signals
 from recommender.review import Reviewer, ReviewError, create_review_app
-from recommender.review.edit import accept, clean_context
+from recommender.review.edit import accept
 from recommender.suggest import DECISIONS_FILE, load_decisions
 from recommender.suggest.batch import EventSuggestions
 from recommender.suggest.render import render
