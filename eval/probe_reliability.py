@@ -682,7 +682,7 @@ def unquote_event(quoted: str) -> str:
 
 
 def webguard_href(href: str) -> bool:
-    from recommender.archive import is_archive_href
+    from recommender.eventfile import is_archive_href
 
     return is_archive_href(href)
 
