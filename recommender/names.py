@@ -255,6 +255,35 @@ def span_names(span: Span, generic: Mapping[str, float] | None = None) -> tuple[
     return [span.whole], endings
 
 
+TITLE_WORD = 0.2  # a word written in lower case this often (`president` 0.22, `minister` 0.22) can be a title
+
+
+def whole_names(text: str, generic: Mapping[str, float] | None = None) -> list[tuple[str, int, int]]:
+    """The names `text` writes whole, lower-cased, with where they are written (start, end), in its order: each
+    span's whole name, and a person's name after a title (`Defence Minister Sergey Shoygu`: `sergey shoygu`; two
+    words or more, after a word often lower-case or a title like `President`, and not itself beginning with one).
+    Never another part of a longer name: not `airlines flight` of `Malaysia Airlines Flight`, not `korea` of
+    `North Korea`, not `putin` of `Vladimir Putin` (where the text writes `Putin` alone, it is whole there)."""
+    generic = generic or {}
+
+    def title(word: str) -> bool:
+        return word in COMMON or generic.get(word, 0.0) >= TITLE_WORD
+
+    found = []
+    for span in name_spans(text):
+        whole, endings = span_names(span, generic)
+        if whole:
+            found.append((whole[0], span.start, span.end))
+        words = span.words
+        for name in endings:
+            size = name.count(" ") + 1
+            first = words[len(words) - size]
+            if size >= 2 and title(words[len(words) - size - 1]) and not title(first) and first not in CONNECTORS:
+                start, end = span.ending(size)
+                found.append((name, start, end))
+    return found
+
+
 def extract_names(text: str, generic: Mapping[str, float] | None = None) -> list[str]:
     """Distinct names in `text`, lower-cased: whole names first, then the endings of the longer ones.
     `generic`: `lower_case_shares` of the archive (no word is generic without it)."""
