@@ -148,8 +148,9 @@ class Contexts:
        first, in its order: never a fragment of a longer name, never a word the archive mostly writes in lower
        case; a name made only of such words (`Defence Ministry`, `National Assembly`) only beside another;
     2. else the story labels editors use for the suggestion (its curated links' `_Context:_`, `Index.
-       story_labels`) whose every word the event's own text writes too (`Syrian` for `Syria`; a year in the
-       label is the event's year or written in it), those the event is filed under itself first;
+       story_labels`) that the event is filed under too (the archive's own `_Context:_` of the pair), then those
+       whose every word the event's own text writes too (`Syrian` for `Syria`; a year in the label is the
+       event's year or written in it; `relations` is said by naming both sides);
     3. else nothing: a blank is better than a context that is not true.
 
     `query` may be a function that makes it, called on first need: a ready list keeps most contexts, and its
@@ -165,7 +166,8 @@ class Contexts:
 
     @cached_property
     def names(self) -> set[str]:
-        return {name for name, _, _ in whole_names(self.query.text, self.index.generic_words)}
+        index = self.index
+        return {name for name, _, _ in whole_names(self.query.text, index.generic_words, index.name_lookup)}
 
     @cached_property
     def words(self) -> set[str]:
@@ -187,7 +189,8 @@ class Contexts:
     def shared_names(self, row: int) -> tuple[str, ...]:
         """The names both texts write whole, as the suggestion at `row` writes them (rule 1)."""
         index, text, generic = self.index, self.index.text(row), self.index.generic_words
-        shared = [(name, start, end) for name, start, end in whole_names(text, generic) if name in self.names]
+        found = whole_names(text, generic, index.name_lookup)
+        shared = [(name, start, end) for name, start, end in found if name in self.names]
         # the longest shared name of each span: a shorter one inside it says less
         shared = [x for x in shared if not any(o[1] <= x[1] and x[2] <= o[2] and o != x for o in shared)]
         lookup, idf = index.name_lookup, index.name_idf
@@ -203,11 +206,11 @@ class Contexts:
         return tuple(text[start:end] for _, start, end in sorted(picked, key=lambda x: x[1]))
 
     def story_labels(self, row: int) -> tuple[str, ...]:
-        """The suggestion's story labels that the event's own text supports (rule 2)."""
-        generic = self.index.generic_words
-        labels = [label for label in self.index.story_labels(row) if supported(label, self.words, self.year, generic)]
-        labels.sort(key=lambda label: label.lower() not in self.own_labels)  # stable: editors' order otherwise
-        return tuple(labels[:MAX_LABELS])
+        """The suggestion's story labels that the event is filed under too, then those its text supports (rule 2)."""
+        generic, labels = self.index.generic_words, self.index.story_labels(row)
+        shared = [label for label in labels if label.lower() in self.own_labels]
+        backed = [x for x in labels if x not in shared and supported(x, self.words, self.year, generic)]
+        return tuple((shared + backed)[:MAX_LABELS])
 
 
 def _within(short: str, long: str) -> bool:
@@ -222,6 +225,7 @@ def _generic_only(name: str, generic: Mapping[str, float]) -> bool:
 
 
 LABEL_STOP_WORDS = CONNECTORS | {"a", "an", "and", "or", "in", "on", "at", "to", "by", "with", "from", "into", "vs"}
+IMPLIED = {"relations"}  # `Cuba–United States relations` is said by naming both
 FORM_ENDINGS = ("s", "es", "n", "an", "i")  # plurals, and a place's people: Syria/Syrian, Iraq/Iraqi
 YEAR_RANGE = re.compile(r"\b(\d{4})\s*[-\u2013\u2014/]\s*(\d{2}|\d{4})\b")
 
@@ -248,7 +252,7 @@ def supported(label: str, words: set[str], year: int | None, generic: Mapping[st
         return False
     if years and year not in years and not any(str(y) in words for y in years):
         return False
-    return all(_written(w, words) for w in keys)
+    return all(_written(w, words) or w in IMPLIED for w in keys)
 
 
 def _written(word: str, words: set[str]) -> bool:
