@@ -148,8 +148,8 @@ class Index:
     @cached_property
     def generic_words(self) -> dict[str, float]:
         """The words the archive mostly writes in lower case, which names leave out (names.generic.json)."""
-        if NAME_GENERIC not in self.meta.files:
-            return {}
+        if NAME_GENERIC not in self.meta.files and not (self.path / NAME_GENERIC).exists():
+            return {}  # (an index being built has its files before its meta names them: its ready lists read them)
         saved = json.loads(read_file(self.path, self.meta, NAME_GENERIC))
         return dict(saved["shares"]) if isinstance(saved, dict) and "shares" in saved else {}
 
@@ -227,7 +227,7 @@ class Index:
     def _stories(self) -> Terms:
         """stories.npz/.json; for an index built before them, read from every record once (about 1 s for the
         full archive)."""
-        if f"{STORIES}.npz" in self.meta.files:
+        if f"{STORIES}.npz" in self.meta.files or (self.path / f"{STORIES}.npz").exists():
             terms = Terms.load(self.path, STORIES, self.meta)
             if terms.rows != len(self.ids):
                 raise damaged(self.path, f"{STORIES}.npz does not match {COLUMNS}")
