@@ -12,6 +12,7 @@ PACKAGE = ROOT / "recommender"
 FLOW = [
     (
         "recommender.atomic",
+        "recommender.locking",
         "recommender.names",
         "recommender.onnx_export",
         "recommender.embed",
@@ -30,6 +31,7 @@ FLOW = [
         "recommender.__main__",
         "recommender.environment",  # the serve settings name the query threads' variable
         "recommender.testing",
+        "recommender.webguard",
     ),
 ]
 
