@@ -17,6 +17,7 @@ from recommender.index import Index, tokenize_query
 from recommender.rank.threads import query_cores, threads
 from recommender.rank.topk import top
 
+VERSION = 1  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
 SPLIT_ROWS = 1 << 16  # from this many events on, a query's scan is split in two halves, one on another thread
 BLOCK_ROWS = 64  # the halves split at a multiple of this: BLAS computes each row alike in the whole and the halves
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from functools import cached_property
@@ -12,6 +13,7 @@ import numpy as np
 from recommender.rank.features import COLUMN
 from recommender.rank.forest import Forest
 
+VERSION = 1  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
 RANKER_DIR = Path(__file__).with_name("models")
 # A cascade: boosting is additive, so the ranker's first trees are a cheap first look at the whole pool. Each
 # (trees, keep) stage scores the candidates still in with the first `trees` trees and keeps the best `keep`
@@ -38,8 +40,14 @@ class Ranker:
         self.cascade = tuple((int(trees), int(keep)) for trees, keep in cascade)
 
     @cached_property
+    def digest(self) -> str:
+        """The model file's digest, read no later than the trees (`forest`): the ready lists' recipe names it."""
+        return hashlib.blake2b(self.model_file.read_bytes(), digest_size=8).hexdigest()
+
+    @cached_property
     def forest(self) -> Forest:
         """Loaded on first use: a server needs `fused` alone, not the ablations (about 20 MB each)."""
+        _ = self.digest  # of the file as these trees were read from it (`tune` may rewrite it later)
         return Forest.load(self.model_file)
 
     def score(self, features: np.ndarray, cascade: Cascade = ()) -> np.ndarray:

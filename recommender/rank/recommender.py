@@ -22,6 +22,7 @@ from recommender.rank.calibration import Calibration, load_calibration
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.explain import Contexts, Ranked, Suggestion, built, suggestions
 from recommender.rank.features import feature_matrix
+from recommender.rank.fingerprint import fingerprint, lists_recipe
 from recommender.rank.fusion import ANCHOR_APART, ANCHORS, DEPTH, reciprocal_rank_fusion
 from recommender.rank.query import Query, anchored, anchored_at, query_for_row, query_for_text
 from recommender.rank.ranker import RANKER_DIR, Cascade, Ranker, cascade_for, load_rankers
@@ -68,11 +69,15 @@ class Recommender:
         self.calibration: Calibration | None = load_calibration(RANKER_DIR) if rankers is None else None
 
     @cached_property
+    def lists_recipe(self) -> dict[str, str]:
+        """What a ready list made by this recommender's fused ranker is made of (`fingerprint.py`)."""
+        fused = self.rankers.get("fused")
+        return lists_recipe(fused, self.cascade, self.calibration, self.near_duplicate)
+
+    @cached_property
     def fingerprint(self) -> str:
         """The fused ranker's fingerprint as ready lists record it ("" without a fused ranker)."""
-        from recommender.rank.ready import ranker_fingerprint
-
-        return ranker_fingerprint(self)
+        return fingerprint(self.lists_recipe)
 
     @property
     def lists_state(self) -> str:
