@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import PUTIN, ROOT
 from fastapi.testclient import TestClient
@@ -22,8 +23,12 @@ from recommender.api import create_app
 from recommender.archive import read_archive
 from recommender.cli import app
 from recommender.index import load_index
+from recommender.index.lists import DTYPES
 from recommender.lifecycle import build, lists_status, recommender_for
 from recommender.rank import Recommender
+from recommender.rank.query import SPLIT_ROWS, event_cosines
+from recommender.rank.ready import block_lists
+from recommender.rank.threads import query_cores, use_cores
 from recommender.review import Reviewer, create_review_app
 
 
@@ -167,3 +172,34 @@ def test_a_build_reads_the_archive_once_and_rebuilds_in_place(lists_copy, archiv
     build(read_archive(archive_copy), lists_copy, archive_name="sample")
     index = load_index(lists_copy)
     assert Recommender(index).lists_state == "ready" and 0 < index.meta.lists_computed < len(index)
+
+
+def test_a_block_of_events_gets_the_lists_each_event_gets_alone(lists_path):
+    """Ready lists are made in blocks (one matrix product, one call of the trees a cascade stage): every sample
+    event's list is the one made for it alone, to the last bit of every score and signal."""
+    recommender = Recommender(load_index(lists_path))
+    rows = np.arange(len(recommender.index))
+    blocks = [block_lists(recommender, rows[i : i + 64]) for i in range(0, len(rows), 64)]
+    alone = [block_lists(recommender, rows[i : i + 1]) for i in range(0, len(rows), 5)]  # every 5th: 231 events
+    for name in (*DTYPES, "thresholds", "contexts"):
+        together = np.concatenate([getattr(b, name) for b in blocks])
+        assert np.array_equal(together[::5], np.concatenate([getattr(a, name) for a in alone])), name
+    stored = recommender.index.lists
+    assert stored is not None and np.array_equal(np.concatenate([b.rows for b in blocks]), stored.rows)
+
+
+def test_a_cosine_is_the_same_alone_in_a_block_and_split_on_two_cores():
+    rng = np.random.default_rng(26)
+    vectors = rng.standard_normal((SPLIT_ROWS + 1000, 384), dtype=np.float32)
+    queries = vectors[[3, SPLIT_ROWS // 2 + 5, 70, 9, 11, 500, SPLIT_ROWS + 10]]
+    block = event_cosines(vectors, queries)
+    for size in (2, 3):
+        assert np.array_equal(event_cosines(vectors, queries[:size]), block[:size])
+    assert query_cores() > 1 or os.cpu_count() == 1  # a query alone has every core: its scan split in two halves
+    for i, query in enumerate(queries):
+        assert np.array_equal(event_cosines(vectors, query[None, :])[0], block[i])
+        use_cores(1)
+        try:
+            assert np.array_equal(event_cosines(vectors, query[None, :])[0], block[i])
+        finally:
+            use_cores(0)  # back to the default

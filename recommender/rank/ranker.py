@@ -53,16 +53,35 @@ class Ranker:
     def score(self, features: np.ndarray, cascade: Cascade = ()) -> np.ndarray:
         """The model's score of every candidate (rows of `features`, every feature). With a `cascade` of
         (trees, keep) stages, only the candidates kept by every stage get all the trees; the others get -inf."""
+        return self.score_many([features], cascade)[0]
+
+    def score_many(self, tables: Sequence[np.ndarray], cascade: Cascade = ()) -> list[np.ndarray]:
+        """`score` of each pool's feature table, the trees called once a stage for all of them (a block of ready
+        lists): each row is scored alone whatever the others (tested), so each pool's scores are its own."""
         forest = self.forest
-        alive = np.arange(len(features))
+        alive = [np.arange(len(table)) for table in tables]
         for trees, keep in cascade:
-            if keep >= len(alive) or trees >= forest.num_trees:
+            if trees >= forest.num_trees:
                 continue
-            partial = forest.predict(features[alive], trees, columns=self.columns)
-            alive = alive[np.argpartition(-partial, keep - 1)[:keep]]
-        scores = np.full(len(features), -np.inf, dtype=np.float32)
-        scores[alive] = forest.predict(features[alive], columns=self.columns)
-        return scores
+            staged = [i for i, rows in enumerate(alive) if keep < len(rows)]
+            if not staged:
+                continue
+            partial = forest.predict(np.concatenate([tables[i][alive[i]] for i in staged]), trees, self.columns)
+            for i, part in zip(staged, _split(partial, [len(alive[i]) for i in staged]), strict=True):
+                alive[i] = alive[i][np.argpartition(-part, keep - 1)[:keep]]
+        full = forest.predict(
+            np.concatenate([table[rows] for table, rows in zip(tables, alive, strict=True)]), None, self.columns
+        )
+        out = []
+        for table, rows, part in zip(tables, alive, _split(full, [len(rows) for rows in alive]), strict=True):
+            scores = np.full(len(table), -np.inf, dtype=np.float32)
+            scores[rows] = part
+            out.append(scores)
+        return out
+
+
+def _split(values: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
+    return np.split(values, np.cumsum(lengths)[:-1])
 
 
 def load_rankers(folder: Path = RANKER_DIR) -> dict[str, Ranker]:

@@ -26,7 +26,7 @@ from recommender.index.lists import ReadyLists, encode_context
 from recommender.index.terms import Terms
 from recommender.rank.candidates import LOCAL_DAYS, POOL
 from recommender.rank.explain import Contexts, signal_values
-from recommender.rank.query import query_for_row
+from recommender.rank.query import event_cosines, query_for_row
 from recommender.rank.recommender import Recommender
 from recommender.rank.threads import use_cores
 
@@ -77,15 +77,19 @@ def _one_thread() -> None:
 
 def _block(rows: np.ndarray) -> ReadyLists:
     assert _worker is not None
-    recommender = _worker
+    return block_lists(_worker, rows)
+
+
+def block_lists(recommender: Recommender, rows: np.ndarray) -> ReadyLists:
+    """The lists of a block of events: their dense scores in one matrix product (`event_cosines`: each row as a
+    live ranking computes it alone, to the last bit) and their pools scored by one call of the trees a cascade
+    stage (`Recommender.rank_many`); the rest (pools, features, selection, contexts) event by event."""
     index = recommender.index
     out = ReadyLists.empty(len(rows), "")
     assert out.contexts is not None
-    for i, row in enumerate(rows.tolist()):
-        # each event's dense scores computed alone, exactly as a live ranking does: a row of a block product
-        # can differ in the last bit, and a tree split on it can then change the answer
-        query = query_for_row(index, row)
-        ranked = recommender.rank(query, READY_K, "fused")
+    dense = event_cosines(index.vectors, index.vectors[rows])
+    queries = [query_for_row(index, row, dense=dense[i]) for i, row in enumerate(rows.tolist())]
+    for i, (query, ranked) in enumerate(zip(queries, recommender.rank_many(queries, READY_K, "fused"), strict=True)):
         n = len(ranked.rows)
         out.rows[i, :n] = ranked.rows
         out.score[i, :n] = ranked.scores
