@@ -28,32 +28,40 @@ from recommender.index.layout import CONTEXT_K, READY_K  # noqa: E402
 from recommender.index.lists import encode_context  # noqa: E402
 from recommender.rank import Recommender  # noqa: E402
 from recommender.rank.candidates import POOL, allowed_rows, candidate_pool  # noqa: E402
-from recommender.rank.explain import Contexts, signal_values  # noqa: E402
+from recommender.rank.explain import Contexts, Ranked, signal_values  # noqa: E402
 from recommender.rank.features import feature_matrix  # noqa: E402
-from recommender.rank.query import query_for_row  # noqa: E402
+from recommender.rank.query import cosines, event_cosines, query_for_row  # noqa: E402
 from recommender.rank.ranker import cascade_for  # noqa: E402
+from recommender.rank.ready import BLOCK, _nth  # noqa: E402
 from recommender.rank.select import select  # noqa: E402
 from recommender.rank.threads import use_cores  # noqa: E402
 
 
-def profile_live(recommender: Recommender, rows: list[int]) -> dict[str, float]:
-    """Seconds per step, summed over `rows`, each event ranked alone as `Recommender.rank` ranks it."""
-    from recommender.rank.ready import _nth
+class Clock:
+    """CPU seconds of this thread per step (the machine is shared: wall time would count the others' work)."""
 
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = defaultdict(float)
+        self.last = time.thread_time()
+
+    def __call__(self, step: str) -> None:
+        now = time.thread_time()
+        self.spent[step] += now - self.last
+        self.last = now
+
+
+def profile_live(recommender: Recommender, rows: list[int]) -> dict[str, float]:
+    """CPU seconds per step, summed over `rows`, each event ranked alone as a live ranking ranks it (and as
+    `rank/ready.py` made every list before issue 26, its dense scores by the matrix-vector kernel)."""
     index = recommender.index
     ranker = recommender.rankers["fused"]
     cascade = cascade_for(ranker.cascade if recommender.cascade is None else recommender.cascade, READY_K)
-    spent: dict[str, float] = defaultdict(float)
+    mark = Clock()
     for row in rows:
-        marks = [time.thread_time()]
-
-        def mark(step: str) -> None:
-            marks.append(time.thread_time())
-            spent[step] += marks[-1] - marks[-2]
-
-        query = query_for_row(index, row)
+        mark.last = time.thread_time()
+        query = query_for_row(index, row, dense=None)
         mark("query (tokens, names)")
-        _ = query.scores.dense
+        query.scores.__dict__["dense"] = cosines(index.vectors, query.vector)  # a live scan before issue 26
         mark("dense scan (every event)")
         _ = query.scores.bm25
         mark("bm25 (every event)")
@@ -65,19 +73,53 @@ def profile_live(recommender: Recommender, rows: list[int]) -> dict[str, float]:
         scores = ranker.score(features, cascade)
         mark("trees (cascade)")
         picked = select(index, query, pool, scores, READY_K, recommender.near_duplicate)
+        ranked = Ranked(pool[picked], scores[picked].astype(np.float32), float(query.scores.bm25[pool].max()), pool)
         mark("selection (near-duplicates)")
-        from recommender.rank.explain import Ranked
+        _rest(index, query, ranked, mark)
+    return dict(mark.spent)
 
-        rows_ = pool[picked]
-        ranked = Ranked(rows_, scores[picked].astype(np.float32), float(query.scores.bm25[pool].max(initial=0.0)), pool)
-        signal_values(index, query, ranked)
-        mark("signals kept")
-        contexts = Contexts(index, query)
-        [encode_context(contexts(r)) for r in ranked.rows[:CONTEXT_K].tolist()]
-        mark("contexts of the first 10")
-        _nth(query.scores.dense[pool], POOL), _nth(query.scores.bm25[pool], POOL, True)
-        mark("thresholds")
-    return dict(spent)
+
+def _rest(index, query, ranked, mark) -> None:  # type: ignore[no-untyped-def]
+    signal_values(index, query, ranked)
+    mark("signals kept")
+    contexts = Contexts(index, query)
+    [encode_context(contexts(r)) for r in ranked.rows[:CONTEXT_K].tolist()]
+    mark("contexts of the first 10")
+    pool = ranked.pool
+    _nth(query.scores.dense[pool], POOL), _nth(query.scores.bm25[pool], POOL, True)
+    mark("thresholds")
+
+
+def profile_block(recommender: Recommender, rows: list[int], block: int = BLOCK) -> dict[str, float]:
+    """The same steps as `rank/ready.py`'s `block_lists` takes them, a block of events at a time."""
+    index = recommender.index
+    ranker = recommender.rankers["fused"]
+    cascade = cascade_for(ranker.cascade if recommender.cascade is None else recommender.cascade, READY_K)
+    mark = Clock()
+    for start in range(0, len(rows), block):
+        part = np.asarray(rows[start : start + block], dtype=np.int64)
+        mark.last = time.thread_time()
+        dense = event_cosines(index.vectors, index.vectors[part])
+        mark("dense scan (one product a block)")
+        queries = [query_for_row(index, row, dense=dense[i]) for i, row in enumerate(part.tolist())]
+        mark("query (tokens, names)")
+        for query in queries:
+            _ = query.scores.bm25
+        mark("bm25 (every event)")
+        pools = [candidate_pool(index, q, allowed_rows(index, q, None, None)) for q in queries]
+        mark("candidate pool")
+        tables = [feature_matrix(index, q, pool) for q, pool in zip(queries, pools, strict=True)]
+        mark("feature table")
+        scored = ranker.score_many(tables, cascade)
+        mark("trees (cascade)")
+        for query, pool, scores in zip(queries, pools, scored, strict=True):
+            mark.last = time.thread_time()
+            picked = select(index, query, pool, scores, READY_K, recommender.near_duplicate)
+            best = float(query.scores.bm25[pool].max())
+            ranked = Ranked(pool[picked], scores[picked].astype(np.float32), best, pool)
+            mark("selection (near-duplicates)")
+            _rest(index, query, ranked, mark)
+    return dict(mark.spent)
 
 
 def main() -> None:
@@ -85,7 +127,6 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=ROOT / "models" / "full")
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=26)
-    parser.add_argument("--block", action="store_true", help="Also time the block path (rank/ready.py's blocks).")
     args = parser.parse_args()
     use_cores(1)
     threadpool_limits(1)
@@ -95,22 +136,14 @@ def main() -> None:
     rows = np.random.default_rng(args.seed).choice(len(index), size=args.events, replace=False)
     rows = np.sort(rows).tolist()
     print(f"# {len(index):,} events, {len(rows):,} lists, one core; load average {os.getloadavg()[0]:.2f}")
-    started = time.process_time()
-    wall = time.perf_counter()
-    spent = profile_live(recommender, rows)
-    cpu = time.process_time() - started
-    total = sum(spent.values())
-    print(f"live path: {1e3 * total / len(rows):.2f} ms a list (CPU {1e3 * cpu / len(rows):.2f} ms, wall "
-          f"{1e3 * (time.perf_counter() - wall) / len(rows):.2f} ms)")
-    for step, seconds in sorted(spent.items(), key=lambda item: -item[1]):
-        print(f"  {step:<32} {1e3 * seconds / len(rows):6.2f} ms  {100 * seconds / total:5.1f}%")
-    if args.block:
-        from recommender.rank.ready import compute_lists
-
-        started, wall = time.process_time(), time.perf_counter()
-        compute_lists(recommender, np.asarray(rows, dtype=np.int64), jobs=1)
-        print(f"block path (compute_lists, one process): CPU {1e3 * (time.process_time() - started) / len(rows):.2f}"
-              f" ms a list, wall {1e3 * (time.perf_counter() - wall) / len(rows):.2f} ms")
+    for name, profile in (("one event at a time (before)", profile_live), ("in blocks of 64 (now)", profile_block)):
+        started = time.process_time()
+        spent = profile(recommender, rows)
+        cpu = time.process_time() - started
+        total = sum(spent.values())
+        print(f"{name}: {1e3 * total / len(rows):.2f} ms of CPU a list (process {1e3 * cpu / len(rows):.2f} ms)")
+        for step, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+            print(f"  {step:<34} {1e3 * seconds / len(rows):6.2f} ms  {100 * seconds / total:5.1f}%")
 
 
 if __name__ == "__main__":
