@@ -26,11 +26,11 @@ sys.path.insert(0, str(ROOT))
 from fastapi.testclient import TestClient  # noqa: E402
 
 from recommender.api import create_app  # noqa: E402
-from recommender.archive import RelatedLink, read_archive  # noqa: E402
-from recommender.cli import archive_cache  # noqa: E402
+from recommender.archive import RelatedLink  # noqa: E402
 from recommender.embed import Embedder  # noqa: E402
 from recommender.index import load_index  # noqa: E402
 from recommender.lifecycle import build, lists_status, recommender_for  # noqa: E402
+from recommender.reading import read_archive_cached  # noqa: E402
 from recommender.review.edit import related_href  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--archive", type=Path, default=ROOT.parent / "shared" / "archive")
     parser.add_argument("--index", type=Path, default=ROOT / "models" / "full")
     args = parser.parse_args()
-    archive = read_archive(args.archive, cache=archive_cache())
+    archive = read_archive_cached(args.archive)
     with tempfile.TemporaryDirectory(dir=args.index.parent) as name:
         work = Path(name) / "index"
         shutil.copytree(args.index, work)
