@@ -114,7 +114,7 @@ def test_batch_suggestions_from_lists_equal_live_ones(ready, recommender):
     rules = EditorRules(never={frozenset((index.ids[rows[0]], first))})
     options = BatchOptions(k=10)
     from_lists = list(suggest_all(ready, rows, 10, rules, False, states=states, options=options))
-    # ranked one by one (a block's shared dense product can differ from a query's own in the last bit)
+    # ranked one by one on an index without lists
     live = [suggest_for(recommender, r, 10, rules, state=states[r], options=options) for r in rows]
     assert recommender.lists_state == "none"
     assert [plain(a.suggestions) for a in from_lists] == [plain(b.suggestions) for b in live]
