@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -203,3 +204,27 @@ def test_a_cosine_is_the_same_alone_in_a_block_and_split_on_two_cores():
             assert np.array_equal(event_cosines(vectors, query[None, :])[0], block[i])
         finally:
             use_cores(0)  # back to the default
+
+
+def test_a_server_answers_from_its_build_while_the_next_one_makes_its_lists(lists_copy, sample_archive):
+    """Lists remade (here by another cascade, as after `tune`) are written with the new build in a temporary
+    folder: the server goes on answering from the lists it has until the complete build is renamed into place."""
+    other = Recommender(load_index(lists_copy), cascade=((100, 100),))
+    seen: list[tuple[str, str, set[str]]] = []
+    with TestClient(create_app(lists_copy, reload_every=0.1)) as client:
+        before = client.get("/health").json()["build_id"]
+
+        def log(message: str) -> None:
+            if message.startswith("ready lists: making"):  # every list: made by another ranking
+                time.sleep(0.5)  # several reload periods
+                health = client.get("/health").json()
+                answer = client.get(f"/events/{PUTIN}/related").json()
+                seen.append((health["build_id"], health["lists"], {s["source"] for s in answer}))
+
+        build(sample_archive, lists_copy, archive_name="sample", like=other, log=log)
+        assert seen == [(before, "ready", {"ready"})]
+        deadline = time.monotonic() + 20
+        while client.get("/health").json()["build_id"] == before:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert load_index(lists_copy).meta.lists_computed == len(other.index)
