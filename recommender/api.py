@@ -45,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from recommender import webguard
 from recommender.archive import MAX_ID
 from recommender.index import DEFAULT_INDEX, IndexLoadError, IndexMeta, load_index
+from recommender.lifecycle import recommender_for
 from recommender.rank import Recommender, RelatedRequest, Suggestion
 from recommender.rank.threads import ranking
 
@@ -337,8 +338,8 @@ class Served:
             try:
                 index = load_index(self.path)
                 same_model = index.meta.model_fingerprint == old.index.meta.model_fingerprint
-                fresh = Recommender(index, embedder=old.embedder if same_model else None, rankers=old.rankers)
-                fresh.calibration, fresh.cascade = old.calibration, old.cascade  # the same ranker, as it was loaded
+                # the same ranking as loaded, or the installed one where it made the new build's lists
+                fresh = recommender_for(index, like=old, embedder=old.embedder if same_model else None)
                 fresh.warm_up(text=not same_model)
                 index.load_all()
             except (IndexLoadError, OSError) as exc:

@@ -81,13 +81,6 @@ def read(archive: Path, cached: bool = True) -> Archive:
     return read_archive_cached(archive, cached)
 
 
-LIST_STATES = {
-    "ready": "current (made by the installed ranker): answers by id are read from them",
-    "stale": "STALE (made by another ranker): every answer is ranked live until `recommender index` remakes them",
-    "none": "none (built with --no-lists): every answer is ranked live",
-}
-
-
 def echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -103,9 +96,11 @@ def validate(
 ) -> None:
     """Parse every event file and report counts, unresolved links and every skipped file with its reason (and,
     with --index, whether the index's ready lists are current or stale)."""
+    from recommender.lifecycle import lists_status
+
     with clear_errors():
-        lists = _recommender(index_path).lists_state if index_path is not None else None
         data = read(archive)
+        lists = lists_status(_recommender(index_path), data.fingerprint) if index_path is not None else None
     events = data.events.values()
     unresolved = data.unresolved_links()
     report = {
@@ -120,7 +115,7 @@ def validate(
         "fingerprint": data.fingerprint,
     }
     if lists is not None:
-        report["lists"] = lists
+        report["lists"], report["lists_reason"] = lists
     if as_json:
         echo_json(report)
     else:
@@ -138,7 +133,7 @@ def _print_validation(report: dict[str, Any], data: Archive) -> None:
     for warning in data.warnings:
         typer.echo(f"  warning: {warning}")
     if "lists" in report:
-        typer.echo(f"{'ready lists':>18}: {LIST_STATES[report['lists']]}")
+        typer.echo(f"{'ready lists':>18}: {report['lists_reason']}")
 
 
 @app.command()
@@ -152,8 +147,13 @@ def index(
         str, typer.Option(help="Embedding model: base, tuned (fine-tuned, shipped) or a `finetune` output folder.")
     ] = DEFAULT_MODEL,
     lists: Annotated[
-        bool, typer.Option(help="Keep every event's top 50 suggestions ready in the index (--no-lists skips it).")
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--lists/--no-lists",
+            help="Keep every event's top 50 suggestions ready in the index (default: as the index there does; "
+            "lists for a new one). --no-lists is kept by later builds until --lists.",
+        ),
+    ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Processes making ready lists (default: one per core).")] = (
         os.cpu_count() or 1
     ),
@@ -161,8 +161,7 @@ def index(
     """Embed every event (only new or changed ones when an index is already there) and save the index, with
     every event's suggestions ready (only those that can have changed are remade on an update)."""
     from recommender.embed import Embedder
-    from recommender.index import build_index
-    from recommender.rank.ready import lists_step
+    from recommender.lifecycle import build
 
     with clear_errors():
         started = time.perf_counter()
@@ -173,15 +172,16 @@ def index(
         for warning in data.warnings:
             typer.echo(f"warning: {warning}", err=True)
         embedder = Embedder(backend=backend, batch_size=batch_size, model=model)
-        report = build_index(
+        report = build(
             data,
             out,
             embedder,
             archive_name=archive.resolve().name,
+            lists=lists,
+            jobs=jobs,
             progress=sys.stderr.isatty(),
             reuse=not full,
             log=lambda m: typer.echo(m, err=True),
-            extra=lists_step(jobs, log=lambda m: typer.echo(m, err=True)) if lists else None,
         )
     typer.echo(
         f"indexed {report.count:,} events into {report.path} in {time.perf_counter() - started:.1f}s "

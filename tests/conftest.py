@@ -43,14 +43,15 @@ def full_recommender(full_archive, tmp_path_factory):
     """The full archive indexed with the default model and no ready lists, as `recommender index --no-lists` does
     it (about three minutes on two cores). RECOMMENDER_TEST_FULL_INDEX names an index already built from it, to
     skip the build."""
-    from recommender.index import build_index, load_index
+    from recommender.index import load_index
+    from recommender.lifecycle import build
     from recommender.rank import Recommender
 
     built = os.environ.get("RECOMMENDER_TEST_FULL_INDEX")
     if built:
         return Recommender(load_index(Path(built)))
     out = tmp_path_factory.mktemp("full") / "index"
-    build_index(full_archive, out, archive_name="archive")
+    build(full_archive, out, archive_name="archive", lists=False)
     return Recommender(load_index(out))
 
 
@@ -63,10 +64,21 @@ def sample_archive(sample_path):
 
 @pytest.fixture(scope="session")
 def sample_index_path(sample_archive, tmp_path_factory) -> Path:
-    from recommender.index import build_index
+    from recommender.lifecycle import build
 
     out = tmp_path_factory.mktemp("index") / "sample"
-    build_index(sample_archive, out, archive_name="sample")
+    build(sample_archive, out, archive_name="sample", lists=False)  # lists: `lists_path` in test_ready_lists.py
+    return out
+
+
+@pytest.fixture(scope="session")
+def lists_path(sample_index_path, sample_archive, tmp_path_factory) -> Path:
+    """The sample index with its ready lists (its vectors reused: nothing re-embedded)."""
+    from recommender.lifecycle import build
+
+    out = tmp_path_factory.mktemp("lists") / "sample"
+    shutil.copytree(sample_index_path, out)
+    build(sample_archive, out, archive_name="sample", lists=True)
     return out
 
 

@@ -21,7 +21,7 @@ FLOW = [
         "recommender.reading",
     ),
     ("recommender.index",),
-    ("recommender.rank",),
+    ("recommender.rank", "recommender.lifecycle"),  # the lifecycle builds an index with the lists its ranker makes
     ("recommender.truth",),
     ("recommender.evaluate", "recommender.tune", "recommender.finetune", "recommender.suggest"),
     (

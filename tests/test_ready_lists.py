@@ -18,26 +18,17 @@ from typer.testing import CliRunner
 from recommender.api import create_app
 from recommender.archive import read_archive
 from recommender.cli import app
-from recommender.index import build_index, load_index
+from recommender.index import load_index
 from recommender.index.layout import CONTEXT_K
 from recommender.index.lists import DTYPES, decode_context, encode_context
+from recommender.lifecycle import build
 from recommender.rank import Recommender
-from recommender.rank.ready import lists_step
 from recommender.suggest import EditorRules
 from recommender.suggest.batch import BatchOptions, FileState, suggest_all, suggest_for
 
 
 def plain(found):
     return [replace(s, source="") for s in found]
-
-
-@pytest.fixture(scope="session")
-def lists_path(sample_index_path, sample_archive, tmp_path_factory):
-    """The sample index with its ready lists (its vectors reused: nothing re-embedded)."""
-    out = tmp_path_factory.mktemp("lists") / "sample"
-    shutil.copytree(sample_index_path, out)
-    build_index(sample_archive, out, archive_name="sample", extra=lists_step(log=lambda _: None))
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +114,7 @@ def test_batch_suggestions_from_lists_equal_live_ones(ready, recommender):
     rules = EditorRules(never={frozenset((index.ids[rows[0]], first))})
     options = BatchOptions(k=10)
     from_lists = list(suggest_all(ready, rows, rules, options, states=states))
-    # ranked one by one (a block's shared dense product can differ from a query's own in the last bit)
+    # ranked one by one on an index without lists
     live = [suggest_for(recommender, r, rules, options, state=states[r]) for r in rows]
     assert recommender.lists_state == "none"
     assert [plain(a.suggestions) for a in from_lists] == [plain(b.suggestions) for b in live]
@@ -148,9 +139,9 @@ def test_an_update_remakes_the_lists_that_can_change(lists_path, archive_copy, t
     shutil.copytree(lists_path, refreshed)
     _edit(archive_copy)
     archive = read_archive(archive_copy)
-    build_index(archive, refreshed, extra=lists_step(log=lambda _: None))
+    build(archive, refreshed)
     scratch = tmp_path / "scratch"
-    build_index(archive, scratch, extra=lists_step(log=lambda _: None))
+    build(archive, scratch)
     a, b = load_index(refreshed), load_index(scratch)
     assert a.ids == b.ids and a.lists is not None and b.lists is not None
     # a pool is 600-900 of the sample's 1,155 events, so a change reaches most lists here (few on the full archive)
@@ -219,7 +210,7 @@ def test_a_new_build_is_served_with_its_lists(lists_path, sample_archive, tmp_pa
     event = load_index(served).ids[2]
     with TestClient(create_app(served, reload_every=0.2)) as client:
         before = client.get("/health").json()["build_id"]
-        build_index(sample_archive, served, archive_name="sample", extra=lists_step(log=lambda _: None))
+        build(sample_archive, served, archive_name="sample")
         deadline = time.monotonic() + 20
         while client.get("/health").json()["build_id"] == before:
             assert time.monotonic() < deadline

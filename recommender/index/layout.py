@@ -131,6 +131,8 @@ class IndexMeta:
     lists_fingerprint: str = ""
     lists_computed: int = 0
     lists_seconds: float = 0.0
+    lists_recipe: dict[str, str] = field(default_factory=dict)  # what made them (`rank/fingerprint.py`)
+    lists_skipped: bool = False  # built with --no-lists: every build after it keeps none until asked
 
     @classmethod
     def read(cls, folder: Path) -> IndexMeta:
@@ -145,6 +147,7 @@ class IndexMeta:
             "float": (int, float),
             "dict[str, int]": dict,
             "dict[str, str]": dict,
+            "bool": bool,
         }
         for name, kind in expected.items():
             if not isinstance(getattr(meta, name), kinds[str(kind)]):

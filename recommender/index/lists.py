@@ -29,6 +29,7 @@ from recommender.index.layout import (
     verify,
 )
 
+VERSION = 1  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
 DTYPES = {"rows": np.int32, "score": np.float32, "dense": np.float32, "bm25": np.float32, "names": np.float32}
 CONTEXT_DTYPE = np.dtype(f"S{CONTEXT_BYTES}")
 PART, EMPTY = "\x1f", b"\x1e"

@@ -17,6 +17,8 @@ import scipy.sparse as sp
 
 from recommender.index.layout import IndexMeta, damaged, read_file
 
+VERSION = 1  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
+
 
 def bm25s_module() -> Any:
     """bm25s, imported without numba. bm25s imports numba when it is installed (ranx needs it) for retrieval

@@ -10,6 +10,7 @@ from recommender.index import Index
 from recommender.rank.query import Query
 from recommender.rank.topk import top, union_top
 
+VERSION = 1  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
 POOL = 300  # candidates taken from each of dense and BM25 before fusion
 LOCAL_POOL = 300  # and the best dense matches among events close in date: stories run in time
 LOCAL_DAYS = 30

@@ -24,6 +24,8 @@ from recommender.rank.calibration import Calibration
 from recommender.rank.features import shared_name_weight
 from recommender.rank.query import Query
 
+VERSION = 2  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
+
 
 @dataclass(frozen=True)
 class Signals:

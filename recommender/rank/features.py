@@ -19,6 +19,7 @@ from recommender.index import Index
 from recommender.rank.candidates import LOCAL_DAYS, MAX_POOL
 from recommender.rank.query import Query
 
+VERSION = 1  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
 NAMED = 0.15  # share of the query's name weight a candidate must share to count as naming the same things
 SIMILAR = 0.45  # cosine above which a candidate likely belongs to the query's story
 # "not in this set" for the rank features: a constant past any pool's end. A pool-size sentinel would tell

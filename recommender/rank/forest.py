@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+VERSION = 1  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
 # LightGBM's decision_type bits: 1 categorical, 2 default left, (>> 2) & 3 the missing type
 MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
 

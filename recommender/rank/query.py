@@ -17,6 +17,7 @@ from recommender.index import Index, tokenize_query
 from recommender.rank.threads import query_cores, threads
 from recommender.rank.topk import top
 
+VERSION = 2  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
 SPLIT_ROWS = 1 << 16  # from this many events on, a query's scan is split in two halves, one on another thread
 BLOCK_ROWS = 64  # the halves split at a multiple of this: BLAS computes each row alike in the whole and the halves
 
@@ -35,16 +36,44 @@ def cosines(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
     return out
 
 
+def event_cosines(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(len(queries), n): `queries @ vectors.T`, each row the same to the last bit whether the queries come one at
+    a time (a live ranking) or in a block (ready lists, batch suggestions): BLAS's matrix-matrix kernel sums each
+    cosine alike whatever the block and wherever the rows are split (tested), its matrix-vector kernel does not,
+    so a lone query is computed as a block of two (itself twice). A tree split on a cosine then goes the same
+    way in both. A lone query on a large index is split in two halves of the rows, one on another thread."""
+    queries = np.asarray(queries)
+    if len(queries) == 1:
+        queries = np.concatenate([queries, queries])
+        lone = True
+    else:
+        lone = False
+    rows = len(vectors)
+    if not lone or rows < SPLIT_ROWS or query_cores() < 2:
+        out = queries @ vectors.T
+    else:
+        out = np.empty((2, rows), dtype=np.result_type(vectors, queries))
+        cut = rows // 2 // BLOCK_ROWS * BLOCK_ROWS
+        other = threads("scan", 1).submit(np.matmul, queries, vectors[:cut].T, out=out[:, :cut])
+        np.matmul(queries, vectors[cut:].T, out=out[:, cut:])
+        other.result()
+    return out[:1] if lone else out
+
+
 class Scores:
     """One query's dense cosine and BM25 score against every event of the index, each computed on first use."""
 
-    def __init__(self, index: Index, vector: np.ndarray, tokens: list[str], dense: np.ndarray | None = None):
-        self._index, self._vector, self._tokens = index, vector, tokens
+    def __init__(
+        self, index: Index, vector: np.ndarray, tokens: list[str], dense: np.ndarray | None = None, event: bool = False
+    ):
+        self._index, self._vector, self._tokens, self.event = index, vector, tokens, event
         if dense is not None:  # computed already, for a block of events at once (batch suggestions)
             self.__dict__["dense"] = dense
 
     @cached_property
     def dense(self) -> np.ndarray:
+        if self.event:  # computed as a block's row is: a ready list and a live ranking see the same cosines
+            return event_cosines(self._index.vectors, self._vector[None, :])[0]
         return cosines(self._index.vectors, self._vector)
 
     @cached_property
@@ -81,7 +110,7 @@ def query_for_row(
         vector=vector,
         tokens=tokens,
         names=index.names_of(row),
-        scores=Scores(index, vector, tokens, dense),
+        scores=Scores(index, vector, tokens, dense, event=True),
         day=int(index.day[row]),
         row=row,
         text_sha=index.text_sha[row],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from functools import cached_property
@@ -12,6 +13,7 @@ import numpy as np
 from recommender.rank.features import COLUMN
 from recommender.rank.forest import Forest
 
+VERSION = 1  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
 RANKER_DIR = Path(__file__).with_name("models")
 # A cascade: boosting is additive, so the ranker's first trees are a cheap first look at the whole pool. Each
 # (trees, keep) stage scores the candidates still in with the first `trees` trees and keeps the best `keep`
@@ -38,23 +40,48 @@ class Ranker:
         self.cascade = tuple((int(trees), int(keep)) for trees, keep in cascade)
 
     @cached_property
+    def digest(self) -> str:
+        """The model file's digest, read no later than the trees (`forest`): the ready lists' recipe names it."""
+        return hashlib.blake2b(self.model_file.read_bytes(), digest_size=8).hexdigest()
+
+    @cached_property
     def forest(self) -> Forest:
         """Loaded on first use: a server needs `fused` alone, not the ablations (about 20 MB each)."""
+        _ = self.digest  # of the file as these trees were read from it (`tune` may rewrite it later)
         return Forest.load(self.model_file)
 
     def score(self, features: np.ndarray, cascade: Cascade = ()) -> np.ndarray:
         """The model's score of every candidate (rows of `features`, every feature). With a `cascade` of
         (trees, keep) stages, only the candidates kept by every stage get all the trees; the others get -inf."""
+        return self.score_many([features], cascade)[0]
+
+    def score_many(self, tables: Sequence[np.ndarray], cascade: Cascade = ()) -> list[np.ndarray]:
+        """`score` of each pool's feature table, the trees called once a stage for all of them (a block of ready
+        lists): each row is scored alone whatever the others (tested), so each pool's scores are its own."""
         forest = self.forest
-        alive = np.arange(len(features))
+        alive = [np.arange(len(table)) for table in tables]
         for trees, keep in cascade:
-            if keep >= len(alive) or trees >= forest.num_trees:
+            if trees >= forest.num_trees:
                 continue
-            partial = forest.predict(features[alive], trees, columns=self.columns)
-            alive = alive[np.argpartition(-partial, keep - 1)[:keep]]
-        scores = np.full(len(features), -np.inf, dtype=np.float32)
-        scores[alive] = forest.predict(features[alive], columns=self.columns)
-        return scores
+            staged = [i for i, rows in enumerate(alive) if keep < len(rows)]
+            if not staged:
+                continue
+            partial = forest.predict(np.concatenate([tables[i][alive[i]] for i in staged]), trees, self.columns)
+            for i, part in zip(staged, _split(partial, [len(alive[i]) for i in staged]), strict=True):
+                alive[i] = alive[i][np.argpartition(-part, keep - 1)[:keep]]
+        full = forest.predict(
+            np.concatenate([table[rows] for table, rows in zip(tables, alive, strict=True)]), None, self.columns
+        )
+        out = []
+        for table, rows, part in zip(tables, alive, _split(full, [len(rows) for rows in alive]), strict=True):
+            scores = np.full(len(table), -np.inf, dtype=np.float32)
+            scores[rows] = part
+            out.append(scores)
+        return out
+
+
+def _split(values: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
+    return np.split(values, np.cumsum(lengths)[:-1])
 
 
 def load_rankers(folder: Path = RANKER_DIR) -> dict[str, Ranker]:

@@ -10,9 +10,6 @@ remakes the lists a new event can join the first ENTER_DEPTH of, and those whose
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -22,18 +19,14 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from recommender import names as name_rules
 from recommender.index import Index, IndexMeta, load_index
-from recommender.index import lists as lists_layout
 from recommender.index.build import Rebuilt
-from recommender.index.layout import CONTEXT_BYTES, CONTEXT_K, READY_K, TOKENS
+from recommender.index.layout import CONTEXT_K, READY_K, TOKENS
 from recommender.index.lists import ReadyLists, encode_context
 from recommender.index.terms import Terms
-from recommender.rank import candidates, explain, features, forest, select, topk
-from recommender.rank import ranker as ranker_scoring
 from recommender.rank.candidates import LOCAL_DAYS, POOL
 from recommender.rank.explain import Contexts, signal_values
-from recommender.rank.query import query_for_row
+from recommender.rank.query import event_cosines, query_for_row
 from recommender.rank.recommender import Recommender
 from recommender.rank.threads import use_cores
 
@@ -43,36 +36,12 @@ ENTER_DEPTH = 10
 NEAR_MARGIN = 0.1  # how much less close than a list's items a new event within LOCAL_DAYS can be and still join
 
 
-def ranker_fingerprint(recommender: Recommender) -> str:
-    """What makes a ready list: the fused ranker's trees, features and cascade, its calibration, the code of
-    the pool, the top-k selection, the feature table, the trees' scoring and the contexts and how they are
-    kept, the near-duplicate cut, READY_K and the contexts' layout. Lists made under another are stale (the
-    whole modules are hashed: editing one, even a comment, makes the lists stale; `index` remakes them)."""
-    ranker = recommender.rankers.get("fused")
-    if ranker is None:
-        return ""
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(ranker.model_file.read_bytes())
-    calibration = recommender.calibration
-    setup = {
-        "columns": ranker.columns.tolist(),
-        "cascade": list(ranker.cascade if recommender.cascade is None else recommender.cascade),
-        "calibration": repr(calibration) if calibration is not None else None,
-        "near_duplicate": recommender.near_duplicate,
-        "k": READY_K,
-        "contexts": [CONTEXT_K, CONTEXT_BYTES],
-    }
-    digest.update(json.dumps(setup, sort_keys=True, default=str).encode())
-    for module in (candidates, features, select, topk, forest, ranker_scoring, explain, name_rules, lists_layout):
-        digest.update(inspect.getsource(module).encode())
-    return digest.hexdigest()
-
-
 @dataclass
 class ListsReport:
     computed: int
     copied: int
     seconds: float
+    recipe: dict[str, str]  # what made them (`fingerprint.py`)
 
 
 # --- making lists -------------------------------------------------------------------------------------------
@@ -108,15 +77,19 @@ def _one_thread() -> None:
 
 def _block(rows: np.ndarray) -> ReadyLists:
     assert _worker is not None
-    recommender = _worker
+    return block_lists(_worker, rows)
+
+
+def block_lists(recommender: Recommender, rows: np.ndarray) -> ReadyLists:
+    """The lists of a block of events: their dense scores in one matrix product (`event_cosines`: each row as a
+    live ranking computes it alone, to the last bit) and their pools scored by one call of the trees a cascade
+    stage (`Recommender.rank_many`); the rest (pools, features, selection, contexts) event by event."""
     index = recommender.index
     out = ReadyLists.empty(len(rows), "")
     assert out.contexts is not None
-    for i, row in enumerate(rows.tolist()):
-        # each event's dense scores computed alone, exactly as a live ranking does: a row of a block product
-        # can differ in the last bit, and a tree split on it can then change the answer
-        query = query_for_row(index, row)
-        ranked = recommender.rank(query, READY_K, "fused")
+    dense = event_cosines(index.vectors, index.vectors[rows])
+    queries = [query_for_row(index, row, dense=dense[i]) for i, row in enumerate(rows.tolist())]
+    for i, (query, ranked) in enumerate(zip(queries, recommender.rank_many(queries, READY_K, "fused"), strict=True)):
         n = len(ranked.rows)
         out.rows[i, :n] = ranked.rows
         out.score[i, :n] = ranked.scores
@@ -244,11 +217,13 @@ def update_lists(
     old_density: np.ndarray,
     jobs: int = 1,
     log: Callable[[str], None] = print,
+    make: Callable[[Index], Recommender] = Recommender,
 ) -> tuple[ReadyLists, ListsReport]:
-    """The lists of the index `new`: those that can have changed since the index at `previous` (made by the
-    same ranker) computed, the others copied from it; all computed when it has no current lists."""
+    """The lists of the index `new`, ranked by `make(new)`: those that can have changed since the index at
+    `previous` (made by the same ranker) computed, the others copied from it; all computed when it has no
+    current lists."""
     started = time.perf_counter()
-    recommender = Recommender(new)
+    recommender = make(new)
     old_lists = ReadyLists.load(previous, IndexMeta.read(previous)) if previous is not None else None
     if old_lists is None or old_lists.fingerprint != recommender.fingerprint:
         if previous is not None:
@@ -270,19 +245,23 @@ def update_lists(
         lists.contexts[copied[near_a_change(new, unchanged, old_days)[copied]]] = b""
     if len(rows):
         lists.take(np.arange(len(rows)), rows, compute_lists(recommender, rows, jobs))
-    return lists, ListsReport(len(rows), len(copied), time.perf_counter() - started)
+    return lists, ListsReport(len(rows), len(copied), time.perf_counter() - started, recommender.lists_recipe)
 
 
-def lists_step(jobs: int = 1, log: Callable[[str], None] = print) -> Callable[[Rebuilt, IndexMeta], None]:
-    """The `extra` step of `build_index` that writes the new index's ready lists and records them in its meta."""
+def lists_step(
+    jobs: int = 1, log: Callable[[str], None] = print, make: Callable[[Index], Recommender] = Recommender
+) -> Callable[[Rebuilt, IndexMeta], None]:
+    """The `extra` step of `build_index` that writes the new index's ready lists, ranked by `make(index)`, and
+    records them (their fingerprint and recipe) in its meta."""
 
     def step(rebuilt: Rebuilt, meta: IndexMeta) -> None:
         new = load_index(rebuilt.folder)
         lists, report = update_lists(
-            new, rebuilt.previous, rebuilt.unchanged, rebuilt.previous_days, rebuilt.previous_density, jobs, log
+            new, rebuilt.previous, rebuilt.unchanged, rebuilt.previous_days, rebuilt.previous_density, jobs, log, make
         )
         lists.write(rebuilt.folder)
         meta.lists_fingerprint = lists.fingerprint
+        meta.lists_recipe = report.recipe
         meta.lists_computed = report.computed
         meta.lists_seconds = round(report.seconds, 2)
         log(f"ready lists: {report.computed:,} made, {report.copied:,} copied in {report.seconds:.1f}s")

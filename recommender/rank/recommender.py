@@ -25,8 +25,9 @@ from recommender.rank.calibration import Calibration, load_calibration
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.explain import Contexts, Ranked, Suggestion, built, suggestions
 from recommender.rank.features import feature_matrix
+from recommender.rank.fingerprint import fingerprint, lists_recipe
 from recommender.rank.fusion import ANCHOR_APART, ANCHORS, DEPTH, reciprocal_rank_fusion
-from recommender.rank.query import Query, anchored, anchored_at, query_for_row, query_for_text
+from recommender.rank.query import Query, anchored, anchored_at, event_cosines, query_for_row, query_for_text
 from recommender.rank.ranker import RANKER_DIR, Cascade, Ranker, cascade_for, load_rankers
 from recommender.rank.select import select
 from recommender.rank.threads import query_cores, threads
@@ -94,11 +95,15 @@ class Recommender:
         self.calibration: Calibration | None = load_calibration(RANKER_DIR) if rankers is None else None
 
     @cached_property
+    def lists_recipe(self) -> dict[str, str]:
+        """What a ready list made by this recommender's fused ranker is made of (`fingerprint.py`)."""
+        fused = self.rankers.get("fused")
+        return lists_recipe(fused, self.cascade, self.calibration, self.near_duplicate)
+
+    @cached_property
     def fingerprint(self) -> str:
         """The fused ranker's fingerprint as ready lists record it ("" without a fused ranker)."""
-        from recommender.rank.ready import ranker_fingerprint
-
-        return ranker_fingerprint(self)
+        return fingerprint(self.lists_recipe)
 
     @property
     def lists_state(self) -> str:
@@ -407,31 +412,49 @@ class Recommender:
         """Top `k` rows for `query` by `system`, items with the query's own text and near-duplicates removed,
         and rows in `skip` filtered out of that list (a trained ranker's only). A trained ranker's cascade keeps
         as many candidates for any k up to READY_K as for READY_K: its top k is then the ready list's."""
+        return self.rank_many([query], k, system, since, until, skip)[0]
+
+    def rank_many(
+        self,
+        queries: list[Query],
+        k: int = 10,
+        system: str = "fused",
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        skip: frozenset[int] = frozenset(),
+    ) -> list[Ranked]:
+        """`rank` of each of `queries`, a trained ranker's trees called once a cascade stage for all their
+        pools (a block of ready lists): the same answer as each ranked alone, by the same code."""
         index = self.index
-        allowed = allowed_rows(index, query, since, until)
+        allowed = [allowed_rows(index, query, since, until) for query in queries]
         if system in self.rankers:
-            pool = candidate_pool(index, query, allowed)
-            features = feature_matrix(index, query, pool)
+            pools = [candidate_pool(index, query, mask) for query, mask in zip(queries, allowed, strict=True)]
+            tables = [feature_matrix(index, query, pool) for query, pool in zip(queries, pools, strict=True)]
             ranker = self.rankers[system]
             cascade = ranker.cascade if self.cascade is None else self.cascade
-            scores = ranker.score(features, cascade_for(cascade, max(k, READY_K)))
+            scored = ranker.score_many(tables, cascade_for(cascade, max(k, READY_K)))
         elif system in SCORE_SYSTEMS:
-            every = query.scores.dense if system == "dense" else query.scores.bm25
-            pool = top(every, min(4 * k + 20, int(allowed.sum())), allowed)
-            scores = every[pool]
+            pools, scored = [], []
+            for query, mask in zip(queries, allowed, strict=True):
+                every = query.scores.dense if system == "dense" else query.scores.bm25
+                pools.append(top(every, min(4 * k + 20, int(mask.sum())), mask))
+                scored.append(every[pools[-1]])
         else:
             raise ValueError(f"unknown system {system!r}: choose one of {', '.join(self.systems)}")
-        picked = select(index, query, pool, scores, k, self.near_duplicate, skip)
-        rows = pool[picked]
-        # the BM25 shown is relative to the best of the candidates ranked: the pool, or the rows shown
-        best_bm25 = query.scores.bm25[pool if system in self.rankers else rows].max(initial=0.0)
-        return Ranked(rows, scores[picked].astype(np.float32), float(best_bm25), pool)
+        out = []
+        for query, pool, scores in zip(queries, pools, scored, strict=True):
+            picked = select(index, query, pool, scores, k, self.near_duplicate, skip)
+            rows = pool[picked]
+            # the BM25 shown is relative to the best of the candidates ranked: the pool, or the rows shown
+            best_bm25 = query.scores.bm25[pool if system in self.rankers else rows].max(initial=0.0)
+            out.append(Ranked(rows, scores[picked].astype(np.float32), float(best_bm25), pool))
+        return out
 
     def dense_scores(self, rows: list[int]) -> np.ndarray:
         """(len(rows), n) cosine of each indexed event in `rows` with every event: one matrix product, so a
         batch pays for reading the vectors once instead of once per event."""
         vectors = self.index.vectors
-        return vectors[np.asarray(rows, dtype=np.int64)] @ vectors.T
+        return event_cosines(vectors, vectors[np.asarray(rows, dtype=np.int64)])
 
 
 def confident(found: list[Suggestion], min_confidence: float) -> list[Suggestion]:

@@ -9,6 +9,8 @@ import numpy as np
 from recommender.index import Index
 from recommender.rank.query import Query
 
+VERSION = 1  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
+
 
 def select(
     index: Index,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+VERSION = 1  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
+
 
 def top(scores: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
     """Indices of the `n` highest scores (among `allowed` rows), highest first; ties go to the lower index."""

@@ -7,8 +7,8 @@ computes the rest of the session's date window in date order, so that the queue'
 order fill in without one request paying for a whole archive. What is offered leaves out the file's Related items
 (shown, marked), pairs in editors.toml's never lists and pairs rejected in decisions.jsonl.
 
-After a file edit the index is updated for it in the background (`build_index` reuses every vector: only the
-Related list changed), and the event's page is always read from its file as it is now.
+After a file edit the index is updated for it in the background (`lifecycle.build` reuses every vector: only the
+Related list changed; the ready lists stay current), and the event's page is always read from its file as it is now.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from pathlib import Path
 from recommender.archive import Archive, Event, EventParseError, archive_fingerprint, parse_event
 from recommender.embed import Embedder
 from recommender.eventfile import related_ids
-from recommender.index import build_index, load_index
+from recommender.index import load_index
+from recommender.lifecycle import build, recommender_for
 from recommender.locking import archive_lock, index_lock
 from recommender.rank import Recommender, Suggestion
 from recommender.reading import read_archive_cached
@@ -205,10 +206,10 @@ class Reviewer:
             return
         meta = old.index.meta
         archive = Archive(events=events, digests=digests, fingerprint=archive_fingerprint(digests))
+        embedder = Embedder(backend=meta.backend, model=meta.embedder)
         with index_lock(self.index_path):  # another review server may rebuild the same index: one at a time
-            build_index(archive, self.index_path, Embedder(backend=meta.backend, model=meta.embedder), meta.archive)
-            fresh = Recommender(load_index(self.index_path), rankers=old.rankers)
-        fresh.calibration = old.calibration
+            build(archive, self.index_path, embedder, archive_name=meta.archive, like=old)  # lists kept current
+            fresh = recommender_for(load_index(self.index_path), like=old)
         with self.lock:
             self.recommender = fresh
 
