@@ -130,6 +130,13 @@ def link_key(href: str) -> str:
     return path
 
 
+def in_event_layout(event_id: str) -> bool:
+    """Whether an id is where the archive keeps its events (`news/YYYY/MM/DD/slug.md`). Only such an event is
+    ever written as a link into a file: a page kept beside them (SEED-EXAMPLE.md, a copy of an event) is read,
+    but a link to it would resolve to no event page for a reader of the portal."""
+    return NEWS_PATH.match(link_key(event_id)) is not None
+
+
 def padded_variants(key: str) -> tuple[str, ...]:
     """The ids a link key (`link_key`) can stand for when only the zero padding of its month and day differs."""
     match = NEWS_PATH.match(key)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from recommender.archive import MAX_ID, Archive, ArchiveError, read_archive
+from recommender.archive import MAX_ID, Archive, ArchiveError, Event, EventParseError, parse_event, read_archive
 from recommender.embed import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderError
 from recommender.index import DEFAULT_INDEX, IndexLoadError
 
@@ -103,6 +103,11 @@ LIST_STATES = {
     "stale": "STALE (made by another ranker): every answer is ranked live until `recommender index` remakes them",
     "none": "none (built with --no-lists): every answer is ranked live",
 }
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 event', '2 events', '1,155 events'."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def echo_json(data: Any) -> None:
@@ -210,14 +215,15 @@ def _recommender(index_path: Path, rankers: Path | None = None) -> Any:
     return Recommender(load_index(index_path), rankers=None if rankers is None else load_rankers(rankers))
 
 
-def _print_suggestions(suggestions: list[Any], as_json: bool, title: str) -> None:
+def _print_suggestions(suggestions: list[Any], as_json: bool, title: str, in_page: set[str] | None = None) -> None:
+    """The suggestions as a table (or JSON); `in_page`: the ids of a page file's own Related list, marked +."""
     if as_json:
         echo_json([asdict(s) for s in suggestions])
         return
     source = f"  ({suggestions[0].source})" if suggestions else ""
     typer.echo(title + source)
     for s in suggestions:
-        mark = "*" if s.curated else " "
+        mark = "*" if s.curated else "+" if in_page and s.id in in_page else " "
         context = f"  [{', '.join(s.context)}]" if s.context else ""
         sure = f"{s.confidence:5.2f}" if s.confidence is not None else "    -"
         typer.echo(f"{s.rank:>3}. {mark} {sure} {s.score:6.3f}  {s.date}  {s.headline[:110]}{context}")
@@ -227,12 +233,18 @@ def _print_suggestions(suggestions: list[Any], as_json: bool, title: str) -> Non
     typer.echo("(columns: confidence that the item belongs in the list, 0-1; the ranker's score)")
     if any(s.curated for s in suggestions):
         typer.echo("(* already in the event's curated Related list)")
+    if in_page is not None:
+        shown = sum(s.id in in_page for s in suggestions)
+        typer.echo(f"(+ in the page's own Related list: {shown} of the {plural(len(in_page), 'item')} it links to)")
 
 
 @app.command()
 def related(
     event_id: Annotated[
-        str | None, typer.Argument(help="Event id, e.g. news/2016/03/14/slug.md or /news/2016/03/14/slug.md")
+        str | None,
+        typer.Argument(
+            help="Event id (news/2016/03/14/slug.md or /news/2016/03/14/slug.md), or an event page's file: its event"
+        ),
     ] = None,
     text: Annotated[str | None, typer.Option("--text", help="Free text instead of an event id.")] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many suggestions (at most).")] = 10,
@@ -264,9 +276,15 @@ def related(
         recommender = _recommender(index_path)
         if system not in recommender.systems:
             raise UsageError(f"--system: unknown {system!r}, choose one of {', '.join(recommender.systems)}")
+        in_page: set[str] | None = None
         if event_id is not None:
-            row = recommender.row_of(event_id)
             index = recommender.index
+            page = _page_file(event_id) if recommender.find(event_id) is None else None
+            if page is not None:  # a page file outside the index (SEED-EXAMPLE.md): its event's suggestions
+                row = _row_of_page(recommender, page, event_id, index_path)
+                in_page = {i for i in map(recommender.find_id, (link.href for link in page.related)) if i}
+            else:
+                row = recommender.row_of(event_id)
             curated = set(index.record(row).curated)
             if archive is not None:
                 curated = _curated_in_file(recommender, read(archive), index.ids[row], archive)
@@ -288,7 +306,29 @@ def related(
             assert text is not None
             suggestions = recommender.similar(text, k, start, end, system=system, min_confidence=min_confidence)
             title = f"text: {text[:120]}"
-    _print_suggestions(suggestions, as_json, title)
+    _print_suggestions(suggestions, as_json, title, in_page)
+
+
+def _page_file(argument: str) -> Event | None:
+    """The event page at a path given instead of an id (None if no .md file is there)."""
+    path = Path(argument)
+    if path.suffix != ".md" or not path.is_file():
+        return None
+    try:
+        return parse_event(path.name, path.read_text(encoding="utf-8"))
+    except (EventParseError, UnicodeDecodeError) as exc:
+        raise UsageError(f"EVENT_ID: {argument} is not an event page ({exc})") from None
+
+
+def _row_of_page(recommender: Any, page: Event, argument: str, index_path: Path) -> int:
+    row = recommender.find_page(page)
+    if row is None:
+        raise UsageError(
+            f"EVENT_ID: no event of the index {index_path} is the page {argument} "
+            f"(none dated {page.date} has its headline)"
+        )
+    typer.echo(f"{argument} is the page of the event {recommender.index.ids[row]}", err=True)
+    return int(row)
 
 
 def _curated_in_file(recommender: Any, data: Archive, event_id: str, archive: Path) -> set[str]:

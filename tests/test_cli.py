@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -56,3 +57,24 @@ assert not heavy, heavy
     assert result.returncode == 0, result.stderr
     expected = [s.id for s in recommender.related("SEED-EXAMPLE.md", k=5)]
     assert [s["id"] for s in json.loads(result.stdout)] == expected
+
+
+def test_related_to_a_page_file_shows_its_event_with_curated_marks(sample_index_path, sample_path):
+    """`make run`'s demo: the seed page, kept outside the archive, stands for its event (same date, same
+    headline): that event's suggestions, * for its curated list and + for the page's own links."""
+    result = CliRunner().invoke(
+        app, ["related", str(sample_path / "SEED-EXAMPLE.md"), "--index", str(sample_index_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"is the page of the event {PUTIN}" in result.stderr
+    lines = [line for line in result.stdout.splitlines() if re.match(r" *\d+\. ", line)]
+    assert len(lines) == 10 and sum(line[5] == "*" for line in lines) >= 4
+    assert "(+ in the page's own Related list" in result.stdout
+
+
+def test_a_page_file_of_no_indexed_event_is_a_one_line_error(sample_index_path, tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("### [2016-03-14](/news/2016/03/14/index.md)\n\n# Nothing that happened that day\n")
+    result = CliRunner().invoke(app, ["related", str(page), "--index", str(sample_index_path)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "no event of the index" in result.output and "2016-03-14" in result.output

@@ -9,11 +9,13 @@ eval. Nothing here reads a Related section: `curated` only marks suggestions alr
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from functools import cached_property
 
 import numpy as np
 
+from recommender.archive import Event, in_event_layout
 from recommender.embed import Embedder, near_duplicate_cosine
 from recommender.index import Index, check_model
 from recommender.index.layout import READY_K
@@ -120,6 +122,21 @@ class Recommender:
             found = self.index.resolve(event_id)
             row = None if found is None else self.index.position.get(found)
         return row
+
+    def find_page(self, page: Event) -> int | None:
+        """The row of the indexed event that a page kept outside the archive stands for (a copy of an event, such
+        as SEED-EXAMPLE.md): the event of the archive's layout, of the same date, whose headline has the same
+        words (quotes, case and spacing aside; at least 90% of them in common), or None."""
+        words = headline_words(page.headline)
+        best, best_overlap = None, 0.9
+        for row in np.flatnonzero(self.index.day == page.date.toordinal()):
+            if not in_event_layout(self.index.ids[int(row)]):
+                continue  # another page, not an event
+            other = headline_words(self.index.headlines[int(row)])
+            overlap = len(words & other) / max(1, len(words | other))
+            if overlap >= best_overlap:
+                best, best_overlap = int(row), overlap
+        return best
 
     def find_id(self, event_id: str) -> str | None:
         """The indexed id of an id or link as the archive writes it, or None (a link to an unindexed event)."""
@@ -356,6 +373,10 @@ def confident(found: list[Suggestion], min_confidence: float) -> list[Suggestion
     if min_confidence <= 0:
         return found
     return [s for s in found if s.confidence is None or s.confidence >= min_confidence]
+
+
+def headline_words(headline: str) -> set[str]:
+    return set(re.findall(r"\w+", headline.lower()))
 
 
 def closest_ids(index: Index, event_id: str, limit: int = 5) -> list[str]:
