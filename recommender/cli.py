@@ -211,8 +211,15 @@ def index(
 def _recommender(index_path: Path, rankers: Path | None = None) -> Any:
     from recommender.index import load_index
     from recommender.rank import Recommender, load_rankers
+    from recommender.rank.calibration import load_calibration
 
-    return Recommender(load_index(index_path), rankers=None if rankers is None else load_rankers(rankers))
+    if rankers is None:
+        return Recommender(load_index(index_path))
+    if not (rankers / "rankers.json").is_file():
+        raise UsageError(f"--rankers: no rankers.json in {rankers} (made by `recommender tune --out {rankers}`)")
+    chosen = Recommender(load_index(index_path), rankers=load_rankers(rankers))
+    chosen.calibration = load_calibration(rankers)  # the folder's own confidence, when tune fitted one
+    return chosen
 
 
 def _print_suggestions(suggestions: list[Any], as_json: bool, title: str, in_page: set[str] | None = None) -> None:
@@ -263,6 +270,9 @@ def related(
     ] = 0.0,
     system: Annotated[str, typer.Option(help="Ranker: fused (default), dense or bm25.")] = "fused",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    rankers: Annotated[
+        Path | None, typer.Option(help="Folder of trained rankers (`tune --out`) to use instead of the packaged ones.")
+    ] = None,
 ) -> None:
     """Related events for an archived event (by id) or for free text (--text)."""
     with clear_errors():
@@ -273,7 +283,7 @@ def related(
         if event_id is not None and len(event_id) > MAX_ID:  # no id is longer: no "closest ids" hint to look for
             raise UsageError(f"EVENT_ID: {len(event_id):,} characters, an id has at most {MAX_ID}")
         start, end = date_window(since, until)
-        recommender = _recommender(index_path)
+        recommender = _recommender(index_path, rankers)
         if system not in recommender.systems:
             raise UsageError(f"--system: unknown {system!r}, choose one of {', '.join(recommender.systems)}")
         in_page: set[str] | None = None
@@ -397,8 +407,6 @@ def eval_command(
             out = Path(tempfile.mkdtemp(prefix="recommender-eval-"))
             typer.echo(f"report folder: {out}", err=True)
         started = time.perf_counter()
-        if rankers is not None and not (rankers / "rankers.json").is_file():
-            raise UsageError(f"--rankers: no rankers.json in {rankers}")
         recommender = _recommender(index_path, rankers)
         data = read(archive)
         known = set(recommender.index.ids)
@@ -470,7 +478,12 @@ def tune(
         int | None, typer.Option(min=10, help="Train-split queries to learn from (a seeded sample; default: all).")
     ] = None,
     seed: Annotated[int, typer.Option()] = 42,
-    out: Annotated[Path, typer.Option(help="Folder for the ranker models.")] = Path("recommender/rank/models"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the rankers and their confidence (default: INDEX/rankers; use them with --rankers)."
+        ),
+    ] = None,
     features_cache: Annotated[
         Path | None, typer.Option(help="Keep the training features in this .npz and reuse them when they match.")
     ] = None,
@@ -495,7 +508,7 @@ def tune(
     ranker's confidence (calibrated probability) on train-split queries."""
     from recommender.rank import Recommender, load_rankers
     from recommender.truth import truth_from_archive
-    from recommender.tune import fit_calibration, train_rankers
+    from recommender.tune import copy_packaged_rankers, fit_calibration, train_rankers
 
     progress = sys.stderr.isatty()
     with clear_errors():
@@ -503,6 +516,10 @@ def tune(
             raise UsageError(f"--split-by: {split_by!r} is not one of hash, time")
         recommender = _recommender(index_path)
         truth = truth_from_archive(read(archive), set(recommender.index.ids))
+        out = out if out is not None else index_path / "rankers"  # never the installed package unless named
+        if calibrate_only and not (out / "rankers.json").is_file():
+            typer.echo(f"copying the packaged rankers into {out} to refit their confidence there")
+            copy_packaged_rankers(out)
         if not calibrate_only:
             train_rankers(
                 recommender.index,
@@ -523,7 +540,10 @@ def tune(
                 f"--out: no fused ranker in {out} to calibrate; run `recommender tune` without --calibrate-only"
             )
         fit_calibration(trained, truth, calibration_queries, seed, out, log=typer.echo, progress=progress)
-    typer.echo(f"rankers and calibration written to {out}")
+    typer.echo(
+        f"rankers and calibration written to {out}; the packaged ones are unchanged. Use these with "
+        f"`recommender eval --rankers {out}` or `recommender related ... --rankers {out}`"
+    )
 
 
 @app.command()
