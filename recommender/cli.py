@@ -225,7 +225,9 @@ def _recommender(index_path: Path, rankers: Path | None = None) -> Any:
 def _print_suggestions(suggestions: list[Any], as_json: bool, title: str, in_page: set[str] | None = None) -> None:
     """The suggestions as a table (or JSON); `in_page`: the ids of a page file's own Related list, marked +."""
     if as_json:
-        echo_json([asdict(s) for s in suggestions])
+        from recommender.rank.output import suggestion_json
+
+        echo_json([suggestion_json(s) for s in suggestions])
         return
     source = f"  ({suggestions[0].source})" if suggestions else ""
     typer.echo(title + source)

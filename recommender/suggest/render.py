@@ -6,10 +6,9 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
 from urllib.parse import quote
 
-from recommender.rank import Suggestion
+from recommender.rank.output import suggestion_json
 from recommender.suggest.batch import EventSuggestions
 
 SECTION = "### Suggested related:"
@@ -51,7 +50,7 @@ def render(items: Iterable[EventSuggestions], fmt: str) -> Iterator[str]:
                         "id": item.id,
                         "date": item.date.isoformat(),
                         "headline": item.headline,
-                        "suggestions": [_as_dict(s) for s in item.suggestions],
+                        "suggestions": [suggestion_json(s) for s in item.suggestions],
                     },
                     ensure_ascii=False,
                 )
@@ -66,10 +65,3 @@ def render(items: Iterable[EventSuggestions], fmt: str) -> Iterator[str]:
                 row = [item.id, s.rank, s.id, s.date, s.headline, s.score, s.confidence, s.curated, s.pinned]
                 writer.writerow([*row, "; ".join(s.context)])
             yield buffer.getvalue()
-
-
-def _as_dict(s: Suggestion) -> dict[str, object]:
-    data = asdict(s)
-    data["date"] = s.date.isoformat()
-    data["context"] = list(s.context)
-    return data
