@@ -613,6 +613,11 @@ def app_from_env() -> FastAPI:
     # and ready answers quick beside live rankings
     sys.setswitchinterval(SWITCH_INTERVAL)
     _return_large_blocks()
+    # tqdm (BM25's tokenizer uses it, disabled) would make its lock a multiprocessing semaphore, which a worker
+    # ended by SIGTERM leaves to the supervisor's resource tracker: "leaked semaphore objects" at every stop
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     return create_app(
         env.get("RECOMMENDER_SERVE_INDEX", str(DEFAULT_INDEX)),
         threads=int(env.get("RECOMMENDER_SERVE_THREADS", "2")),

@@ -409,6 +409,8 @@ def eval_command(
             out = Path(tempfile.mkdtemp(prefix="recommender-eval-"))
             typer.echo(f"report folder: {out}", err=True)
         started = time.perf_counter()
+        judged = _judged(archive) if decisions else None  # a missing or bad decisions file fails before the run
+        typer.echo("loading the index and reading the archive", err=True)
         recommender = _recommender(index_path, rankers)
         data = read(archive)
         known = set(recommender.index.ids)
@@ -424,8 +426,7 @@ def eval_command(
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         decided: dict[str, dict[str, float]] = {}
-        if decisions:
-            judged = _judged(archive)
+        if judged is not None:
             decided = decision_precision(recommender, judged, config.systems)
             result.extra["decisions"] = decided
         command = "recommender eval " + " ".join(sys.argv[2:])
@@ -770,6 +771,25 @@ def review(
     reviewer.stop()
 
 
+def port_in_use(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port (the port taken, the address not this machine's), or None.
+    Checked before a worker starts, so that `serve` never says it is serving and then fails."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return str(exc.strerror or exc).lower()
+    return None
+
+
 @app.command()
 def serve(
     index_path: IndexOption = DEFAULT_INDEX,
@@ -806,10 +826,13 @@ def serve(
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", QUERY_CORES):
         os.environ.setdefault(variable, str(max(1, cores // workers)))
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")  # the ranking threads' own malloc arenas only fragment memory
-    lists = "with ready lists (/health says whether they are current)" if meta.get("lists_fingerprint") else "no lists"
+    busy = port_in_use(host, port)
+    if busy:
+        fail(f"--port: cannot listen on {host}:{port} ({busy}); is another server running there? choose another --port")
+    lists = "its ready lists" if meta.get("lists_fingerprint") else "no ready lists (every answer ranked live)"
     typer.echo(
-        f"serving {index_path} ({lists}) on http://{host}:{port} (docs: /docs) with {workers} worker process(es); "
-        "a new build there is picked up within seconds, or at once on SIGHUP",
+        f"serving {index_path}, with {lists}, on http://{host}:{port} (API docs: http://{host}:{port}/docs), "
+        f"{plural(workers, 'worker')}; a new build there is picked up within seconds, or at once on SIGHUP",
         err=True,
     )
     if workers > 1:  # the supervisor, lean: run as a script, it imports uvicorn alone (supervise.py)
