@@ -16,16 +16,53 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click.core import Context as ClickContext  # typer ships its own click
+from typer._click.exceptions import UsageError as ClickUsageError
+from typer.core import TyperGroup
 
 from recommender.archive import MAX_ID, Archive, ArchiveError, Event, EventParseError, parse_event, read_archive
 from recommender.embed import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderError
 from recommender.index import DEFAULT_INDEX, IndexLoadError
+from recommender.wording import count
+
+
+class OneLineUsageError(ClickUsageError):
+    """A usage error (an unknown command or option, a value out of range) as one line naming what is wrong."""
+
+    def show(self, file: Any = None) -> None:
+        where = self.ctx.command_path if self.ctx is not None else "recommender"
+        typer.echo(f"error: {self.format_message()} (see `{where} --help`)", file=file or sys.stderr)
+
+
+class OneLineErrors(TyperGroup):
+    """The command group: click's usage errors (usage, hint and error: three lines) said in one line."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: ClickContext | None = None, **extra: Any
+    ) -> ClickContext:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except ClickUsageError as exc:
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClickUsageError as exc:
+            raise _one_line(exc) from None
+
+
+def _one_line(exc: ClickUsageError) -> ClickUsageError:
+    return exc if isinstance(exc, OneLineUsageError) else OneLineUsageError(exc.format_message(), exc.ctx)
+
 
 app = typer.Typer(
+    cls=OneLineErrors,
     help="Related-event suggestions for a news-event archive.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: wrapped at the terminal's width, never cut off (rich's table cuts)
 )
 
 DEFAULT_ARCHIVE = Path("archive")
@@ -103,11 +140,6 @@ LIST_STATES = {
     "stale": "STALE (made by another ranker): every answer is ranked live until `recommender index` remakes them",
     "none": "none (built with --no-lists): every answer is ranked live",
 }
-
-
-def plural(count: int, noun: str) -> str:
-    """'1 event', '2 events', '1,155 events'."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def echo_json(data: Any) -> None:
@@ -202,7 +234,7 @@ def index(
             extra=lists_step(jobs, log=lambda m: typer.echo(m, err=True)) if lists else None,
         )
     typer.echo(
-        f"indexed {report.count:,} events into {report.path} in {time.perf_counter() - started:.1f}s "
+        f"indexed {count(report.count, 'event')} into {report.path} in {time.perf_counter() - started:.1f}s "
         f"(read {read_seconds:.1f}s; embedded {report.embedded:,} at {report.docs_per_second:.0f} docs/s, "
         f"reused {report.reused:,}, removed {report.removed:,})"
     )
@@ -244,7 +276,7 @@ def _print_suggestions(suggestions: list[Any], as_json: bool, title: str, in_pag
         typer.echo("(* already in the event's curated Related list)")
     if in_page is not None:
         shown = sum(s.id in in_page for s in suggestions)
-        typer.echo(f"(+ in the page's own Related list: {shown} of the {plural(len(in_page), 'item')} it links to)")
+        typer.echo(f"(+ in the page's own Related list: {shown} of the {count(len(in_page), 'item')} it links to)")
 
 
 @app.command()
@@ -449,8 +481,9 @@ def eval_command(
     if decisions:
         first = next(iter(decided.values()), {"pairs": 0, "accepted": 0, "rejected": 0, "events": 0})
         typer.echo(
-            f"precision on decided pairs ({first['pairs']:,.0f} pairs of {first['events']:,.0f} events in "
-            f"decisions.jsonl: {first['accepted']:,.0f} accepted, {first['rejected']:,.0f} rejected):"
+            f"precision on decided pairs ({count(int(first['pairs']), 'pair')} of "
+            f"{count(int(first['events']), 'event')} in decisions.jsonl: {first['accepted']:,.0f} accepted, "
+            f"{first['rejected']:,.0f} rejected):"
         )
         for system, m in decided.items():
             typer.echo(
@@ -732,7 +765,7 @@ def suggest(
         else ""
     )
     typer.echo(
-        f"{summary.events:,} events, {summary.suggestions:,} suggestions in {seconds:.1f}s{curated}."
+        f"{count(summary.events, 'event')}, {count(summary.suggestions, 'suggestion')} in {seconds:.1f}s{curated}."
         + counts
         + remembered,
         err=True,
@@ -766,7 +799,7 @@ def review(
         except (ReviewError, ValueError) as exc:
             raise UsageError(str(exc)) from None
     reviewer.start()
-    typer.echo(f"reviewing {len(reviewer.window()):,} events of {archive} on http://{host}:{port}/", err=True)
+    typer.echo(f"reviewing {count(len(reviewer.window()), 'event')} of {archive} on http://{host}:{port}/", err=True)
     uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
     reviewer.stop()
 
@@ -832,7 +865,7 @@ def serve(
     lists = "its ready lists" if meta.get("lists_fingerprint") else "no ready lists (every answer ranked live)"
     typer.echo(
         f"serving {index_path}, with {lists}, on http://{host}:{port} (API docs: http://{host}:{port}/docs), "
-        f"{plural(workers, 'worker')}; a new build there is picked up within seconds, or at once on SIGHUP",
+        f"{count(workers, 'worker')}; a new build there is picked up within seconds, or at once on SIGHUP",
         err=True,
     )
     if workers > 1:  # the supervisor, lean: run as a script, it imports uvicorn alone (supervise.py)

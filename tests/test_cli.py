@@ -78,3 +78,37 @@ def test_a_page_file_of_no_indexed_event_is_a_one_line_error(sample_index_path, 
     result = CliRunner().invoke(app, ["related", str(page), "--index", str(sample_index_path)])
     assert result.exit_code == 2 and result.output.count("\n") == 1
     assert "no event of the index" in result.output and "2016-03-14" in result.output
+
+
+def test_counts_read_as_counts():
+    from recommender.wording import count
+
+    assert [count(1, "event"), count(2, "day"), count(1155, "event"), count(0, "item")] == [
+        "1 event",
+        "2 days",
+        "1,155 events",
+        "0 items",
+    ]
+
+
+def test_help_is_never_cut_off_in_an_80_column_terminal():
+    import typer
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    for name, command in commands.items():
+        shown = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+        assert shown.exit_code == 0 and "…" not in shown.output, (name, shown.output)
+        assert max(len(line) for line in shown.output.splitlines()) <= 80, name
+        for param in command.params:
+            assert all(opt in shown.output for opt in param.opts if opt.startswith("--")), (name, param.opts)
+
+
+def test_usage_errors_are_one_line_naming_what_is_wrong():
+    for args, says in (
+        (["relatd"], "No such command 'relatd'"),
+        (["related", "--bogus"], "No such option: --bogus"),
+        (["related", PUTIN, "--k", "0"], "'--k'"),
+    ):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2 and result.output.startswith("error: ") and says in result.output
+        assert result.output.count("\n") == 1, result.output
