@@ -33,6 +33,7 @@ ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 LIST_LINK = re.compile(r"^\s*\d+\.\s*\[(?P<text>.*)\]\((?P<href>[^)\s]*)\)\s*(?P<rest>.*)$")
 CONTEXT = re.compile(r"_Context:\s*(?P<items>.*?)\s*_\s*$")
 NEWS_PATH = re.compile(r"^news/(\d{4})/(\d{1,2})/(\d{1,2})/(.+)$")
+IN_A_PATH = re.compile(r"(?:^|/)(news/\d{4}/\d{1,2}/\d{1,2}/[^/]+\.md)$")
 
 MAX_ID = 300  # characters of an event id: a file whose id is longer is skipped
 MAX_FILE = 1_000_000  # bytes of an event file: a larger one is skipped
@@ -128,6 +129,13 @@ def link_key(href: str) -> str:
         year, month, day, rest = match.groups()
         return f"news/{year}/{int(month)}/{int(day)}/{rest}"
     return path
+
+
+def id_in_path(argument: str) -> str:
+    """The event id at the end of a path to its file (`archive/news/2016/03/14/x.md` is `news/2016/03/14/x.md`),
+    for ids given on the command line, where a user may name the file; anything else as it is."""
+    found = IN_A_PATH.search(argument.strip())
+    return found.group(1) if found else argument
 
 
 def in_event_layout(event_id: str) -> bool:

@@ -19,7 +19,7 @@ from typer._click.core import Context as ClickContext  # typer ships its own cli
 from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup
 
-from recommender.archive import MAX_ID, Archive, ArchiveError, Event, EventParseError, parse_event
+from recommender.archive import MAX_ID, Archive, ArchiveError, Event, EventParseError, id_in_path, parse_event
 from recommender.embed import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderError
 from recommender.index import DEFAULT_INDEX, IndexLoadError
 from recommender.reading import read_archive_cached
@@ -105,12 +105,39 @@ def parse_date(value: str | None, parameter: str) -> dt.date | None:
         raise UsageError(f"{parameter}: {value!r} is not a date (expected YYYY-MM-DD)") from None
 
 
-def date_window(since: str | None, until: str | None) -> tuple[dt.date | None, dt.date | None]:
-    """--since and --until as dates; --since after --until is an error, not an empty result."""
-    start, end = parse_date(since, "--since"), parse_date(until, "--until")
+def date_window(
+    since: str | None, until: str | None, names: tuple[str, str] = ("--since", "--until")
+) -> tuple[dt.date | None, dt.date | None]:
+    """--since and --until (or `names`) as dates; since after until is an error, not an empty result."""
+    start, end = parse_date(since, names[0]), parse_date(until, names[1])
     if start and end and start > end:
-        raise UsageError(f"--since {start} is after --until {end}: no date is in that window")
+        raise UsageError(f"{names[0]} {start} is after {names[1]} {end}: no date is in that window")
     return start, end
+
+
+# `related` and `eval` take --since/--until for the suggestions' dates; `suggest` and `review` choose which events
+# get suggestions, named apart. Their old --since/--until still work, hidden, with a warning.
+EventsSince = Annotated[
+    str | None, typer.Option("--events-since", help="Only events dated on or after this date get suggestions.")
+]
+EventsUntil = Annotated[
+    str | None, typer.Option("--events-until", help="Only events dated on or before this date get suggestions.")
+]
+OldSince = Annotated[str | None, typer.Option("--since", hidden=True, help="Deprecated: --events-since.")]
+OldUntil = Annotated[str | None, typer.Option("--until", hidden=True, help="Deprecated: --events-until.")]
+
+
+def events_window(
+    since: str | None, until: str | None, old_since: str | None, old_until: str | None, command: str
+) -> tuple[dt.date | None, dt.date | None]:
+    """The dates of the events that get suggestions, from --events-since/--events-until (or the old names)."""
+    if old_since is not None or old_until is not None:
+        typer.echo(
+            f"warning: `{command} --since/--until` are deprecated: say --events-since/--events-until (which events "
+            "get suggestions; `related --since/--until` filter the suggestions' own dates)",
+            err=True,
+        )
+    return date_window(since or old_since, until or old_until, ("--events-since", "--events-until"))
 
 
 def read(archive: Path, cached: bool = True) -> Archive:
@@ -265,6 +292,22 @@ def _print_suggestions(suggestions: list[Any], as_json: bool, title: str, in_pag
         typer.echo(f"(+ in the page's own Related list: {shown} of the {count(len(in_page), 'item')} it links to)")
 
 
+WINDOW_CONFIDENCE = 0.3  # `related`'s default floor within a date window (see window_confidence)
+
+
+def window_confidence(start: dt.date | None, end: dt.date | None) -> float:
+    """`related`'s --min-confidence when none is given: 0, but within a date window the ranker must fill the list
+    from the few events there, and what fills it is mostly unrelated (the Putin event within a week: a plane crash,
+    ExoMars): only suggestions at least WINDOW_CONFIDENCE sure are shown then, and stderr says so."""
+    if start is None and end is None:
+        return 0.0
+    typer.echo(
+        f"within --since/--until: only suggestions at least {WINDOW_CONFIDENCE} confident (--min-confidence 0 for all)",
+        err=True,
+    )
+    return WINDOW_CONFIDENCE
+
+
 @app.command()
 def related(
     event_id: Annotated[
@@ -282,12 +325,17 @@ def related(
             "--archive", help="The archive the event is in: its file's Related list, as it is now, marks curated."
         ),
     ] = None,
-    since: Annotated[str | None, typer.Option(help="Only events on or after this date.")] = None,
-    until: Annotated[str | None, typer.Option(help="Only events on or before this date.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only suggestions dated on or after this date.")] = None,
+    until: Annotated[str | None, typer.Option(help="Only suggestions dated on or before this date.")] = None,
     exclude_curated: Annotated[bool, typer.Option(help="Leave out events already curated.")] = False,
     min_confidence: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Only suggestions at least this confident (0-1; see README).")
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help=f"Only suggestions at least this confident (0-1; default 0; {WINDOW_CONFIDENCE} in a date window).",
+        ),
+    ] = None,
     system: Annotated[str, typer.Option(help="Ranker: fused (default), dense or bm25.")] = "fused",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     rankers: Annotated[
@@ -303,12 +351,16 @@ def related(
         if event_id is not None and len(event_id) > MAX_ID:  # no id is longer: no "closest ids" hint to look for
             raise UsageError(f"EVENT_ID: {len(event_id):,} characters, an id has at most {MAX_ID}")
         start, end = date_window(since, until)
+        if min_confidence is None:
+            min_confidence = window_confidence(start, end)
         recommender = _recommender(index_path, rankers)
         if system not in recommender.systems:
             raise UsageError(f"--system: unknown {system!r}, choose one of {', '.join(recommender.systems)}")
         in_page: set[str] | None = None
         if event_id is not None:
             index = recommender.index
+            if recommender.find(event_id) is None:  # a path to the event's file names it too
+                event_id = id_in_path(event_id) if recommender.find(id_in_path(event_id)) is not None else event_id
             page = _page_file(event_id) if recommender.find(event_id) is None else None
             if page is not None:  # a page file outside the index (SEED-EXAMPLE.md): its event's suggestions
                 row = _row_of_page(recommender, page, event_id, index_path)
@@ -576,8 +628,10 @@ def suggest(
     index_path: IndexOption = DEFAULT_INDEX,
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="Suggestions per event (at most).")] = 10,
     only: Annotated[list[str] | None, typer.Option("--only", help="Only this event id (repeatable).")] = None,
-    since: Annotated[str | None, typer.Option(help="Only events dated on or after this date.")] = None,
-    until: Annotated[str | None, typer.Option(help="Only events dated on or before this date.")] = None,
+    events_since: EventsSince = None,
+    events_until: EventsUntil = None,
+    since: OldSince = None,
+    until: OldUntil = None,
     past_only: Annotated[bool, typer.Option(help="Suggest only events dated on or before each event.")] = False,
     new_only: Annotated[
         bool, typer.Option(help="Only events with neither a Related nor a Suggested related section.")
@@ -608,8 +662,10 @@ def suggest(
     with clear_errors():
         started = time.perf_counter()
         request = BatchRequest(
-            archive, index_path, BatchOptions(k, past_only, include_curated, min_confidence), tuple(only or ()),
-            *date_window(since, until), new_only, write, rules_file, fmt, out, jobs,
+            archive, index_path, BatchOptions(k, past_only, include_curated, min_confidence),
+            tuple(map(id_in_path, only or ())),
+            *events_window(events_since, events_until, since, until, "suggest"), new_only, write, rules_file, fmt,
+            out, jobs,
         )  # fmt: skip
         recommender = _recommender(index_path)
         try:
@@ -632,8 +688,10 @@ def review(
         str | None,
         typer.Option(envvar="RECOMMENDER_REVIEW_TOKEN", help="Secret every request must carry (open /?token=...)."),
     ] = None,
-    since: Annotated[str | None, typer.Option(help="Only events dated on or after this date.")] = None,
-    until: Annotated[str | None, typer.Option(help="Only events dated on or before this date.")] = None,
+    events_since: EventsSince = None,
+    events_until: EventsUntil = None,
+    since: OldSince = None,
+    until: OldUntil = None,
     k: Annotated[int, typer.Option("--k", min=1, max=50, help="Suggestions per event.")] = 10,
 ) -> None:
     """Review suggestions in the browser: accept into Related, reject for good, skip, undo (decisions.jsonl)."""
@@ -642,7 +700,7 @@ def review(
     from recommender.review import Reviewer, ReviewError, create_review_app
 
     with clear_errors():
-        start, end = date_window(since, until)
+        start, end = events_window(events_since, events_until, since, until, "review")
         try:
             reviewer = Reviewer.open(archive, index_path, k=k, since=start, until=end, log=typer.echo)
             app_ = create_review_app(reviewer, host, token)

@@ -26,7 +26,19 @@ def test_cli_unknown_id_exit_2_with_closest(sample_index_path):
         app, ["related", "news/2016/03/14/russian-president", "--index", str(sample_index_path)]
     )
     assert result.exit_code == 2
-    assert result.output.startswith("error: unknown event id") and PUTIN in result.output
+    assert result.output == f"error: unknown event id 'news/2016/03/14/russian-president'; did you mean {PUTIN}?\n"
+
+
+def test_an_id_like_no_id_gets_no_guesses_and_a_path_to_an_event_file_is_its_id(sample_index_path, sample_path):
+    runner = CliRunner()
+    for nothing_like in ("/etc/passwd", "news/2016/03/14/nope.md"):
+        result = runner.invoke(app, ["related", nothing_like, "--index", str(sample_index_path)])
+        assert result.exit_code == 2 and result.output == f"error: unknown event id {nothing_like!r}\n"
+    as_path = runner.invoke(
+        app, ["related", f"archive/{PUTIN}", "--k", "3", "--json", "--index", str(sample_index_path)]
+    )
+    by_id = runner.invoke(app, ["related", PUTIN, "--k", "3", "--json", "--index", str(sample_index_path)])
+    assert as_path.exit_code == 0 and as_path.stdout == by_id.stdout
 
 
 def test_cli_bad_parameters_name_the_parameter(sample_index_path):
@@ -114,3 +126,15 @@ def test_usage_errors_are_one_line_naming_what_is_wrong():
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 2 and result.output.startswith("error: ") and says in result.output
         assert result.output.count("\n") == 1, result.output
+
+
+def test_a_narrow_window_shows_what_belongs_not_filler(sample_index_path):
+    """Within a week after the Putin event the ranker must fill its list from what happened then: by default only
+    suggestions at least 0.3 confident are shown there, and stderr says so; --min-confidence 0 shows all."""
+    window = ["--since", "2016-03-21", "--until", "2016-03-27", "--json", "--index", str(sample_index_path)]
+    shown = CliRunner().invoke(app, ["related", PUTIN, *window])
+    everything = CliRunner().invoke(app, ["related", PUTIN, *window, "--min-confidence", "0"])
+    kept, all_ = json.loads(shown.stdout), json.loads(everything.stdout)
+    assert "at least 0.3 confident" in shown.stderr and "at least" not in everything.stderr
+    assert len(all_) == 10 and 0 < len(kept) < 10 and all(s["confidence"] >= 0.3 for s in kept)
+    assert [s["id"] for s in kept] == [s["id"] for s in all_[: len(kept)]]

@@ -32,10 +32,11 @@ from recommender.rank.threads import query_cores, threads
 from recommender.rank.topk import top
 
 SCORE_SYSTEMS = ("dense", "bm25")  # ranked by one score alone; every other system is a trained ranker
+CLOSE_ENOUGH, CLEAR_MARGIN = 85, 5  # WRatio (0-100) of the one id an unknown id is taken as a typo of
 
 
 class UnknownEventError(KeyError):
-    """An id that is not in the index; carries the closest ids by name."""
+    """An id that is not in the index; carries the one id it is most likely a typo of, if any."""
 
     def __init__(self, event_id: str, closest: list[str]):
         super().__init__(event_id)
@@ -43,8 +44,8 @@ class UnknownEventError(KeyError):
         self.closest = closest
 
     def __str__(self) -> str:
-        hint = "".join(f"\n  {i}" for i in self.closest)  # one per line: ids run to 150 characters
-        return f"unknown event id {self.event_id!r}" + (f"; closest ids:{hint}" if hint else "")
+        hint = f"; did you mean {self.closest[0]}?" if self.closest else ""
+        return f"unknown event id {self.event_id!r}{hint}"
 
 
 class Recommender:
@@ -110,7 +111,7 @@ class Recommender:
         months and days with or without zero padding)."""
         row = self.find(event_id)
         if row is None:
-            raise UnknownEventError(event_id, closest_ids(self.index, event_id))
+            raise UnknownEventError(event_id, closest_ids(self.index, event_id))  # at most one
         return row
 
     def find(self, event_id: str) -> int | None:
@@ -379,8 +380,12 @@ def headline_words(headline: str) -> set[str]:
     return set(re.findall(r"\w+", headline.lower()))
 
 
-def closest_ids(index: Index, event_id: str, limit: int = 5) -> list[str]:
-    """The indexed ids most like `event_id`, for an error message."""
+def closest_ids(index: Index, event_id: str) -> list[str]:
+    """The one indexed id `event_id` is most likely a typo or a shortening of, for an error message; none when
+    no id is clearly it (a path such as /etc/passwd is like no id, and gets no guesses)."""
     from rapidfuzz import fuzz, process
 
-    return [m[0] for m in process.extract(event_id, index.ids, scorer=fuzz.WRatio, limit=limit)]
+    found = process.extract(event_id, index.ids, scorer=fuzz.WRatio, limit=2)
+    if not found or found[0][1] < CLOSE_ENOUGH or (len(found) > 1 and found[0][1] - found[1][1] < CLEAR_MARGIN):
+        return []
+    return [found[0][0]]
