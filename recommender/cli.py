@@ -166,8 +166,10 @@ def validate(
 ) -> None:
     """Parse every event file and report counts, unresolved links and every skipped file with its reason (and,
     with --index, whether the index's ready lists are current or stale)."""
+    from recommender.suggest.run import index_coverage
+
     with clear_errors():
-        lists = _recommender(index_path).lists_state if index_path is not None else None
+        recommender = _recommender(index_path) if index_path is not None else None
         data = read(archive)
     events = data.events.values()
     unresolved = data.unresolved_links()
@@ -178,12 +180,14 @@ def validate(
         "with_related": sum(1 for e in events if e.related),
         "related_links": sum(len(e.related) for e in events),
         "unresolved_links": len(unresolved),
+        "unresolved": [{"event": event_id, "href": href} for event_id, href in unresolved],
         "skipped": [asdict(s) for s in data.skipped],
         "warnings": data.warnings,
         "fingerprint": data.fingerprint,
     }
-    if lists is not None:
-        report["lists"] = lists
+    if recommender is not None:
+        report["lists"] = recommender.lists_state
+        report["index"] = {"path": str(index_path), **index_coverage(recommender, data)}
     if as_json:
         echo_json(report)
     else:
@@ -200,8 +204,38 @@ def _print_validation(report: dict[str, Any], data: Archive) -> None:
         typer.echo(f"  skipped {skipped.path}: {skipped.reason}")
     for warning in data.warnings:
         typer.echo(f"  warning: {warning}")
-    if "lists" in report:
+    for event_id, href in data.unresolved_links()[:UNRESOLVED_SHOWN]:
+        typer.echo(f"  unresolved link in {event_id}: {href}")
+    if report["unresolved_links"] > UNRESOLVED_SHOWN:
+        typer.echo(f"  ... the first {UNRESOLVED_SHOWN} of {report['unresolved_links']:,} (all of them: --json)")
+    if "index" in report:
+        _print_coverage(report)
+
+
+UNRESOLVED_SHOWN = 5  # unresolved links listed in validate's text report; --json lists every one
+
+
+def _print_coverage(report: dict[str, Any]) -> None:
+    """Whether the index is this archive's, and then whether its ready lists are current."""
+    index = report["index"]
+    if index["matches"]:
+        typer.echo(f"{'index':>18}: {index['path']} holds exactly this archive's events, as they are now")
         typer.echo(f"{'ready lists':>18}: {LIST_STATES[report['lists']]}")
+        return
+    differences = [
+        f"{count(index[key], 'event')} {what} (first: {index['first'][key][0]})"
+        for key, what in (
+            ("not_in_index", "of this archive not in it"),
+            ("not_in_archive", "of it not in this archive"),
+            ("changed", "changed since it was built"),
+        )
+        if index[key]
+    ]
+    typer.echo(f"{'index':>18}: {index['path']} is not this archive's: " + "; ".join(differences))
+    typer.echo(
+        f"{'ready lists':>18}: not checked against this archive; "
+        f"`recommender index --archive {report['archive']} --out {index['path']}` brings the index up to date"
+    )
 
 
 @app.command()

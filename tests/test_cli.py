@@ -138,3 +138,28 @@ def test_a_narrow_window_shows_what_belongs_not_filler(sample_index_path):
     assert "at least 0.3 confident" in shown.stderr and "at least" not in everything.stderr
     assert len(all_) == 10 and 0 < len(kept) < 10 and all(s["confidence"] >= 0.3 for s in kept)
     assert [s["id"] for s in kept] == [s["id"] for s in all_[: len(kept)]]
+
+
+def test_validate_says_how_an_index_differs_and_lists_unresolved_links(archive_copy, index_copy, sample_path):
+    """An index of a few days of the sample, checked against the whole sample: not "ready lists: current", but
+    what differs; and the unresolved links are listed (the first few in text, every one in --json)."""
+    import shutil
+
+    from recommender.archive import read_archive
+    from recommender.index import build_index
+
+    kept = {f"news/2016/03/{day}" for day in range(13, 18)}
+    for day in [d for d in archive_copy.glob("news/*/*/*") if d.is_dir()]:
+        if str(day.relative_to(archive_copy)) not in kept:
+            shutil.rmtree(day)
+    build_index(read_archive(archive_copy), index_copy)  # the vectors reused: nothing embedded
+    args = ["validate", "--archive", str(sample_path), "--index", str(index_copy)]
+    text = CliRunner().invoke(app, args)
+    assert text.exit_code == 0, text.output
+    assert "is not this archive's" in text.stdout and "of this archive not in it" in text.stdout
+    assert "current" not in text.stdout
+    assert text.stdout.count("unresolved link in ") == 5 and "(all of them: --json)" in text.stdout
+    report = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    assert report["index"]["not_in_index"] > 1000 and not report["index"]["matches"]
+    assert len(report["unresolved"]) == report["unresolved_links"] > 1000
+    assert set(report["unresolved"][0]) == {"event", "href"}

@@ -17,12 +17,14 @@ FLOW = [
         "recommender.onnx_export",
         "recommender.embed",
         "recommender.archive",
+        "recommender.reading",
     ),
     ("recommender.index",),
     ("recommender.rank",),
     ("recommender.truth",),
     ("recommender.evaluate", "recommender.tune", "recommender.finetune", "recommender.suggest"),
-    ("recommender.api", "recommender.review", "recommender.cli", "recommender.__main__"),
+    ("recommender.api", "recommender.review", "recommender.cli", "recommender.__main__", "recommender.environment"),
+    ("recommender.testing",),  # the tests' and benchmarks' server harness
 ]
 
 
