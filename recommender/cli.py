@@ -385,8 +385,8 @@ def related(
         if event_id is not None and len(event_id) > MAX_ID:  # no id is longer: no "closest ids" hint to look for
             raise UsageError(f"EVENT_ID: {len(event_id):,} characters, an id has at most {MAX_ID}")
         start, end = date_window(since, until)
-        if min_confidence is None:
-            min_confidence = window_confidence(start, end)
+        if min_confidence is None:  # free text and the dense and bm25 systems have no confidence to filter by
+            min_confidence = window_confidence(start, end) if event_id is not None and system == "fused" else 0.0
         recommender = _recommender(index_path, rankers)
         if system not in recommender.systems:
             raise UsageError(f"--system: unknown {system!r}, choose one of {', '.join(recommender.systems)}")
