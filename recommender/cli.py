@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 
 from recommender.archive import MAX_ID, Archive, ArchiveError, Event, EventParseError, id_in_path, parse_event
 from recommender.embed import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderError
+from recommender.eventfile import related_ids
 from recommender.index import DEFAULT_INDEX, IndexLoadError
 from recommender.reading import read_archive_cached
 from recommender.wording import count
@@ -401,20 +402,11 @@ def related(
                 in_page = {i for i in map(recommender.find_id, (link.href for link in page.related)) if i}
             else:
                 row = recommender.row_of(event_id)
-            curated = set(index.record(row).curated)
-            if archive is not None:
-                curated = _curated_in_file(recommender, read(archive), index.ids[row], archive)
-            exclude = {index.position[c] for c in curated if c in index.position} if exclude_curated else set()
-            suggestions = recommender.related_to_row(
-                row,
-                k,
-                exclude_rows=exclude,
-                since=start,
-                until=end,
-                system=system,
-                curated=curated,
-                min_confidence=min_confidence,
-            )
+            curated = None if archive is None else _curated_in_file(recommender, read(archive), index.ids[row], archive)
+            from recommender.rank import RelatedRequest
+
+            request = RelatedRequest(k, start, end, system, min_confidence, exclude_curated, curated)
+            suggestions = recommender.answer(row, request)
             title = f"{index.date(row)}  {index.headlines[row][:120]}"
             if system == "fused" and recommender.lists_state == "stale":
                 typer.echo("warning: the index's ready lists were made by another ranker: ranking live", err=True)
@@ -447,12 +439,12 @@ def _row_of_page(recommender: Any, page: Event, argument: str, index_path: Path)
     return int(row)
 
 
-def _curated_in_file(recommender: Any, data: Archive, event_id: str, archive: Path) -> set[str]:
+def _curated_in_file(recommender: Any, data: Archive, event_id: str, archive: Path) -> frozenset[str]:
     """The ids of the event's Related list as its file in `data` has it now."""
     event = data.events.get(event_id)
     if event is None:
         raise UsageError(f"--archive: {archive} has no event {event_id}")
-    return {i for i in map(recommender.find_id, (link.href for link in event.related)) if i is not None}
+    return related_ids(event, recommender.find_id)
 
 
 @app.command(name="eval")

@@ -16,6 +16,7 @@ FLOW = [
         "recommender.names",
         "recommender.onnx_export",
         "recommender.embed",
+        "recommender.eventfile",
         "recommender.archive",
         "recommender.reading",
     ),
@@ -23,8 +24,14 @@ FLOW = [
     ("recommender.rank",),
     ("recommender.truth",),
     ("recommender.evaluate", "recommender.tune", "recommender.finetune", "recommender.suggest"),
-    ("recommender.api", "recommender.review", "recommender.cli", "recommender.__main__", "recommender.environment"),
-    ("recommender.testing",),  # the tests' and benchmarks' server harness
+    (
+        "recommender.api",
+        "recommender.review",
+        "recommender.cli",
+        "recommender.__main__",
+        "recommender.environment",  # the serve settings name the query threads' variable
+        "recommender.testing",
+    ),
 ]
 
 

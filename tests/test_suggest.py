@@ -154,14 +154,14 @@ def test_read_only_files_are_reported_and_skipped_and_deleted_ones_not_processed
 
 
 def test_batched_and_parallel_suggestions_equal_one_at_a_time(recommender):
-    from recommender.suggest import EditorRules, suggest_all
+    from recommender.suggest import BatchOptions, EditorRules, suggest_all
     from recommender.suggest.batch import BLOCK, outside_layout
 
     rows = list(range(0, len(recommender.index), 2))[: 2 * BLOCK + 10]  # three blocks, the last one short
     seed = set(outside_layout(recommender.index))  # the seed page: never suggested in a batch
     one_by_one = [recommender.related_to_row(r, k=5, exclude_rows=seed) for r in rows]
     for jobs in (1, 2):
-        batched = list(suggest_all(recommender, rows, 5, EditorRules(), past_only=False, jobs=jobs))
+        batched = list(suggest_all(recommender, rows, EditorRules(), BatchOptions(k=5), jobs=jobs))
         assert [item.id for item in batched] == [recommender.index.ids[r] for r in rows]
         assert [[s.id for s in item.suggestions] for item in batched] == [[s.id for s in x] for x in one_by_one]
         assert [[s.score for s in item.suggestions] for item in batched] == [[s.score for s in x] for x in one_by_one]
