@@ -42,6 +42,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from recommender import webguard
 from recommender.archive import MAX_ID
 from recommender.index import DEFAULT_INDEX, IndexLoadError, IndexMeta, load_index
 from recommender.rank import Recommender, RelatedRequest, Suggestion
@@ -236,8 +237,9 @@ def _reject_constant(name: str) -> Any:
 
 
 class BodyGuard:
-    """Refuse, before any endpoint sees it, a body over `limit` bytes (413, read no further) and one that is not
-    strict JSON: NaN and Infinity, lone surrogates, bad UTF-8 (422). The body is then passed on unchanged."""
+    """Refuse, before any endpoint sees it, a body over `limit` bytes (413, read no further), one not sent within
+    `webguard.BODY_TIMEOUT` (408) and one that is not strict JSON: NaN and Infinity, lone surrogates, bad UTF-8,
+    nesting deeper than `webguard.MAX_DEPTH` (422). The body is then passed on unchanged."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY):
         self.app = app
@@ -253,8 +255,14 @@ class BodyGuard:
             await too_big(scope, receive, send)
             return
         chunks, size, more = [], 0, True
+        deadline = time.monotonic() + webguard.BODY_TIMEOUT
         while more:
-            message = await receive()
+            try:
+                message = await webguard.receive_within(receive, deadline)
+            except webguard.BodyTimeout:
+                late = f"the body was not sent within {webguard.BODY_TIMEOUT:.0f} s"
+                await _error(408, ["body"], late, "timeout")(scope, receive, send)
+                return
             if message["type"] != "http.request":
                 return  # the client went away
             chunks.append(message.get("body", b""))
@@ -282,6 +290,9 @@ class BodyGuard:
 
 def _json_problem(body: bytes) -> str | None:
     """Why `body` is not strict JSON, or None."""
+    deep = webguard.nesting_problem(body)
+    if deep:
+        return deep
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -25,3 +25,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def writable(path: Path) -> bool:
+    """A file marked read-only (no write bit) is left alone, even for a user, like root, who could write it."""
+    return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)

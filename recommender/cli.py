@@ -708,11 +708,23 @@ def suggest(
 def review(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
     index_path: IndexOption = DEFAULT_INDEX,
-    host: Annotated[str, typer.Option(help="Address to listen on (not loopback: --token is needed).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (not loopback: a token is needed, see --token-file).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8010,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File whose first line is the secret every request must carry (open /?token=...), 16+ characters; "
+            "or set RECOMMENDER_TOKEN."
+        ),
+    ] = None,
     token: Annotated[
-        str | None,
-        typer.Option(envvar="RECOMMENDER_REVIEW_TOKEN", help="Secret every request must carry (open /?token=...)."),
+        str | None, typer.Option(hidden=True, help="The secret itself (visible to every user in `ps`: prefer a file).")
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(help="A name or address other machines reach this server by (repeat for more)."),
     ] = None,
     events_since: EventsSince = None,
     events_until: EventsUntil = None,
@@ -723,18 +735,26 @@ def review(
     """Review suggestions in the browser: accept into Related, reject for good, skip, undo (decisions.jsonl)."""
     import uvicorn
 
+    from recommender import webguard
     from recommender.review import Reviewer, ReviewError, create_review_app
 
     with clear_errors():
         start, end = events_window(events_since, events_until, since, until, "review")
         try:
+            secret = webguard.read_token(token, token_file, dict(os.environ))
+            if token:
+                typer.echo(
+                    "warning: a --token is visible to every user of this machine (ps): use --token-file", err=True
+                )
             reviewer = Reviewer.open(archive, index_path, k=k, since=start, until=end, log=typer.echo)
-            app_ = create_review_app(reviewer, host, token)
+            app_ = create_review_app(reviewer, host, secret, tuple(allowed_host or ()))
         except (ReviewError, ValueError) as exc:
             raise UsageError(str(exc)) from None
     reviewer.start()
     typer.echo(f"reviewing {count(len(reviewer.window()), 'event')} of {archive} on http://{host}:{port}/", err=True)
-    uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    uvicorn.run(
+        app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3, **webguard.server_options()
+    )
     reviewer.stop()
 
 
@@ -790,6 +810,8 @@ def serve(
         supervisor = str(Path(__file__).with_name("supervise.py"))
         os.execv(sys.executable, [sys.executable, supervisor, host, str(port), str(workers)])
     # Requests still running 3 s after SIGTERM are cut off: the server stops within 5 s whatever its load.
+    from recommender.webguard import server_options
+
     config = uvicorn.Config(
         "recommender.api:app_from_env",
         factory=True,
@@ -797,6 +819,7 @@ def serve(
         port=port,
         log_level="warning",
         timeout_graceful_shutdown=3,
+        **server_options(),
     )
     uvicorn.Server(config).run()
 

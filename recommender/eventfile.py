@@ -16,7 +16,8 @@ from urllib.parse import quote, unquote
 
 DATE_LINK = re.compile(r"^###\s*\[(?P<date>[^\]]*)\]\((?P<href>[^)]*)\)")
 ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-LIST_LINK = re.compile(r"^\s*\d+\.\s*\[(?P<text>.*)\]\((?P<href>[^)\s]*)\)\s*(?P<rest>.*)$")
+# a list item's link: its text runs to the last `](` not escaped by a backslash (text and Context escape theirs)
+LIST_LINK = re.compile(r"^\s*\d+\.\s*\[(?P<text>[^\\]*(?:\\.[^\\]*)*)\]\((?P<href>[^)\s]*)\)\s*(?P<rest>.*)$")
 CONTEXT = re.compile(r"_Context:\s*(?P<items>.*?)\s*_\s*$")
 NEWS_PATH = re.compile(r"^news/(\d{4})/(\d{1,2})/(\d{1,2})/(.+)$")
 IN_A_PATH = re.compile(r"(?:^|/)(news/\d{4}/\d{1,2}/\d{1,2}/[^/]+\.md)$")
@@ -161,15 +162,48 @@ def _sources(lines: list[str]) -> Iterator[Source]:
 def _links(lines: list[str]) -> Iterator[RelatedLink]:
     for line in lines:
         match = LIST_LINK.match(line)
-        if not match:
+        if match and not is_archive_href(match.group("href")):
+            match = _FIRST_LINK.match(line)  # an unescaped `](...)` after the link (written by hand, or before 27)
+        if not match or not is_archive_href(match.group("href")):
             continue
         context = CONTEXT.search(match.group("rest"))
         items = context.group("items").split(",") if context else []
         yield RelatedLink(
-            text=match.group("text").strip(),
+            text=unescape_text(match.group("text").strip()),
             href=match.group("href").strip(),
-            context=tuple(i.strip() for i in items if i.strip()),
+            context=tuple(unescape_text(i.strip()) for i in items if i.strip()),
         )
+
+
+_FIRST_LINK = re.compile(r"^\s*\d+\.\s*\[(?P<text>(?:[^\\]|\\.)*?)\]\((?P<href>[^)\s]*)\)\s*(?P<rest>.*)$")
+_ESCAPED = re.compile(r"\\([\\\[\]])")
+_TO_ESCAPE = re.compile(r"([\\\[\]])")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def is_archive_href(href: str) -> bool:
+    """A Related or Suggested link may point at an event of the archive only: a path, never a URL with a scheme
+    (`javascript:`, `https:`) or another host (`//host/...`)."""
+    href = href.strip()
+    return not (_SCHEME.match(href) or href.startswith(("//", "\\")))
+
+
+def escape_text(text: str) -> str:
+    """Text as a list item's link text or Context is written (`unescape_text` reads it back): on one line, single
+    spaces, and backslashes and brackets escaped the markdown way, so no `](` in it can end the link early or
+    start another link."""
+    return _TO_ESCAPE.sub(r"\\\1", " ".join(text.split()))
+
+
+def link_text(headline: str) -> str:
+    """An event's headline (markdown, as its `# ` line has it) as a list item's link text: the same words, its
+    brackets escaped whether or not the headline escaped them."""
+    return escape_text(unescape_text(headline))
+
+
+def unescape_text(text: str) -> str:
+    """What a link text or Context item written by `escape_text` (or by hand, markdown-escaped) says."""
+    return _ESCAPED.sub(r"\1", text)
 
 
 def related_href(event_id: str) -> str:
@@ -197,10 +231,11 @@ def clean_context(text: str) -> str:
 
 
 def related_line(number: int, headline: str, event_id: str, context: str) -> str:
-    """One Related item, as the archive writes it: `N. [headline](/news/YYYY/MM/D/slug.md) _Context: ..._`."""
-    text = " ".join(headline.split())
-    context = clean_context(context)
-    return f"{number}. [{text}]({related_href(event_id)})" + (f" _Context: {context}_" if context else "")
+    """One Related item, as the archive writes it: `N. [headline](/news/YYYY/MM/D/slug.md) _Context: ..._`, its
+    text and Context escaped (`escape_text`) so that the archive reader reads back exactly these."""
+    items = [escape_text(item) for item in clean_context(context).split(", ") if item]
+    line = f"{number}. [{link_text(headline)}]({related_href(event_id)})"
+    return line + (f" _Context: {', '.join(items)}_" if items else "")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,10 @@ def supervise(host: str, port: int, workers: int) -> None:
         workers=workers,
         log_level="warning",
         timeout_graceful_shutdown=3,
+        # webguard.server_options(), by name: importing the package here would load numpy in the supervisor
+        http="recommender.webguard:TimedH11Protocol",
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16_384,
     )
     listening = config.bind_socket()
     # a worker gets this socket without its protocol number, so asyncio does not set TCP_NODELAY on what it

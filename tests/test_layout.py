@@ -13,6 +13,7 @@ FLOW = [
     (
         "recommender.atomic",
         "recommender.wording",
+        "recommender.locking",
         "recommender.names",
         "recommender.onnx_export",
         "recommender.embed",
@@ -31,6 +32,7 @@ FLOW = [
         "recommender.__main__",
         "recommender.environment",  # the serve settings name the query threads' variable
         "recommender.testing",
+        "recommender.webguard",
     ),
 ]
 

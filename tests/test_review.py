@@ -238,13 +238,13 @@ def test_csrf_origin_and_host_are_checked(reviewer):
 def test_other_addresses_need_a_token(reviewer):
     with pytest.raises(ValueError, match="--token"):
         create_review_app(reviewer, host="0.0.0.0")
-    app = create_review_app(reviewer, host="192.168.1.5", token="s3cret")
+    app = create_review_app(reviewer, host="192.168.1.5", token="s3cret-s3cret-s3cret")
     web = TestClient(app, base_url="http://192.168.1.5:8010")
     assert web.get("/").status_code == 401
     assert web.get("/event/" + PUTIN).status_code == 401
     fields = {"csrf": app.state.csrf, "event": PUTIN, "candidate": MOSUL, "digest": "x", "action": "skip"}
     assert web.post("/decide", data=fields).status_code == 401
-    opened = web.get("/?token=s3cret", follow_redirects=False)
+    opened = web.get("/?token=s3cret-s3cret-s3cret", follow_redirects=False)
     assert opened.status_code == 303 and "review_token" in opened.headers["set-cookie"]
     assert web.get("/").status_code == 200  # the cookie now carries it
     page = web.get("/event/" + PUTIN).text
@@ -253,6 +253,7 @@ def test_other_addresses_need_a_token(reviewer):
 
 def test_the_cli_refuses_a_public_address_without_a_token(archive_copy, index_copy, monkeypatch):
     monkeypatch.delenv("RECOMMENDER_REVIEW_TOKEN", raising=False)
+    monkeypatch.delenv("RECOMMENDER_TOKEN", raising=False)
     args = ["review", "--archive", str(archive_copy), "--index", str(index_copy), "--host", "0.0.0.0"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2 and "--token" in result.output

@@ -67,7 +67,8 @@ def test_write_twice_is_idempotent_and_leaves_curated_lists_alone(archive_copy, 
     event = archive.events[PUTIN]
     assert len(event.suggested) == 5 and event.related  # curated list still read as curated
     assert all(archive.resolve(link.href) for link in event.suggested)
-    assert sum(bool(link.context) for link in event.suggested) >= 4  # the names both share, as written
+    # what both truly share (the names both write, or the story both are filed under); blank where nothing: 3 of 5
+    assert sum(bool(link.context) for link in event.suggested) >= 3
 
 
 def test_markdown_output_is_the_seed_format_and_parses_back(archive_copy, sample_index_path, tmp_path):

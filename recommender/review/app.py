@@ -1,16 +1,21 @@
 """The review web app: `create_review_app(reviewer, host, token)`, served by `recommender review`.
 
-Safety: the app answers only requests addressed to the host it serves (no DNS rebinding); bound to any address
-other than loopback it needs a token (`--token`, or RECOMMENDER_REVIEW_TOKEN), which every request then carries
-(opening `/?token=...` once sets it as a same-site cookie); every POST carries the server's random CSRF token
-(in each form) and, when the browser sends one, an Origin of this very server, so no other site can post a
-decision. Decisions only ever write files of the index's id map under the archive root (see `Reviewer.path_of`).
+Safety: the app answers only requests addressed to a name it serves (no DNS rebinding): loopback's, the address
+it is bound to, each `--allowed-host`, and, bound to every address, the machine's own names and addresses. Bound
+to any address other than loopback it needs a token of at least 16 characters (`--token-file`, or
+RECOMMENDER_TOKEN), which every request then carries (opening `/?token=...` once sets it as a same-site cookie);
+wrong guesses of it have a budget, per client and in all (`webguard.GuessBudget`: then 429). Every POST carries
+the server's random CSRF token (in each form) and, when the browser sends one, an Origin of this very server, so
+no other site can post a decision. Decisions only ever write files of the index's id map under the archive root
+(see `Reviewer.path_of`). Bodies are limited before they are read, pages carry a CSP that allows their own
+inline style and script only, and a damaged decisions.jsonl or editors.toml is a page that names the file and
+line (503), never a 500.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -18,55 +23,80 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from recommender import webguard
 from recommender.review import pages
-from recommender.review.queue import Reviewer, ReviewError, StaleFileError
+from recommender.review.queue import DamagedFileError, Reviewer, ReviewError, StaleFileError
 
 MAX_FORM = 64_000  # bytes of a decision form (a Context is one line)
 COOKIE = "review_token"
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+is_loopback = webguard.is_loopback
 
 
-def create_review_app(reviewer: Reviewer, host: str = "127.0.0.1", token: str | None = None) -> FastAPI:
-    """The app over `reviewer`; a non-loopback `host` without a `token` is refused (ValueError)."""
+def create_review_app(
+    reviewer: Reviewer,
+    host: str = "127.0.0.1",
+    token: str | None = None,
+    allowed_hosts: tuple[str, ...] = (),
+    guesses: webguard.GuessBudget | None = None,
+) -> FastAPI:
+    """The app over `reviewer`; a non-loopback `host` without a `token`, or a token under 16 characters, is
+    refused (ValueError). `allowed_hosts`: more names or addresses that requests may address."""
     if not is_loopback(host) and not token:
-        raise ValueError(f"--host {host} is not a loopback address: give --token (or RECOMMENDER_REVIEW_TOKEN)")
+        raise ValueError(f"--host {host} is not a loopback address: give --token-file (or RECOMMENDER_TOKEN)")
+    if token and (problem := webguard.token_problem(token)):
+        raise ValueError(f"--token: {problem}")
     csrf = secrets.token_urlsafe(32)
-    allowed_hosts = {"127.0.0.1", "localhost", "::1", host.strip("[]")}
+    names = webguard.host_names(host, allowed_hosts)
+    budget = guesses or webguard.GuessBudget()
     app = FastAPI(title="recommender review", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.reviewer = reviewer
     app.state.csrf = csrf
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        hostname = (urlsplit(f"//{request.headers.get('host', '')}").hostname or "").strip("[]")
-        if hostname not in allowed_hosts:
+        if webguard.request_host(request.headers.get("host", "")) not in names:
             return Response("unknown Host", status_code=421)
-        if token:
+        if token and request.url.path != "/health":
             given = request.query_params.get("token")
-            if given is not None and _same(given, token) and request.method == "GET":
-                back = RedirectResponse(request.url.path, status_code=303)
-                back.set_cookie(COOKIE, token, httponly=True, samesite="strict")
-                return back
             presented = request.cookies.get(COOKIE) or request.headers.get("x-review-token") or ""
-            if not _same(presented, token) and request.url.path != "/health":
+            client = request.client.host if request.client else ""
+            if given is not None or presented:
+                wait = budget.wait(client)
+                if wait > 0:  # no token is compared past the budget: guessing cannot go faster than it
+                    headers = {"Retry-After": webguard.retry_after(wait)}
+                    return Response("too many wrong tokens: wait", status_code=429, headers=headers)
+            if given is not None and request.method == "GET":
+                if _same(given, token):
+                    back = RedirectResponse(webguard.safe_path(request.url.path), status_code=303)
+                    back.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+                    return back
+                budget.failed(client)
+                return Response("wrong token", status_code=401)
+            if not _same(presented, token):
+                if presented:
+                    budget.failed(client)
                 return Response("this review server needs its token: open /?token=...", status_code=401)
         if request.method == "POST":
             origin = request.headers.get("origin") or request.headers.get("referer")
             if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
                 return Response("cross-site request refused", status_code=403)
-        response = await call_next(request)
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return await call_next(request)
+
+    headers = {
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": pages.CSP,
+    }
+    app.add_middleware(webguard.PageGuard, limit=MAX_FORM, headers=headers)  # outermost: limits, then headers
+
+    @app.exception_handler(DamagedFileError)
+    async def damaged(_: Request, exc: DamagedFileError) -> HTMLResponse:
+        message = f"{exc} — nothing can be decided until it is mended (the server rereads it on the next request)"
+        return HTMLResponse(pages.message_page("A file of the archive is damaged", message, csrf), status_code=503)
 
     async def form(request: Request) -> dict[str, str]:
         if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
@@ -127,8 +157,10 @@ def create_review_app(reviewer: Reviewer, host: str = "127.0.0.1", token: str | 
     def event(event_id: str, flash: str = "") -> HTMLResponse:
         try:
             return HTMLResponse(render_event(event_id, flash=flash[:300]))
+        except DamagedFileError:
+            raise
         except (ReviewError, ValueError, OSError) as exc:  # unknown id, or a file that is no longer an event
-            return HTMLResponse(pages.message_page("Not found", str(exc)[:300], csrf), status_code=404)
+            return HTMLResponse(pages.message_page("Not found", reviewer.public(str(exc))[:300], csrf), 404)
 
     @app.post("/decide")
     async def decide(request: Request) -> Response:
@@ -151,12 +183,17 @@ def create_review_app(reviewer: Reviewer, host: str = "127.0.0.1", token: str | 
                 reason=fields.get("reason", ""),
                 shown=shown,
             )
+        except DamagedFileError:
+            raise
         except StaleFileError as exc:
             kept = {candidate: fields.get("context", "")}
             html = render_event(event_id, refused=str(exc), kept=kept)
             return HTMLResponse(html, status_code=409)
         except ReviewError as exc:
-            return HTMLResponse(pages.message_page("Bad request", str(exc), csrf), status_code=400)
+            return HTMLResponse(pages.message_page("Bad request", reviewer.public(str(exc)), csrf), status_code=400)
+        except OSError as exc:  # a file or folder of the archive that cannot be written (a full disk, permissions)
+            message = reviewer.public(f"not written: {exc.strerror or exc} ({exc.filename or 'the archive'})")
+            return HTMLResponse(pages.message_page("Not written", message, csrf), status_code=503)
         flash = f"{record['decision']}: {_headline(reviewer, candidate)}"
         target = event_id
         if not reviewer.pending(event_id):
@@ -171,6 +208,8 @@ def create_review_app(reviewer: Reviewer, host: str = "127.0.0.1", token: str | 
             record = reviewer.undo()
         except PermissionError as exc:
             return HTMLResponse(pages.message_page("Refused", str(exc), csrf), status_code=403)
+        except DamagedFileError:
+            raise
         except (ReviewError, StaleFileError) as exc:
             return HTMLResponse(pages.message_page("Not undone", str(exc), csrf), status_code=409)
         flash = f"undone: {record['undoes']} {_headline(reviewer, str(record['candidate']))}"
@@ -192,7 +231,9 @@ def _headline(reviewer: Reviewer, event_id: str) -> str:
 
 
 def _number(value: str | None, kind: type) -> object:
+    """A number the page sent back, or None (absent, not a number, or not finite: NaN is not JSON)."""
     try:
-        return kind(value) if value not in (None, "") else None
-    except ValueError:
+        number = kind(value) if value not in (None, "") else None
+    except (ValueError, OverflowError):
         return None
+    return number if number is None or math.isfinite(number) else None

@@ -12,7 +12,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from recommender.atomic import atomic_path
+from recommender.atomic import atomic_path, writable
 from recommender.eventfile import (
     LIST_LINK,
     RELATED_HEADING,
@@ -113,7 +113,17 @@ def read_checked(path: Path, expected: str) -> bytes:
     return data
 
 
+class ReadOnlyFileError(Exception):
+    """The file is marked read-only: a decision never replaces it (as `suggest --write` leaves it alone)."""
+
+
+def check_writable(path: Path) -> None:
+    if not writable(path):
+        raise ReadOnlyFileError(f"{path.name} is read-only: nothing was written (make it writable to decide here)")
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace the file's bytes at once (a temporary file renamed over it, its permissions kept)."""
+    check_writable(path)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

@@ -3,7 +3,9 @@ vanilla JavaScript for the keyboard (every action is also a plain form button, s
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 from html import escape
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -13,6 +15,8 @@ from recommender.review.queue import REASONS, EventView, Queue
 from recommender.wording import count
 
 STYLE = """
+.right { margin-left:auto; } .light { font-weight:400; } .small { font-size:13px; } .tight { margin-top:4px; }
+.bar { display:flex; gap:16px; align-items:baseline; }
 :root { --ink:#1d2330; --muted:#5c6475; --line:#d8dce4; --bg:#f6f7f9; --card:#fff; --accent:#1f5fbf;
   --ok:#1d7a46; --no:#b3261e; --focus:#ffd54a; }
 * { box-sizing: border-box; }
@@ -92,6 +96,7 @@ EVENT_KEYS = [
 ]
 
 SCRIPT = (Path(__file__).parent / "keys.js").read_text(encoding="utf-8")
+PAGE_SCRIPT = "const REASONS = [" + ", ".join(f"'{r}'" for r in REASONS) + "];" + SCRIPT
 
 
 def _short(text: str, limit: int) -> str:
@@ -112,17 +117,16 @@ def _keys(keys: list[tuple[str, str]]) -> str:
 
 def _page(title: str, body: str, counts: str, csrf: str, can_undo: bool) -> str:
     undo = (
-        f'<form class="undo" method="post" action="/undo" style="margin-left:auto">'
+        f'<form class="undo right" method="post" action="/undo">'
         f'<input type="hidden" name="csrf" value="{escape(csrf)}"><button type="submit">Undo last (u)</button></form>'
         if can_undo
         else ""
     )
-    reasons = "[" + ", ".join(f"'{r}'" for r in REASONS) + "]"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,"><title>{escape(title)} · review</title><style>{STYLE}</style></head>
 <body><header><a class="home" href="/">Review suggestions</a><span class="counts">{counts}</span>{undo}</header>
-<main>{body}</main><script>const REASONS = {reasons};{SCRIPT}</script></body></html>"""
+<main>{body}</main><script>{PAGE_SCRIPT}</script></body></html>"""
 
 
 def _counts(queue: Queue) -> str:
@@ -164,7 +168,7 @@ def queue_page(
     )
     checked = " checked" if no_related else ""
     body = f"""
-<h1>Queue <span class="muted" style="font-weight:400">· events with suggestions not yet decided</span></h1>
+<h1>Queue <span class="muted light">· events with suggestions not yet decided</span></h1>
 {f'<div class="flash">{escape(flash)}</div>' if flash else ""}
 <form class="filters" method="get" action="/">
   <label>from <input type="date" name="since" value="{since or ""}"></label>
@@ -269,16 +273,16 @@ def event_page(
     notice = f'<div class="refused" id="refused" role="alert">{escape(refused)}</div>' if refused else ""
     notice += f'<div class="flash" id="flash">{escape(flash)}</div>' if flash else ""
     body = f"""
-<div style="display:flex;gap:16px;align-items:baseline"><a href="/">← queue (q)</a>
-<span class="muted">{event.date}</span><span style="margin-left:auto">{nxt}</span></div>
+<div class="bar"><a href="/">← queue (q)</a>
+<span class="muted">{event.date}</span><span class="right">{nxt}</span></div>
 {notice}
 <div class="cols"><section>
 <div class="event"><h1 id="headline">{escape(event.headline)}</h1>
-<div class="muted" style="font-size:13px">{escape(event.id)}</div>{summary}
+<div class="muted small">{escape(event.id)}</div>{summary}
 <h2>Sources</h2><ul>{sources or "<li class=muted>none</li>"}</ul>
 <h2>Related ({len(event.related)})</h2>{related_html}</div>
 </section><section>
-<h2 style="margin-top:4px">Suggestions ({len(pending)} to decide)</h2>
+<h2 class="tight">Suggestions ({len(pending)} to decide)</h2>
 {_keys(EVENT_KEYS)}
 {"".join(cards)}
 </section></div>"""
@@ -294,3 +298,15 @@ def message_page(title: str, message: str, csrf: str, back: str = "/") -> str:
 def query_string(**params: object) -> str:
     kept = {k: str(v) for k, v in params.items() if v not in (None, "", False)}
     return ("?" + urlencode(kept)) if kept else ""
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+# every page's Content-Security-Policy: its own inline style and script (by hash) and nothing else; forms post
+# to this server only; no frames, plugins or base URL
+CSP = (
+    f"default-src 'none'; script-src {_sha256(PAGE_SCRIPT)}; style-src {_sha256(STYLE)}; img-src data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)

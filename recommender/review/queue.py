@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,9 +25,19 @@ from recommender.archive import Archive, Event, EventParseError, archive_fingerp
 from recommender.embed import Embedder
 from recommender.eventfile import related_ids
 from recommender.index import build_index, load_index
+from recommender.locking import archive_lock, index_lock
 from recommender.rank import Recommender, Suggestion
 from recommender.reading import read_archive_cached
-from recommender.review.edit import StaleFileError, accept, digest, drop_suggested, read_checked, write_atomic
+from recommender.review.edit import (
+    ReadOnlyFileError,
+    StaleFileError,
+    accept,
+    check_writable,
+    digest,
+    drop_suggested,
+    read_checked,
+    write_atomic,
+)
 from recommender.suggest import (
     DECISIONS_FILE,
     BatchOptions,
@@ -49,6 +60,11 @@ NEXT_SCAN = 100  # events looked at for the next one with something to decide
 
 class ReviewError(Exception):
     """A decision that cannot be made (unknown event, a file outside the archive, nothing to undo)."""
+
+
+class DamagedFileError(ReviewError):
+    """decisions.jsonl or editors.toml cannot be read (the message names the file and line): nothing is decided
+    until an editor mends it."""
 
 
 @dataclass
@@ -129,8 +145,10 @@ class Reviewer:
         archive = read_archive_cached(root)
         if archive.packed:
             raise ReviewError(f"--archive: {root} holds tarballs, which cannot be written in place; unpack them")
-        recommender = Recommender(load_index(index_path))
+        with index_lock(Path(index_path)):  # not while another review server replaces it
+            recommender = Recommender(load_index(index_path))
         reviewer = cls(root, archive, recommender, Path(index_path), **options)  # type: ignore[arg-type]
+        reviewer.check_files()
         if not reviewer.window():
             raise ReviewError(f"--index: {index_path} holds none of the events of {root} in the dates asked for")
         return reviewer
@@ -150,12 +168,15 @@ class Reviewer:
 
     def _warm(self) -> None:
         for event_id in self.window():
-            if self._stop.is_set():
-                return
-            try:
-                self.suggestions(event_id)
-            except (OSError, EventParseError, ReviewError, UnicodeDecodeError):
-                continue
+            while not self._stop.is_set():
+                try:
+                    self.suggestions(event_id)
+                except DamagedFileError:  # the pages say so; wait for an editor to mend the file
+                    self._stop.wait(2.0)
+                    continue
+                except (OSError, EventParseError, ReviewError, UnicodeDecodeError):
+                    pass
+                break
 
     def _index_worker(self) -> None:
         while not self._stop.is_set():
@@ -184,8 +205,9 @@ class Reviewer:
             return
         meta = old.index.meta
         archive = Archive(events=events, digests=digests, fingerprint=archive_fingerprint(digests))
-        build_index(archive, self.index_path, Embedder(backend=meta.backend, model=meta.embedder), meta.archive)
-        fresh = Recommender(load_index(self.index_path), rankers=old.rankers)
+        with index_lock(self.index_path):  # another review server may rebuild the same index: one at a time
+            build_index(archive, self.index_path, Embedder(backend=meta.backend, model=meta.embedder), meta.archive)
+            fresh = Recommender(load_index(self.index_path), rankers=old.rankers)
         fresh.calibration = old.calibration
         with self.lock:
             self.recommender = fresh
@@ -203,7 +225,10 @@ class Reviewer:
         stamp = _stamp(path)
         if self._rules is None or self._rules[0] != stamp:
             recommender = self.recommender
-            rules = load_rules(path).resolved(recommender.find, lambda row: recommender.index.ids[row])
+            try:
+                rules = load_rules(path).resolved(recommender.find, lambda row: recommender.index.ids[row])
+            except (ValueError, RecursionError) as exc:  # RulesError names the file and the line or field
+                raise DamagedFileError(self.public(str(exc))) from None
             self._rules = (stamp, rules)
         return self._rules[1]
 
@@ -211,8 +236,21 @@ class Reviewer:
         path = self.root / DECISIONS_FILE
         stamp = _stamp(path)
         if self._decisions is None or self._decisions[0] != stamp:
-            self._decisions = (stamp, load_decisions(path))
+            try:
+                self._decisions = (stamp, load_decisions(path))
+            except ValueError as exc:  # names the file and the line
+                raise DamagedFileError(self.public(str(exc))) from None
         return self._decisions[1]
+
+    def check_files(self) -> None:
+        """Raise DamagedFileError when decisions.jsonl or editors.toml cannot be read (before any decision)."""
+        with self.lock:
+            self.rules()
+            self.decisions()
+
+    def public(self, message: str) -> str:
+        """A message as a page may show it: paths under the archive relative to it, no absolute path."""
+        return message.replace(f"{self.root}/", "").replace(str(self.root), "the archive")
 
     def path_of(self, event_id: str) -> Path:
         """The event's file, only for an id in the index's id map that is an event file under the archive root."""
@@ -220,7 +258,7 @@ class Reviewer:
             raise ReviewError(f"unknown event id {event_id[:200]!r}")
         path = self.root / event_id
         if path.is_symlink() or not path.is_file() or not path.resolve().is_relative_to(self.root):
-            raise ReviewError(f"{event_id}: not an event file under {self.root}")
+            raise ReviewError(f"{event_id[:200]}: not an event file of the archive")
         return path
 
     def view(self, event_id: str) -> EventView:
@@ -267,6 +305,7 @@ class Reviewer:
         budget: int = QUEUE_BATCH,
     ) -> Queue:
         """The events with suggestions to decide (computing those of at most `budget` events not yet known)."""
+        self.check_files()
         ids = [i for i in self.window() if _within(self.archive.events[i].date, since, until)]
         if no_related:
             ids = [i for i in ids if not self.archive.events[i].related]
@@ -327,7 +366,10 @@ class Reviewer:
             raise ReviewError(f"unknown action {action[:40]!r}")
         if reason and reason not in REASONS:
             raise ReviewError(f"reason {reason[:40]!r} is not one of {', '.join(REASONS)}")
-        with self.lock:
+        # the archive's lock, across processes: the digest check, the file's edit, editors.toml and decisions.jsonl
+        # are one step for every review server and `suggest --write` on this archive
+        with self.lock, archive_lock(self.root):
+            self.check_files()  # a damaged decisions.jsonl or editors.toml: refused before anything is written
             path = self.path_of(event_id)
             index = self.recommender.index
             if candidate not in index.position or candidate == event_id:
@@ -338,6 +380,10 @@ class Reviewer:
                 self.skipped.setdefault(event_id, set()).add(candidate)
             else:
                 before = read_checked(path, seen)
+                try:
+                    check_writable(path)
+                except ReadOnlyFileError as exc:
+                    raise ReviewError(str(exc)) from None
                 text = before.decode("utf-8")
                 if action == "accept":
                     headline = index.headlines[index.position[candidate]]
@@ -367,7 +413,7 @@ class Reviewer:
     def undo(self) -> dict[str, object]:
         """Take back the last decision of this session: its file edit (if the file is as the decision left it),
         its never pair; logged as an `undo` record."""
-        with self.lock:
+        with self.lock, archive_lock(self.root):
             if not self.undo_stack:
                 raise ReviewError("nothing to undo in this session")
             last = self.undo_stack[-1]
@@ -401,6 +447,7 @@ class Reviewer:
 
     def _record(self, action: str, event_id: str, candidate: str, shown: dict[str, object]) -> dict[str, object]:
         recommender = self.recommender
+        shown = {key: _finite(value) for key, value in shown.items()}
         return {
             "at": _now(),
             "event": event_id,
@@ -426,6 +473,13 @@ class Reviewer:
             self._index_dirty.set()
 
 
+def _finite(value: object) -> object:
+    """A number the page showed, as decisions.jsonl keeps it: NaN and infinities (not JSON) are None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _within(date: dt.date, since: dt.date | None, until: dt.date | None) -> bool:
     return not (since and date < since) and not (until and date > until)
 
@@ -442,4 +496,4 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-__all__ = ["REASONS", "EventView", "Queue", "QueueRow", "ReviewError", "Reviewer", "StaleFileError"]
+__all__ = ["REASONS", "DamagedFileError", "EventView", "Queue", "QueueRow", "ReviewError", "Reviewer", "StaleFileError"]

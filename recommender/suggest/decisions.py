@@ -22,6 +22,7 @@ from pathlib import Path
 
 from recommender.archive import Event
 from recommender.atomic import atomic_path
+from recommender.locking import archive_lock
 
 DECISIONS_FILE = "decisions.jsonl"
 
@@ -60,11 +61,11 @@ def load_decisions(path: Path) -> Decisions:
     decisions = Decisions()
     if not path.exists():
         return decisions
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+        if not raw.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(raw.decode("utf-8"), parse_constant=_not_json)
             event = str(record["event"])
             if "decision" in record:
                 _apply_review(decisions, event, record)
@@ -72,8 +73,9 @@ def load_decisions(path: Path) -> Decisions:
                 decisions.rejected.setdefault(event, set()).add(str(record["rejected"]))
             else:
                 decisions.offered[event] = [str(i) for i in record["offered"]]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: not a decision record ({exc.__class__.__name__}: {exc})") from None
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # bad JSON or UTF-8, NaN, not a record
+            reason = f"{exc.__class__.__name__}: {str(exc)[:200]}"
+            raise ValueError(f"{path}:{number}: not a decision record ({reason})") from None
     return decisions
 
 
@@ -117,15 +119,20 @@ def save_decisions(path: Path, decisions: Decisions) -> int:
     """Add this run's records to `path` (rewritten under a temporary name and renamed); returns how many."""
     if not decisions.new:
         return 0
-    old = path.read_bytes() if path.exists() else b""
-    if old and not old.endswith(b"\n"):
-        old += b"\n"
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in decisions.new).encode("utf-8")
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(old + lines)
+    lines = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in decisions.new).encode("utf-8")
+    with archive_lock(path.parent):  # read and replaced as one step for every process: no record is lost
+        old = path.read_bytes() if path.exists() else b""
+        if old and not old.endswith(b"\n"):
+            old += b"\n"
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(old + lines)
     count = len(decisions.new)
     decisions.new = []
     return count
+
+
+def _not_json(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _now() -> str:

@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 
-from recommender.eventfile import link_target
+from recommender.eventfile import escape_text, link_target, link_text
 from recommender.rank.output import suggestion_json
 from recommender.suggest.batch import EventSuggestions
 
@@ -20,12 +20,13 @@ def markdown_block(item: EventSuggestions) -> str:
     marks (pinned, curated) between its link and its `_Context:_`, where the archive reader ignores them."""
     lines = [SECTION, ""]
     for s in item.suggestions:
-        context = f" _Context: {', '.join(s.context)}_" if s.context else ""
+        items = [escape_text(c) for c in s.context if c.strip()]
+        context = f" _Context: {', '.join(items)}_" if items else ""
         notes = [s.date.isoformat()]
         if s.confidence is not None:
             notes.append(f"confidence {s.confidence:.2f}")
         notes += [mark for mark, on in (("pinned", s.pinned), ("curated", s.curated)) if on]
-        lines.append(f"{s.rank}. [{s.headline}]({link_target(s.id)}) ({'; '.join(notes)}){context}")
+        lines.append(f"{s.rank}. [{link_text(s.headline)}]({link_target(s.id)}) ({'; '.join(notes)}){context}")
     return "\n".join(lines) + "\n"
 
 
@@ -51,11 +52,22 @@ def render(items: Iterable[EventSuggestions], fmt: str) -> Iterator[str]:
                 + "\n"
             )
         elif fmt == "markdown":
-            yield f"## [{item.headline}](/{item.id})\n\n{markdown_block(item)}\n"
+            yield f"## [{link_text(item.headline)}]({link_target(item.id)})\n\n{markdown_block(item)}\n"
         else:
             buffer = io.StringIO()
             writer = csv.writer(buffer)
             for s in item.suggestions:
                 row = [item.id, s.rank, s.id, s.date, s.headline, s.score, s.confidence, s.curated, s.pinned]
-                writer.writerow([*row, "; ".join(s.context)])
+                writer.writerow([spreadsheet_safe(cell) for cell in (*row, "; ".join(s.context))])
             yield buffer.getvalue()
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula (OWASP, CSV injection)
+
+
+def spreadsheet_safe(cell: object) -> object:
+    """A CSV cell no spreadsheet runs as a formula: a text beginning with `=`, `+`, `-`, `@`, tab or CR gets a
+    leading `'` (OWASP's advice; the csv module quotes what needs quoting). Numbers are left as they are."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_START):
+        return "'" + cell
+    return cell

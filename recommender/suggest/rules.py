@@ -97,19 +97,28 @@ def load_rules(path: Path) -> EditorRules:
     if not path.exists():
         return EditorRules()
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise RulesError(f"{path}: not valid TOML ({exc})") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise RulesError(f"{path}:{line}: not UTF-8 (byte {exc.start})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"at line (\d+)", str(exc))
+        line = int(found.group(1)) if found else max(1, len(text.splitlines()))  # "at end of document"
+        raise RulesError(f"{path}:{line}: not valid TOML ({exc})") from None
     rules = EditorRules(source=str(path), text=path.read_text(encoding="utf-8"))
     unknown = set(raw) - {"never", "never_pair", "pin", "exclude_events", "exclude_dates"}
     if unknown:
-        raise RulesError(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
+        first = sorted(unknown)[0]
+        raise RulesError(f"{_line_of(path, rules.text, first)}: unknown field(s) {', '.join(sorted(unknown))}")
     for name in ("never", "pin", "exclude_dates"):
         value = raw.get(name, [])
         if not isinstance(value, list) or not all(
             isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in value
         ):
-            raise RulesError(f'{path}: field {name!r} must be a list of ["...", "..."] pairs')
+            where = _line_of(path, rules.text, name)
+            raise RulesError(f'{where}: field {name!r} must be a list of ["...", "..."] pairs')
     rules.never = {frozenset(p) for p in raw.get("never", [])}
     tables = raw.get("never_pair", [])
     if not isinstance(tables, list) or not all(
@@ -119,20 +128,32 @@ def load_rules(path: Path) -> EditorRules:
         and all(isinstance(x, str) for x in t["pair"])
         for t in tables
     ):
-        raise RulesError(f'{path}: each [[never_pair]] table must hold pair = ["...", "..."]')
+        where = _line_of(path, rules.text, "never_pair")
+        raise RulesError(f'{where}: each [[never_pair]] table must hold pair = ["...", "..."]')
     rules.never |= {frozenset(t["pair"]) for t in tables}
     for event_id, pinned in raw.get("pin", []):
         rules.pins.setdefault(event_id, []).append(pinned)
     events = raw.get("exclude_events", [])
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-        raise RulesError(f"{path}: field 'exclude_events' must be a list of event ids")
+        where = _line_of(path, rules.text, "exclude_events")
+        raise RulesError(f"{where}: field 'exclude_events' must be a list of event ids")
     rules.exclude_events = set(events)
     for start, end in raw.get("exclude_dates", []):
         try:
             rules.exclude_dates.append((dt.date.fromisoformat(start), dt.date.fromisoformat(end)))
         except ValueError:
-            raise RulesError(f"{path}: field 'exclude_dates': {start!r}..{end!r} is not a YYYY-MM-DD range") from None
+            where = _line_of(path, rules.text, "exclude_dates")
+            raise RulesError(f"{where}: field 'exclude_dates': {start!r}..{end!r} is not a YYYY-MM-DD range") from None
     return rules
+
+
+def _line_of(path: Path, text: str, name: str) -> str:
+    """`file:line` of the line that sets field `name` (`name = ...`, or a `[name]`/`[[name]]` table), else `file`."""
+    pattern = re.compile(rf"^\s*(?:\[\[?\s*)?[\"']?{re.escape(name)}[\"']?\s*(?:=|\]|\.)")
+    for number, line in enumerate(text.splitlines(), 1):
+        if pattern.match(line):
+            return f"{path}:{number}"
+    return str(path)
 
 
 def never_block(event_id: str, other: str, reason: str = "", at: str = "") -> str:
@@ -149,35 +170,39 @@ def append_never(path: Path, event_id: str, other: str, reason: str = "", at: st
     """Add a never pair to editors.toml as a `[[never_pair]]` table at its end, keeping every byte the editors
     wrote (a missing file is created); returns the text added (for `remove_never`). The file must stay valid."""
     from recommender.atomic import atomic_path
+    from recommender.locking import archive_lock
 
-    old = path.read_bytes() if path.exists() else b""
-    text = old.decode("utf-8")
-    eol = line_ending(text)
-    block = never_block(event_id, other, reason, at).replace("\n", eol)
-    if text and not text.endswith("\n"):
-        block = eol + block
-    new = text + block
-    try:
-        tomllib.loads(new)
-    except tomllib.TOMLDecodeError as exc:  # e.g. a `never_pair = [...]` key of the editors' own
-        raise RulesError(f"{path}: cannot add a [[never_pair]] table to it ({exc})") from None
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(new.encode("utf-8"))
+    with archive_lock(path.parent):  # read and replaced as one step for every process: no block is lost
+        old = path.read_bytes() if path.exists() else b""
+        text = old.decode("utf-8")
+        eol = line_ending(text)
+        block = never_block(event_id, other, reason, at).replace("\n", eol)
+        if text and not text.endswith("\n"):
+            block = eol + block
+        new = text + block
+        try:
+            tomllib.loads(new)
+        except tomllib.TOMLDecodeError as exc:  # e.g. a `never_pair = [...]` key of the editors' own
+            raise RulesError(f"{path}: cannot add a [[never_pair]] table to it ({exc})") from None
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(new.encode("utf-8"))
     return block
 
 
 def remove_never(path: Path, block: str) -> bool:
     """Take back a block `append_never` added (its last occurrence); False when it is no longer in the file."""
     from recommender.atomic import atomic_path
+    from recommender.locking import archive_lock
 
-    if not path.exists():
-        return False
-    text = path.read_bytes().decode("utf-8")
-    at = text.rfind(block)
-    if at < 0:
-        return False
-    with atomic_path(path) as tmp:
-        tmp.write_bytes((text[:at] + text[at + len(block) :]).encode("utf-8"))
+    with archive_lock(path.parent):
+        if not path.exists():
+            return False
+        text = path.read_bytes().decode("utf-8")
+        at = text.rfind(block)
+        if at < 0:
+            return False
+        with atomic_path(path) as tmp:
+            tmp.write_bytes((text[:at] + text[at + len(block) :]).encode("utf-8"))
     return True
 
 

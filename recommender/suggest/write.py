@@ -4,11 +4,11 @@ outside the section is kept (line endings included), and the section is found as
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from recommender.atomic import writable as _writable
 from recommender.eventfile import (
     SUGGESTED_HEADING,
     EventParseError,
@@ -18,6 +18,7 @@ from recommender.eventfile import (
     related_ids,
     sections,
 )
+from recommender.locking import archive_lock
 from recommender.suggest.batch import EventSuggestions
 from recommender.suggest.render import markdown_block
 
@@ -64,7 +65,17 @@ def write_suggestions(
 ) -> WriteOutcome:
     """Add, replace or (for an excluded event) remove the event file's Suggested related section, atomically;
     report, never raise, on I/O errors. The file is read again now: an item its Related list holds by now
-    (`resolve`: a link to an id) is left out, unless it was asked for (`curated` marks it)."""
+    (`resolve`: a link to an id) is left out, unless it was asked for (`curated` marks it). The file is read
+    and replaced under the archive's lock, so that no review decision made meanwhile is overwritten."""
+    if dry_run:
+        return _write_suggestions(archive_root, item, dry_run, resolve)
+    with archive_lock(archive_root):
+        return _write_suggestions(archive_root, item, dry_run, resolve)
+
+
+def _write_suggestions(
+    archive_root: Path, item: EventSuggestions, dry_run: bool, resolve: Callable[[str], str | None]
+) -> WriteOutcome:
     path = archive_root / item.id
     try:
         data = path.read_bytes()
@@ -112,8 +123,3 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-
-
-def _writable(path: Path) -> bool:
-    """A file marked read-only (no write bit) is left alone, even for a user, like root, who could write it."""
-    return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
