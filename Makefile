@@ -9,8 +9,10 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: run install archive index test lint format bench clean
 
-run: index  ## set up, index the default archive, and show related events for the seed page
-	$(BIN)/recommender related SEED-EXAMPLE.md --index $(INDEX)
+SEED ?= $(SAMPLE)/SEED-EXAMPLE.md
+
+run: index  ## set up, index the default archive, and show related events for the seed page's event
+	$(BIN)/recommender related $(SEED) --index $(INDEX)
 
 install: $(BIN)/.installed
 
@@ -23,13 +25,14 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,train,eval]'
 	touch $@
 
-archive: $(ARCHIVE)/SEED-EXAMPLE.md
+archive: $(ARCHIVE)/news
 
-# fill archive/ from the sample when it holds no events (its files are git-ignored)
-$(ARCHIVE)/SEED-EXAMPLE.md:
+# fill archive/ with the sample's events when it holds none (its files are git-ignored); the seed page stays
+# in the sample: it is a copy of one of its events, not an event of its own
+$(ARCHIVE)/news:
 	@if find $(ARCHIVE) -name '*.md' ! -name README.md | grep -q .; then echo "archive/ already holds events"; \
 	else test -d $(SAMPLE) || { echo "error: no events in $(ARCHIVE)/ and no sample at $(SAMPLE)"; exit 1; }; \
-	cp -r $(SAMPLE)/news $(SAMPLE)/SEED-EXAMPLE.md $(ARCHIVE)/ && chmod -R u+w $(ARCHIVE); \
+	cp -r $(SAMPLE)/news $(ARCHIVE)/ && chmod -R u+w $(ARCHIVE); \
 	echo "archive/ filled from $(SAMPLE)"; fi
 
 index: install archive

@@ -39,7 +39,7 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recommender import webguard
@@ -47,6 +47,7 @@ from recommender.archive import MAX_ID
 from recommender.index import DEFAULT_INDEX, IndexLoadError, IndexMeta, load_index
 from recommender.lifecycle import recommender_for
 from recommender.rank import Recommender, RelatedRequest, Suggestion
+from recommender.rank.output import suggestion_json
 from recommender.rank.threads import ranking
 
 MAX_TEXT = 10_000  # characters of a free text
@@ -83,6 +84,7 @@ class SuggestionOut(BaseModel):
     score: float
     confidence: float | None = None  # probability that it belongs in the event's Related list (README)
     curated: bool
+    pinned: bool = Field(False, description="Put first by an editor's pin (editors.toml): batch suggestions only.")
     context: list[str]
     signals: SignalsOut | None
     source: str = Field("live", description='"ready": read from the ready lists; "live": ranked for the request.')
@@ -139,6 +141,30 @@ class SimilarRequest(BaseModel):
             raise ValueError("text is empty")
         return value
 
+    @model_validator(mode="after")
+    def window(self) -> SimilarRequest:
+        problem = window_problem(self.since, self.until)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+def window_problem(since: dt.date | None, until: dt.date | None) -> str | None:
+    """Why a since/until window is empty (since after until), as the CLI says it; None when it is not."""
+    if since and until and since > until:
+        return f"since {since} is after until {until}: no date is in that window"
+    return None
+
+
+def etag_matches(etag: str, if_none_match: str | None) -> bool:
+    """If-None-Match's weak comparison (RFC 9110, 13.1.2): `*`, or a listed tag with the same opaque tag as
+    `etag`, with or without W/ (a cache may send the strong form of a weak ETag)."""
+    if not if_none_match:
+        return False
+    opaque = etag.removeprefix("W/")
+    tags = [tag.strip() for tag in if_none_match.split(",")]
+    return "*" in tags or any(tag.removeprefix("W/") == opaque for tag in tags)
+
 
 class BatchRequest(BaseModel):
     ids: list[EventId] = Field(min_length=1, max_length=MAX_BATCH)
@@ -159,31 +185,6 @@ class BudgetSpent(Exception):
 
 class Saturated(Exception):
     """Every worker thread is busy and the queue for them is full."""
-
-
-def suggestion_json(s: Suggestion) -> dict[str, Any]:
-    """A Suggestion as `SuggestionOut` writes it, without pydantic (the ready path's answers are plain bytes)."""
-    signals = s.signals
-    return {
-        "rank": s.rank,
-        "id": s.id,
-        "date": s.date.isoformat(),
-        "headline": s.headline,
-        "score": s.score,
-        "confidence": s.confidence,
-        "curated": s.curated,
-        "context": list(s.context),
-        "signals": None
-        if signals is None
-        else {
-            "dense": signals.dense,
-            "bm25": signals.bm25,
-            "names": signals.names,
-            "days_apart": signals.days_apart,
-            "shared_names": list(signals.shared_names),
-        },
-        "source": s.source,
-    }
 
 
 def answer_bytes(found: list[Suggestion]) -> bytes:
@@ -210,6 +211,26 @@ def _short_error(error: dict[str, Any]) -> dict[str, Any]:
 
 def _error(status: int, loc: list[str | int], msg: str, kind: str) -> JSONResponse:
     return JSONResponse({"detail": [{"type": kind, "loc": loc, "msg": msg}]}, status_code=status)
+
+
+def add_offline_docs(app: FastAPI, url: str = "/docs", assets: str = "/docs-assets") -> None:
+    """Swagger UI at `url` with its JavaScript and CSS served by the app itself, not a CDN: the docs work with
+    no network (FastAPI's "self-hosting JavaScript and CSS for docs"; the files ship in fastapi-offline)."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount(assets, StaticFiles(directory=Path(fastapi_offline.__file__).with_name("static")), name="docs-assets")
+
+    @app.get(url, include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API docs",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon.png",
+        )
 
 
 def _reject_constant(name: str) -> Any:
@@ -454,7 +475,7 @@ class Api:
         """`body` with the build's ETag and Cache-Control, or a 304 when the client holds it already."""
         etag = self.served.etag
         headers = {"ETag": etag, "Cache-Control": f"public, max-age={self.limits.cache_seconds}"}
-        if etag in request.headers.get("if-none-match", ""):
+        if etag_matches(etag, request.headers.get("if-none-match")):
             return Response(status_code=304, headers=headers)
         return Response(body, media_type="application/json", headers=headers)
 
@@ -487,9 +508,12 @@ class Api:
         min_confidence: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
     ) -> Response:
         deadline = self.deadline()
+        problem = window_problem(since, until)
+        if problem:
+            return _error(422, ["query", "since"], problem, "empty_window")
         recommender = self.served.recommender
         row = row_of(recommender, event_id)
-        if self.served.etag in request.headers.get("if-none-match", ""):
+        if etag_matches(self.served.etag, request.headers.get("if-none-match")):
             return self.cached(request)
         asked = RelatedRequest(k, since, until, min_confidence=min_confidence, exclude_curated=exclude_curated)
         ready = self.served.ready_json(recommender, row, asked)
@@ -600,9 +624,15 @@ def create_app(
     recommender.index.load_all()
     api = Api(Served(Path(index_path), recommender), limits)
     app = FastAPI(
-        title="recommender", summary="Related events for a news-event archive.", version="0.1.0", lifespan=api.lifespan
+        title="recommender",
+        summary="Related events for a news-event archive.",
+        version="0.1.0",
+        lifespan=api.lifespan,
+        docs_url=None,  # add_offline_docs serves them, with Swagger UI's files from here, not a CDN
+        redoc_url=None,
     )
     app.add_middleware(BodyGuard)
+    add_offline_docs(app)
     return api.router(app)
 
 
@@ -627,6 +657,11 @@ def app_from_env() -> FastAPI:
     # and ready answers quick beside live rankings
     sys.setswitchinterval(SWITCH_INTERVAL)
     _return_large_blocks()
+    # tqdm (BM25's tokenizer uses it, disabled) would make its lock a multiprocessing semaphore, which a worker
+    # ended by SIGTERM leaves to the supervisor's resource tracker: "leaked semaphore objects" at every stop
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     return create_app(
         env.get("RECOMMENDER_SERVE_INDEX", str(DEFAULT_INDEX)),
         threads=int(env.get("RECOMMENDER_SERVE_THREADS", "2")),

@@ -15,18 +15,55 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from typer._click.core import Context as ClickContext  # typer ships its own click
+from typer._click.exceptions import UsageError as ClickUsageError
+from typer.core import TyperGroup
 
-from recommender.archive import MAX_ID, Archive, ArchiveError
+from recommender.archive import MAX_ID, Archive, ArchiveError, Event, EventParseError, id_in_path, parse_event
 from recommender.embed import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderError
 from recommender.eventfile import related_ids
 from recommender.index import DEFAULT_INDEX, IndexLoadError
 from recommender.reading import read_archive_cached
+from recommender.wording import count
+
+
+class OneLineUsageError(ClickUsageError):
+    """A usage error (an unknown command or option, a value out of range) as one line naming what is wrong."""
+
+    def show(self, file: Any = None) -> None:
+        where = self.ctx.command_path if self.ctx is not None else "recommender"
+        typer.echo(f"error: {self.format_message()} (see `{where} --help`)", file=file or sys.stderr)
+
+
+class OneLineErrors(TyperGroup):
+    """The command group: click's usage errors (usage, hint and error: three lines) said in one line."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: ClickContext | None = None, **extra: Any
+    ) -> ClickContext:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except ClickUsageError as exc:
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClickUsageError as exc:
+            raise _one_line(exc) from None
+
+
+def _one_line(exc: ClickUsageError) -> ClickUsageError:
+    return exc if isinstance(exc, OneLineUsageError) else OneLineUsageError(exc.format_message(), exc.ctx)
+
 
 app = typer.Typer(
+    cls=OneLineErrors,
     help="Related-event suggestions for a news-event archive.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: wrapped at the terminal's width, never cut off (rich's table cuts)
 )
 
 DEFAULT_ARCHIVE = Path("archive")
@@ -69,12 +106,39 @@ def parse_date(value: str | None, parameter: str) -> dt.date | None:
         raise UsageError(f"{parameter}: {value!r} is not a date (expected YYYY-MM-DD)") from None
 
 
-def date_window(since: str | None, until: str | None) -> tuple[dt.date | None, dt.date | None]:
-    """--since and --until as dates; --since after --until is an error, not an empty result."""
-    start, end = parse_date(since, "--since"), parse_date(until, "--until")
+def date_window(
+    since: str | None, until: str | None, names: tuple[str, str] = ("--since", "--until")
+) -> tuple[dt.date | None, dt.date | None]:
+    """--since and --until (or `names`) as dates; since after until is an error, not an empty result."""
+    start, end = parse_date(since, names[0]), parse_date(until, names[1])
     if start and end and start > end:
-        raise UsageError(f"--since {start} is after --until {end}: no date is in that window")
+        raise UsageError(f"{names[0]} {start} is after {names[1]} {end}: no date is in that window")
     return start, end
+
+
+# `related` and `eval` take --since/--until for the suggestions' dates; `suggest` and `review` choose which events
+# get suggestions, named apart. Their old --since/--until still work, hidden, with a warning.
+EventsSince = Annotated[
+    str | None, typer.Option("--events-since", help="Only events dated on or after this date get suggestions.")
+]
+EventsUntil = Annotated[
+    str | None, typer.Option("--events-until", help="Only events dated on or before this date get suggestions.")
+]
+OldSince = Annotated[str | None, typer.Option("--since", hidden=True, help="Deprecated: --events-since.")]
+OldUntil = Annotated[str | None, typer.Option("--until", hidden=True, help="Deprecated: --events-until.")]
+
+
+def events_window(
+    since: str | None, until: str | None, old_since: str | None, old_until: str | None, command: str
+) -> tuple[dt.date | None, dt.date | None]:
+    """The dates of the events that get suggestions, from --events-since/--events-until (or the old names)."""
+    if old_since is not None or old_until is not None:
+        typer.echo(
+            f"warning: `{command} --since/--until` are deprecated: say --events-since/--events-until (which events "
+            "get suggestions; `related --since/--until` filter the suggestions' own dates)",
+            err=True,
+        )
+    return date_window(since or old_since, until or old_until, ("--events-since", "--events-until"))
 
 
 def read(archive: Path, cached: bool = True) -> Archive:
@@ -97,10 +161,11 @@ def validate(
     """Parse every event file and report counts, unresolved links and every skipped file with its reason (and,
     with --index, whether the index's ready lists are current or stale)."""
     from recommender.lifecycle import lists_status
+    from recommender.suggest.run import index_coverage
 
     with clear_errors():
+        recommender = _recommender(index_path) if index_path is not None else None
         data = read(archive)
-        lists = lists_status(_recommender(index_path), data.fingerprint) if index_path is not None else None
     events = data.events.values()
     unresolved = data.unresolved_links()
     report = {
@@ -110,12 +175,14 @@ def validate(
         "with_related": sum(1 for e in events if e.related),
         "related_links": sum(len(e.related) for e in events),
         "unresolved_links": len(unresolved),
+        "unresolved": [{"event": event_id, "href": href} for event_id, href in unresolved],
         "skipped": [asdict(s) for s in data.skipped],
         "warnings": data.warnings,
         "fingerprint": data.fingerprint,
     }
-    if lists is not None:
-        report["lists"], report["lists_reason"] = lists
+    if recommender is not None:
+        report["lists"], report["lists_reason"] = lists_status(recommender, data.fingerprint)
+        report["index"] = {"path": str(index_path), **index_coverage(recommender, data)}
     if as_json:
         echo_json(report)
     else:
@@ -132,8 +199,38 @@ def _print_validation(report: dict[str, Any], data: Archive) -> None:
         typer.echo(f"  skipped {skipped.path}: {skipped.reason}")
     for warning in data.warnings:
         typer.echo(f"  warning: {warning}")
-    if "lists" in report:
+    for event_id, href in data.unresolved_links()[:UNRESOLVED_SHOWN]:
+        typer.echo(f"  unresolved link in {event_id}: {href}")
+    if report["unresolved_links"] > UNRESOLVED_SHOWN:
+        typer.echo(f"  ... the first {UNRESOLVED_SHOWN} of {report['unresolved_links']:,} (all of them: --json)")
+    if "index" in report:
+        _print_coverage(report)
+
+
+UNRESOLVED_SHOWN = 5  # unresolved links listed in validate's text report; --json lists every one
+
+
+def _print_coverage(report: dict[str, Any]) -> None:
+    """Whether the index is this archive's, and then whether its ready lists are current."""
+    index = report["index"]
+    if index["matches"]:
+        typer.echo(f"{'index':>18}: {index['path']} holds exactly this archive's events, as they are now")
         typer.echo(f"{'ready lists':>18}: {report['lists_reason']}")
+        return
+    differences = [
+        f"{count(index[key], 'event')} {what} (first: {index['first'][key][0]})"
+        for key, what in (
+            ("not_in_index", "of this archive not in it"),
+            ("not_in_archive", "of it not in this archive"),
+            ("changed", "changed since it was built"),
+        )
+        if index[key]
+    ]
+    typer.echo(f"{'index':>18}: {index['path']} is not this archive's: " + "; ".join(differences))
+    typer.echo(
+        f"{'ready lists':>18}: not checked against this archive; "
+        f"`recommender index --archive {report['archive']} --out {index['path']}` brings the index up to date"
+    )
 
 
 @app.command()
@@ -184,7 +281,7 @@ def index(
             log=lambda m: typer.echo(m, err=True),
         )
     typer.echo(
-        f"indexed {report.count:,} events into {report.path} in {time.perf_counter() - started:.1f}s "
+        f"indexed {count(report.count, 'event')} into {report.path} in {time.perf_counter() - started:.1f}s "
         f"(read {read_seconds:.1f}s; embedded {report.embedded:,} at {report.docs_per_second:.0f} docs/s, "
         f"reused {report.reused:,}, removed {report.removed:,})"
     )
@@ -193,18 +290,28 @@ def index(
 def _recommender(index_path: Path, rankers: Path | None = None) -> Any:
     from recommender.index import load_index
     from recommender.rank import Recommender, load_rankers
+    from recommender.rank.calibration import load_calibration
 
-    return Recommender(load_index(index_path), rankers=None if rankers is None else load_rankers(rankers))
+    if rankers is None:
+        return Recommender(load_index(index_path))
+    if not (rankers / "rankers.json").is_file():
+        raise UsageError(f"--rankers: no rankers.json in {rankers} (made by `recommender tune --out {rankers}`)")
+    chosen = Recommender(load_index(index_path), rankers=load_rankers(rankers))
+    chosen.calibration = load_calibration(rankers)  # the folder's own confidence, when tune fitted one
+    return chosen
 
 
-def _print_suggestions(suggestions: list[Any], as_json: bool, title: str) -> None:
+def _print_suggestions(suggestions: list[Any], as_json: bool, title: str, in_page: set[str] | None = None) -> None:
+    """The suggestions as a table (or JSON); `in_page`: the ids of a page file's own Related list, marked +."""
     if as_json:
-        echo_json([asdict(s) for s in suggestions])
+        from recommender.rank.output import suggestion_json
+
+        echo_json([suggestion_json(s) for s in suggestions])
         return
     source = f"  ({suggestions[0].source})" if suggestions else ""
     typer.echo(title + source)
     for s in suggestions:
-        mark = "*" if s.curated else " "
+        mark = "*" if s.curated else "+" if in_page and s.id in in_page else " "
         context = f"  [{', '.join(s.context)}]" if s.context else ""
         sure = f"{s.confidence:5.2f}" if s.confidence is not None else "    -"
         typer.echo(f"{s.rank:>3}. {mark} {sure} {s.score:6.3f}  {s.date}  {s.headline[:110]}{context}")
@@ -214,12 +321,34 @@ def _print_suggestions(suggestions: list[Any], as_json: bool, title: str) -> Non
     typer.echo("(columns: confidence that the item belongs in the list, 0-1; the ranker's score)")
     if any(s.curated for s in suggestions):
         typer.echo("(* already in the event's curated Related list)")
+    if in_page is not None:
+        shown = sum(s.id in in_page for s in suggestions)
+        typer.echo(f"(+ in the page's own Related list: {shown} of the {count(len(in_page), 'item')} it links to)")
+
+
+WINDOW_CONFIDENCE = 0.3  # `related`'s default floor within a date window (see window_confidence)
+
+
+def window_confidence(start: dt.date | None, end: dt.date | None) -> float:
+    """`related`'s --min-confidence when none is given: 0, but within a date window the ranker must fill the list
+    from the few events there, and what fills it is mostly unrelated (the Putin event within a week: a plane crash,
+    ExoMars): only suggestions at least WINDOW_CONFIDENCE sure are shown then, and stderr says so."""
+    if start is None and end is None:
+        return 0.0
+    typer.echo(
+        f"within --since/--until: only suggestions at least {WINDOW_CONFIDENCE} confident (--min-confidence 0 for all)",
+        err=True,
+    )
+    return WINDOW_CONFIDENCE
 
 
 @app.command()
 def related(
     event_id: Annotated[
-        str | None, typer.Argument(help="Event id, e.g. news/2016/03/14/slug.md or /news/2016/03/14/slug.md")
+        str | None,
+        typer.Argument(
+            help="Event id (news/2016/03/14/slug.md or /news/2016/03/14/slug.md), or an event page's file: its event"
+        ),
     ] = None,
     text: Annotated[str | None, typer.Option("--text", help="Free text instead of an event id.")] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many suggestions (at most).")] = 10,
@@ -230,14 +359,22 @@ def related(
             "--archive", help="The archive the event is in: its file's Related list, as it is now, marks curated."
         ),
     ] = None,
-    since: Annotated[str | None, typer.Option(help="Only events on or after this date.")] = None,
-    until: Annotated[str | None, typer.Option(help="Only events on or before this date.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only suggestions dated on or after this date.")] = None,
+    until: Annotated[str | None, typer.Option(help="Only suggestions dated on or before this date.")] = None,
     exclude_curated: Annotated[bool, typer.Option(help="Leave out events already curated.")] = False,
     min_confidence: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Only suggestions at least this confident (0-1; see README).")
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help=f"Only suggestions at least this confident (0-1; default 0; {WINDOW_CONFIDENCE} in a date window).",
+        ),
+    ] = None,
     system: Annotated[str, typer.Option(help="Ranker: fused (default), dense or bm25.")] = "fused",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    rankers: Annotated[
+        Path | None, typer.Option(help="Folder of trained rankers (`tune --out`) to use instead of the packaged ones.")
+    ] = None,
 ) -> None:
     """Related events for an archived event (by id) or for free text (--text)."""
     with clear_errors():
@@ -248,12 +385,22 @@ def related(
         if event_id is not None and len(event_id) > MAX_ID:  # no id is longer: no "closest ids" hint to look for
             raise UsageError(f"EVENT_ID: {len(event_id):,} characters, an id has at most {MAX_ID}")
         start, end = date_window(since, until)
-        recommender = _recommender(index_path)
+        if min_confidence is None:  # free text and the dense and bm25 systems have no confidence to filter by
+            min_confidence = window_confidence(start, end) if event_id is not None and system == "fused" else 0.0
+        recommender = _recommender(index_path, rankers)
         if system not in recommender.systems:
             raise UsageError(f"--system: unknown {system!r}, choose one of {', '.join(recommender.systems)}")
+        in_page: set[str] | None = None
         if event_id is not None:
-            row = recommender.row_of(event_id)
             index = recommender.index
+            if recommender.find(event_id) is None:  # a path to the event's file names it too
+                event_id = id_in_path(event_id) if recommender.find(id_in_path(event_id)) is not None else event_id
+            page = _page_file(event_id) if recommender.find(event_id) is None else None
+            if page is not None:  # a page file outside the index (SEED-EXAMPLE.md): its event's suggestions
+                row = _row_of_page(recommender, page, event_id, index_path)
+                in_page = {i for i in map(recommender.find_id, (link.href for link in page.related)) if i}
+            else:
+                row = recommender.row_of(event_id)
             curated = None if archive is None else _curated_in_file(recommender, read(archive), index.ids[row], archive)
             from recommender.rank import RelatedRequest
 
@@ -266,7 +413,29 @@ def related(
             assert text is not None
             suggestions = recommender.similar(text, k, start, end, system=system, min_confidence=min_confidence)
             title = f"text: {text[:120]}"
-    _print_suggestions(suggestions, as_json, title)
+    _print_suggestions(suggestions, as_json, title, in_page)
+
+
+def _page_file(argument: str) -> Event | None:
+    """The event page at a path given instead of an id (None if no .md file is there)."""
+    path = Path(argument)
+    if path.suffix != ".md" or not path.is_file():
+        return None
+    try:
+        return parse_event(path.name, path.read_text(encoding="utf-8"))
+    except (EventParseError, UnicodeDecodeError) as exc:
+        raise UsageError(f"EVENT_ID: {argument} is not an event page ({exc})") from None
+
+
+def _row_of_page(recommender: Any, page: Event, argument: str, index_path: Path) -> int:
+    row = recommender.find_page(page)
+    if row is None:
+        raise UsageError(
+            f"EVENT_ID: no event of the index {index_path} is the page {argument} "
+            f"(none dated {page.date} has its headline)"
+        )
+    typer.echo(f"{argument} is the page of the event {recommender.index.ids[row]}", err=True)
+    return int(row)
 
 
 def _curated_in_file(recommender: Any, data: Archive, event_id: str, archive: Path) -> frozenset[str]:
@@ -315,11 +484,10 @@ def eval_command(
             raise UsageError(str(exc)) from None
         if gold is not None and not gold.is_file():
             raise UsageError(f"--gold: no such file {gold}")
-        if rankers is not None and not (rankers / "rankers.json").is_file():
-            raise UsageError(f"--rankers: no rankers.json in {rankers}")
+        judged = _judged(archive) if decisions else None  # a missing or bad decisions file fails before the run
         out = out or _new_folder("recommender-eval-")
         started = time.perf_counter()
-        judged = _judged(archive) if decisions else None  # a bad decisions.jsonl is one line before the run
+        _log("loading the index and reading the archive")
         recommender = _recommender(index_path, rankers)
         data = read(archive)
         try:
@@ -376,7 +544,12 @@ def tune(
         int | None, typer.Option(min=10, help="Train-split queries to learn from (a seeded sample; default: all).")
     ] = None,
     seed: Annotated[int, typer.Option()] = 42,
-    out: Annotated[Path, typer.Option(help="Folder for the ranker models.")] = Path("recommender/rank/models"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the rankers and their confidence (default: INDEX/rankers; use them with --rankers)."
+        ),
+    ] = None,
     features_cache: Annotated[
         Path | None, typer.Option(help="Keep the training features in this .npz and reuse them when they match.")
     ] = None,
@@ -401,7 +574,7 @@ def tune(
     ranker's confidence (calibrated probability) on train-split queries."""
     from recommender.rank import Recommender, load_rankers
     from recommender.truth import truth_from_archive
-    from recommender.tune import fit_calibration, train_rankers
+    from recommender.tune import copy_packaged_rankers, fit_calibration, train_rankers
 
     progress = sys.stderr.isatty()
     with clear_errors():
@@ -409,6 +582,10 @@ def tune(
             raise UsageError(f"--split-by: {split_by!r} is not one of hash, time")
         recommender = _recommender(index_path)
         truth = truth_from_archive(read(archive), set(recommender.index.ids))
+        out = out if out is not None else index_path / "rankers"  # never the installed package unless named
+        if calibrate_only and not (out / "rankers.json").is_file():
+            typer.echo(f"copying the packaged rankers into {out} to refit their confidence there")
+            copy_packaged_rankers(out)
         if not calibrate_only:
             train_rankers(
                 recommender.index,
@@ -429,7 +606,10 @@ def tune(
                 f"--out: no fused ranker in {out} to calibrate; run `recommender tune` without --calibrate-only"
             )
         fit_calibration(trained, truth, calibration_queries, seed, out, log=typer.echo, progress=progress)
-    typer.echo(f"rankers and calibration written to {out}")
+    typer.echo(
+        f"rankers and calibration written to {out}; the packaged ones are unchanged. Use these with "
+        f"`recommender eval --rankers {out}` or `recommender related ... --rankers {out}`"
+    )
 
 
 @app.command()
@@ -473,8 +653,10 @@ def suggest(
     index_path: IndexOption = DEFAULT_INDEX,
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="Suggestions per event (at most).")] = 10,
     only: Annotated[list[str] | None, typer.Option("--only", help="Only this event id (repeatable).")] = None,
-    since: Annotated[str | None, typer.Option(help="Only events dated on or after this date.")] = None,
-    until: Annotated[str | None, typer.Option(help="Only events dated on or before this date.")] = None,
+    events_since: EventsSince = None,
+    events_until: EventsUntil = None,
+    since: OldSince = None,
+    until: OldUntil = None,
     past_only: Annotated[bool, typer.Option(help="Suggest only events dated on or before each event.")] = False,
     new_only: Annotated[
         bool, typer.Option(help="Only events with neither a Related nor a Suggested related section.")
@@ -505,8 +687,10 @@ def suggest(
     with clear_errors():
         started = time.perf_counter()
         request = BatchRequest(
-            archive, index_path, BatchOptions(k, past_only, include_curated, min_confidence), tuple(only or ()),
-            *date_window(since, until), new_only, write, rules_file, fmt, out, jobs,
+            archive, index_path, BatchOptions(k, past_only, include_curated, min_confidence),
+            tuple(map(id_in_path, only or ())),
+            *events_window(events_since, events_until, since, until, "suggest"), new_only, write, rules_file, fmt,
+            out, jobs,
         )  # fmt: skip
         recommender = _recommender(index_path)
         try:
@@ -541,8 +725,10 @@ def review(
         list[str] | None,
         typer.Option(help="A name or address other machines reach this server by (repeat for more)."),
     ] = None,
-    since: Annotated[str | None, typer.Option(help="Only events dated on or after this date.")] = None,
-    until: Annotated[str | None, typer.Option(help="Only events dated on or before this date.")] = None,
+    events_since: EventsSince = None,
+    events_until: EventsUntil = None,
+    since: OldSince = None,
+    until: OldUntil = None,
     k: Annotated[int, typer.Option("--k", min=1, max=50, help="Suggestions per event.")] = 10,
 ) -> None:
     """Review suggestions in the browser: accept into Related, reject for good, skip, undo (decisions.jsonl)."""
@@ -552,7 +738,7 @@ def review(
     from recommender.review import Reviewer, ReviewError, create_review_app
 
     with clear_errors():
-        start, end = date_window(since, until)
+        start, end = events_window(events_since, events_until, since, until, "review")
         try:
             secret = webguard.read_token(token, token_file, dict(os.environ))
             if token:
@@ -564,11 +750,30 @@ def review(
         except (ReviewError, ValueError) as exc:
             raise UsageError(str(exc)) from None
     reviewer.start()
-    typer.echo(f"reviewing {len(reviewer.window()):,} events of {archive} on http://{host}:{port}/", err=True)
+    typer.echo(f"reviewing {count(len(reviewer.window()), 'event')} of {archive} on http://{host}:{port}/", err=True)
     uvicorn.run(
         app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3, **webguard.server_options()
     )
     reviewer.stop()
+
+
+def port_in_use(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port (the port taken, the address not this machine's), or None.
+    Checked before a worker starts, so that `serve` never says it is serving and then fails."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return str(exc.strerror or exc).lower()
+    return None
 
 
 @app.command()
@@ -591,10 +796,13 @@ def serve(
     from recommender.environment import set_serve_settings
 
     set_serve_settings(index_path, threads, queue, workers)
-    lists = "with ready lists (/health says whether they are current)" if meta.get("lists_fingerprint") else "no lists"
+    busy = port_in_use(host, port)
+    if busy:
+        fail(f"--port: cannot listen on {host}:{port} ({busy}); is another server running there? choose another --port")
+    lists = "its ready lists" if meta.get("lists_fingerprint") else "no ready lists (every answer ranked live)"
     typer.echo(
-        f"serving {index_path} ({lists}) on http://{host}:{port} (docs: /docs) with {workers} worker process(es); "
-        "a new build there is picked up within seconds, or at once on SIGHUP",
+        f"serving {index_path}, with {lists}, on http://{host}:{port} (API docs: http://{host}:{port}/docs), "
+        f"{count(workers, 'worker')}; a new build there is picked up within seconds, or at once on SIGHUP",
         err=True,
     )
     if workers > 1:  # the supervisor, lean: run as a script, it imports uvicorn alone (supervise.py)

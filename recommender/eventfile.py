@@ -20,6 +20,7 @@ ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 LIST_LINK = re.compile(r"^\s*\d+\.\s*\[(?P<text>[^\\]*(?:\\.[^\\]*)*)\]\((?P<href>[^)\s]*)\)\s*(?P<rest>.*)$")
 CONTEXT = re.compile(r"_Context:\s*(?P<items>.*?)\s*_\s*$")
 NEWS_PATH = re.compile(r"^news/(\d{4})/(\d{1,2})/(\d{1,2})/(.+)$")
+IN_A_PATH = re.compile(r"(?:^|/)(news/\d{4}/\d{1,2}/\d{1,2}/[^/]+\.md)$")
 
 RELATED_HEADING = "related"
 SUGGESTED_HEADING = "suggested related"
@@ -70,6 +71,20 @@ def link_key(href: str) -> str:
         year, month, day, rest = match.groups()
         return f"news/{year}/{int(month)}/{int(day)}/{rest}"
     return path
+
+
+def id_in_path(argument: str) -> str:
+    """The event id at the end of a path to its file (`archive/news/2016/03/14/x.md` is `news/2016/03/14/x.md`),
+    for ids given on the command line, where a user may name the file; anything else as it is."""
+    found = IN_A_PATH.search(argument.strip())
+    return found.group(1) if found else argument
+
+
+def in_event_layout(event_id: str) -> bool:
+    """Whether an id is where the archive keeps its events (`news/YYYY/MM/DD/slug.md`). Only such an event is
+    ever written as a link into a file: a page kept beside them (SEED-EXAMPLE.md, a copy of an event) is read,
+    but a link to it would resolve to no event page for a reader of the portal."""
+    return NEWS_PATH.match(link_key(event_id)) is not None
 
 
 def padded_variants(key: str) -> tuple[str, ...]:

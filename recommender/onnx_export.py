@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,13 @@ def export(model_dir: Path, out_dir: Path, quantized: bool) -> Path:
     if not fp32.exists():
         import torch
         from transformers import AutoModel
+        from transformers.utils import logging as transformers_logging
+
+        sys.stderr.write(
+            f"exporting the model to ONNX{' and quantising it to int8' if quantized else ''} into {out_dir}: "
+            "once, later runs reuse it (about 10 s)\n"
+        )
+        transformers_logging.disable_progress_bar()  # "Loading weights" of a model loaded once, for the export
 
         class Bert(torch.nn.Module):
             def __init__(self) -> None:
@@ -44,7 +53,12 @@ def export(model_dir: Path, out_dir: Path, quantized: bool) -> Path:
         model = Bert().eval()
         ids = torch.ones((2, 16), dtype=torch.long)
         axes = {0: "batch", 1: "tokens"}
-        with atomic_path(fp32) as tmp, torch.no_grad():
+        with atomic_path(fp32) as tmp, torch.no_grad(), warnings.catch_warnings():
+            # The tracer warns that a shape test (padding, causal masking) is frozen into the graph: true, and
+            # harmless for an encoder that never pads and is never causal (tests/test_embed.py compares the
+            # exported model's vectors with the original's); and that opset 17 indexes with several operators.
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message="Exporting aten::index", category=UserWarning)
             torch.onnx.export(
                 model,
                 (ids, ids, torch.zeros_like(ids)),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -173,6 +174,18 @@ def train_rankers(
     }
     write_text(out / "rankers.json", json.dumps(manifest, indent=2) + "\n")
     return {name: list(spec["features"]) for name, spec in systems.items()}  # type: ignore[call-overload]
+
+
+def copy_packaged_rankers(out: Path) -> None:
+    """Copy the packaged rankers (manifest, models, confidence) into `out`, to refit their confidence there:
+    the installed package is never written unless a command names it."""
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads((RANKER_DIR / "rankers.json").read_text())
+    files = ["rankers.json", CALIBRATION_FILE, *(spec["model"] for spec in manifest["systems"].values())]
+    for name in files:
+        if (RANKER_DIR / name).is_file():
+            with atomic_path(out / name) as tmp:
+                shutil.copyfile(RANKER_DIR / name, tmp)
 
 
 def decision_labels(decisions: dict[str, dict[str, int]], known: set[str]) -> dict[str, dict[str, int]]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import schemathesis
 from conftest import PUTIN
@@ -91,6 +94,8 @@ def test_unknown_id_message_names_it(client):
         ("post", "/related/batch", {"ids": ["a"] * 1001}),
         ("post", "/related/batch", {"ids": []}),
         ("post", "/related/batch", {"ids": [PUTIN], "k": 500}),
+        ("get", f"/events/{PUTIN}/related?since=2016-03-20&until=2016-03-10", None),  # an empty window, not []
+        ("post", "/similar", {"text": "ok", "since": "2016-03-20", "until": "2016-03-10"}),
     ],
 )
 def test_bad_input_is_422(client, method, path, payload):
@@ -98,10 +103,44 @@ def test_bad_input_is_422(client, method, path, payload):
     assert response.status_code == 422, response.text
 
 
-def test_openapi_is_published(client):
+def test_an_empty_window_says_why(client):
+    response = client.get(f"/events/{PUTIN}/related", params={"since": "2016-03-20", "until": "2016-03-10"})
+    assert response.status_code == 422 and "since 2016-03-20 is after until 2016-03-10" in response.text
+    text = client.post("/similar", json={"text": "ok", "since": "2016-03-20", "until": "2016-03-10"})
+    assert text.status_code == 422 and "is after until" in text.text
+
+
+def test_openapi_is_published_and_its_docs_need_no_network(client):
     spec = client.get("/openapi.json").json()
     assert {"/health", "/similar", "/related/batch"} <= set(spec["paths"])
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert not re.findall(r"(?:src|href)=[\"']?(?:https?:)?//", docs.text)  # no CDN: every asset is served here
+    for asset in re.findall(r"(?:src|href)=[\"']?(/docs-assets/[^\"' >]+)", docs.text):
+        assert client.get(asset).status_code == 200, asset
+
+
+def test_a_strong_if_none_match_matches_the_weak_etag(client):
+    url = f"/events/{PUTIN}/related"
+    etag = client.get(url).headers["etag"]
+    assert etag.startswith('W/"')
+    for header in (etag, etag.removeprefix("W/"), f'"other", {etag.removeprefix("W/")}', "*"):
+        assert client.get(url, headers={"If-None-Match": header}).status_code == 304, header
+    assert client.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_the_cli_and_the_api_give_a_suggestion_one_shape(client, sample_index_path):
+    from typer.testing import CliRunner
+
+    from recommender.api import SuggestionOut
+    from recommender.cli import app
+
+    api = client.get(f"/events/{PUTIN}/related", params={"k": 3}).json()
+    cli = CliRunner().invoke(app, ["related", PUTIN, "--k", "3", "--json", "--index", str(sample_index_path)])
+    rows = json.loads(cli.stdout)
+    assert set(rows[0]) == set(api[0]) == set(SuggestionOut.model_fields)
+    assert {"context", "pinned"} <= set(rows[0])
+    assert [r["context"] for r in rows] == [r["context"] for r in api]
 
 
 def test_property_based_run_finds_no_server_error(client):

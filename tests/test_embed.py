@@ -62,3 +62,24 @@ def test_an_unknown_backend_is_one_line():
         Embedder("gpu")
     result = CliRunner().invoke(app, ["index", "--backend", "gpu", "--archive", "/nonexistent"])
     assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1
+
+
+def test_the_one_time_export_of_the_base_model_says_so_and_nothing_else(tmp_path):
+    """`index --model base` exports the base model once: one plain line on stderr, no loading bar (stderr is no
+    terminal here), no tracer warnings."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = (
+        "from pathlib import Path; from recommender.embed import BASE, model_path; "
+        f"from recommender.onnx_export import export; export(model_path(BASE), Path({str(tmp_path)!r}), True)"
+    )
+    env = {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"exporting the model to ONNX and quantising it to int8 into {tmp_path}: once, later runs reuse it (about 10 s)"
+    ], done.stderr
+    assert (tmp_path / "model_int8.onnx").is_file()

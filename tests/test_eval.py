@@ -208,3 +208,26 @@ def test_condensed_metrics_and_the_time_split(recommender, sample_archive):
     by_time = run_eval(recommender, truth, EvalConfig(queries=None, split="test", split_by="time", deep=0))
     assert by_time.query_ids and all(dates[q].year >= 2021 for q in by_time.query_ids)
     assert not by_time.condensed
+
+
+def test_eval_says_why_it_runs_fewer_queries_with_an_index_of_another_archive(archive_copy, index_copy, sample_path):
+    """An index built from a few days of the sample, evaluated against the whole sample: the queries it can run
+    are few, and the eval says so rather than quietly running them."""
+    import shutil
+
+    kept = {f"news/2016/03/{day}" for day in range(13, 18)}
+    for day in [d for d in archive_copy.glob("news/*/*/*") if d.is_dir()]:
+        if str(day.relative_to(archive_copy)) not in kept:
+            shutil.rmtree(day)
+    build_index(read_archive(archive_copy), index_copy)  # the vectors reused: nothing embedded
+    result = CliRunner().invoke(
+        app, [*eval_args(sample_path, index_copy), "--queries", "200", "--systems", "dense", "--deep", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "not the 200 asked for" in result.stderr and "another archive?" in result.stderr
+
+
+def test_eval_decisions_without_a_decisions_file_fails_before_the_run(sample_path, sample_index_path):
+    result = CliRunner().invoke(app, [*eval_args(sample_path, sample_index_path), "--decisions"])
+    assert result.exit_code == 2 and "--decisions: no decisions.jsonl" in result.output
+    assert "queries" not in result.output  # nothing was ranked

@@ -12,6 +12,7 @@ PACKAGE = ROOT / "recommender"
 FLOW = [
     (
         "recommender.atomic",
+        "recommender.wording",
         "recommender.locking",
         "recommender.names",
         "recommender.onnx_export",

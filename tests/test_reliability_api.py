@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import threading
 import time
 
@@ -235,3 +236,21 @@ def test_sighup_reloads_at_once_and_sigterm_stops_a_busy_server_fast(server, ind
     assert server.stop() < 5.0
     for b in busy:
         b.join(timeout=30)
+    said = server.said()
+    assert "serving" in said and "leaked semaphore" not in said, said
+
+
+def test_serve_on_a_busy_port_fails_before_saying_it_serves(sample_index_path):
+    from typer.testing import CliRunner
+
+    from recommender.cli import app
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--index", str(sample_index_path), "--port", str(port)])
+    assert result.exit_code == 1 and "serving" not in result.output
+    assert (
+        result.output.startswith(f"error: --port: cannot listen on 127.0.0.1:{port}") and result.output.count("\n") == 1
+    )

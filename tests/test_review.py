@@ -159,7 +159,12 @@ def form_of(html: str, candidate: str | None = None) -> dict[str, str]:
 
 def test_accept_reject_undo_through_the_app(reviewer, archive_copy, index_copy):
     web = client(reviewer)
-    assert "decided" in web.get("/").text
+    queue = web.get("/").text
+    assert "decided" in queue
+    # the header counts the window's events, the body those with suggestions left: each says which it counts
+    window = re.search(r"pending · ([\d,]+) events? in the window", queue)
+    left = re.search(r"([\d,]+) events? of the ([\d,]+) with [\d,]+ suggestions?\s+left to decide", queue)
+    assert window and left and left.group(2) == window.group(1), queue[:2000]
     page = web.get("/event/" + PUTIN).text
     before = (archive_copy / PUTIN).read_bytes()
     first = form_of(page)
@@ -306,7 +311,7 @@ def test_eval_reports_precision_on_decided_pairs(archive_copy, index_copy, recom
     args += ["--systems", "dense,fused", "--decisions", "--out", str(tmp_path / "report")]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert "precision on decided pairs (2 pairs of 1 events" in result.output
+    assert "precision on decided pairs (2 pairs of 1 event in" in result.output
     assert re.search(r"fused\s+precision 0\.500 over 2 decided pairs", result.output)
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["decisions"]["fused"]["precision"] == 0.5

@@ -63,3 +63,27 @@ def test_training_learns_from_judged_candidates_only(sample_archive, recommender
     _, labels, sizes = tune.training_data(index, truth, [query_id])
     assert sizes.tolist() == [sum(int(r) in judged for r in pool)] and 0 < sizes[0] < len(pool)
     assert labels.sum() == sum(int(r) in {index.position[i] for i in truth.relevant[query_id]} for r in pool)
+
+
+def test_calibrate_only_writes_beside_the_index_never_into_the_package(sample_path, index_copy):
+    """`tune --calibrate-only`, as the README shows it, leaves the installed package alone (git status clean):
+    the packaged rankers are copied into INDEX/rankers and refitted there; `--rankers` chooses them."""
+    from typer.testing import CliRunner
+
+    from recommender.cli import app
+    from recommender.rank import RANKER_DIR
+
+    packaged = {p.name: p.read_bytes() for p in RANKER_DIR.iterdir() if p.is_file()}
+    runner = CliRunner()
+    args = ["--archive", str(sample_path), "--index", str(index_copy)]
+    done = runner.invoke(app, ["tune", *args, "--calibrate-only", "--calibration-queries", "20"])
+    assert done.exit_code == 0, done.output
+    assert {p.name: p.read_bytes() for p in RANKER_DIR.iterdir() if p.is_file()} == packaged
+    out = index_copy / "rankers"
+    assert (out / "calibration.json").read_bytes() != packaged["calibration.json"]  # refitted on 20 queries
+    assert (out / "fused.txt").read_bytes() == packaged["fused.txt"]
+    chosen = runner.invoke(app, ["related", PUTIN, "--index", str(index_copy), "--rankers", str(out), "--json"])
+    assert chosen.exit_code == 0, chosen.output
+    assert all(row["confidence"] is not None for row in json.loads(chosen.stdout))  # the folder's own confidence
+    missing = runner.invoke(app, ["related", PUTIN, "--index", str(index_copy), "--rankers", str(index_copy)])
+    assert missing.exit_code == 2 and "--rankers: no rankers.json" in missing.output

@@ -14,6 +14,7 @@ import numpy as np
 from recommender.atomic import atomic_path, write_text
 from recommender.evaluate.run import BASELINES, METRICS, EvalResult
 from recommender.rank.calibration import expected_calibration_error, reliability
+from recommender.wording import count
 
 
 def breakdowns(result: EvalResult, archive_dates: dict[str, dt.date]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -204,8 +205,9 @@ class EvalReport:
         if decided is not None:
             first = next(iter(decided.values()), {"pairs": 0, "accepted": 0, "rejected": 0, "events": 0})
             lines.append(
-                f"precision on decided pairs ({first['pairs']:,.0f} pairs of {first['events']:,.0f} events in "
-                f"decisions.jsonl: {first['accepted']:,.0f} accepted, {first['rejected']:,.0f} rejected):"
+                f"precision on decided pairs ({count(int(first['pairs']), 'pair')} of "
+                f"{count(int(first['events']), 'event')} in decisions.jsonl: {first['accepted']:,.0f} accepted, "
+                f"{first['rejected']:,.0f} rejected):"
             )
             lines += [
                 f"{system:<16} precision {m['precision']:.3f} over {m['decided_in_top10']:,.0f} decided pairs in "

@@ -181,6 +181,8 @@ def run_eval(
     if not query_ids:
         raise ValueError("no queries: no event with a curated list (or gold entry) is in the index")
     log(f"{len(query_ids):,} queries, {len(config.systems)} systems, {len(index):,} candidates")
+    for warning in dropped_queries(truth, config, len(query_ids)):
+        log(f"warning: {warning}")
     baselines = Baselines(recommender, config.seed)
     deep_baselines = Baselines(recommender, config.seed + 1)  # the standard runs keep their own random draws
     runs: dict[str, dict[str, dict[str, float]]] = {s: {} for s in config.systems}
@@ -225,6 +227,10 @@ def run_eval(
                 condensed_runs[system][query_id] = _run_scores(index.ids, kept, [0.0] * len(kept))
                 bpref[system].append(binary_preference(deep, relevant_rows, judged))
 
+    log(
+        "scoring the runs with ranx"
+        + (": its first use after an install compiles its metrics (about a minute, once)" if ranx_cold() else "")
+    )
     metrics, per_query = score_runs(truth, query_ids, runs, config.k)
     log(
         f"shared scoring (query text, dense and BM25 scores of every event): "
@@ -239,6 +245,37 @@ def run_eval(
     )
     result.extra["judged_events"] = len(judged)
     return result
+
+
+def dropped_queries(truth: Truth, config: EvalConfig, chosen: int) -> list[str]:
+    """Why fewer queries are run than asked for, or than the archive holds: events with a curated list that are
+    not in the index (an index built from another archive), or whose list's items are not."""
+    warnings = []
+    if config.queries is not None and chosen < config.queries:
+        warnings.append(
+            f"{chosen:,} queries, not the {config.queries:,} asked for: only {len(truth.relevant):,} events with a "
+            "curated list are in the index (and in the split)"
+        )
+    if truth.empty_queries > len(truth.relevant):
+        warnings.append(
+            f"{truth.empty_queries:,} of the archive's events with a curated list are left out (they, or every item of "
+            "their list, are not in the index): was the index built from another archive?"
+        )
+    return warnings
+
+
+def ranx_cold() -> bool:
+    """Whether ranx's numba-compiled metrics are not cached yet (the first eval after an install compiles them)."""
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("ranx")
+    if spec is None or spec.origin is None:
+        return False
+    chosen = os.environ.get("NUMBA_CACHE_DIR")  # numba's cache there, else beside the package's modules
+    place = Path(chosen) if chosen else Path(spec.origin).parent / "metrics" / "__pycache__"
+    return not (place.is_dir() and next(place.rglob("*.nbi"), None))
 
 
 def binary_preference(ranking: list[int], relevant: set[int], judged: set[int]) -> float:
@@ -262,7 +299,13 @@ def score_runs(
     truth: Truth, query_ids: list[str], runs: dict[str, dict[str, dict[str, float]]], k: int = K
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, np.ndarray]]]:
     """Mean and per-query metrics of each run (ranx), plus the lenient precision."""
+    import warnings
+
+    from numba.core.errors import NumbaTypeSafetyWarning
     from ranx import Qrels, Run, evaluate
+
+    # ranx's precision casts its uint64 counts to int64 when numba compiles it: harmless, and no user's concern
+    warnings.filterwarnings("ignore", category=NumbaTypeSafetyWarning)
 
     qrels = Qrels({q: {d: 1 for d in truth.relevant[q]} for q in query_ids})
     metrics: dict[str, dict[str, float]] = {}

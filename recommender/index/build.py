@@ -50,6 +50,7 @@ from recommender.index.records import resolve_link, story_labels, write_records
 from recommender.index.terms import Terms, tokenize, write_bm25
 from recommender.names import VERSION as NAMES_VERSION
 from recommender.names import extract_names, lower_case_shares
+from recommender.wording import count
 
 
 @dataclass
@@ -199,7 +200,7 @@ def build_index(
     same_id = previous.rows_by_id(ids)
     vector_source = same_text if previous.vectors is not None else np.full(len(events), -1)
     todo = np.flatnonzero(vector_source < 0)
-    log(f"embedding {len(todo)} of {len(events)} events ({len(events) - len(todo)} unchanged, reused)")
+    log(f"embedding {len(todo):,} of {count(len(events), 'event')} ({len(events) - len(todo):,} unchanged, reused)")
     embed_started = time.perf_counter()
     fresh = embedder.encode([texts[i] for i in todo], progress=progress) if len(todo) else None
     embed_seconds = time.perf_counter() - embed_started

@@ -11,12 +11,14 @@ a Related section: `curated` only marks suggestions already in the event's list 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
 
+from recommender.archive import Event, in_event_layout
 from recommender.embed import Embedder, near_duplicate_cosine
 from recommender.index import Index, check_model
 from recommender.index.layout import READY_K
@@ -34,10 +36,11 @@ from recommender.rank.threads import query_cores, threads
 from recommender.rank.topk import top
 
 SCORE_SYSTEMS = ("dense", "bm25")  # ranked by one score alone; every other system is a trained ranker
+CLOSE_ENOUGH, CLEAR_MARGIN = 85, 5  # WRatio (0-100) of the one id an unknown id is taken as a typo of
 
 
 class UnknownEventError(KeyError):
-    """An id that is not in the index; carries the closest ids by name."""
+    """An id that is not in the index; carries the one id it is most likely a typo of, if any."""
 
     def __init__(self, event_id: str, closest: list[str]):
         super().__init__(event_id)
@@ -45,8 +48,8 @@ class UnknownEventError(KeyError):
         self.closest = closest
 
     def __str__(self) -> str:
-        hint = "".join(f"\n  {i}" for i in self.closest)  # one per line: ids run to 150 characters
-        return f"unknown event id {self.event_id!r}" + (f"; closest ids:{hint}" if hint else "")
+        hint = f"; did you mean {self.closest[0]}?" if self.closest else ""
+        return f"unknown event id {self.event_id!r}{hint}"
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ class Recommender:
         months and days with or without zero padding)."""
         row = self.find(event_id)
         if row is None:
-            raise UnknownEventError(event_id, closest_ids(self.index, event_id))
+            raise UnknownEventError(event_id, closest_ids(self.index, event_id))  # at most one
         return row
 
     def find(self, event_id: str) -> int | None:
@@ -151,6 +154,21 @@ class Recommender:
             found = self.index.resolve(event_id)
             row = None if found is None else self.index.position.get(found)
         return row
+
+    def find_page(self, page: Event) -> int | None:
+        """The row of the indexed event that a page kept outside the archive stands for (a copy of an event, such
+        as SEED-EXAMPLE.md): the event of the archive's layout, of the same date, whose headline has the same
+        words (quotes, case and spacing aside; at least 90% of them in common), or None."""
+        words = headline_words(page.headline)
+        best, best_overlap = None, 0.9
+        for row in np.flatnonzero(self.index.day == page.date.toordinal()):
+            if not in_event_layout(self.index.ids[int(row)]):
+                continue  # another page, not an event
+            other = headline_words(self.index.headlines[int(row)])
+            overlap = len(words & other) / max(1, len(words | other))
+            if overlap >= best_overlap:
+                best, best_overlap = int(row), overlap
+        return best
 
     def find_id(self, event_id: str) -> str | None:
         """The indexed id of an id or link as the archive writes it, or None (a link to an unindexed event)."""
@@ -464,8 +482,16 @@ def confident(found: list[Suggestion], min_confidence: float) -> list[Suggestion
     return [s for s in found if s.confidence is None or s.confidence >= min_confidence]
 
 
-def closest_ids(index: Index, event_id: str, limit: int = 5) -> list[str]:
-    """The indexed ids most like `event_id`, for an error message."""
+def headline_words(headline: str) -> set[str]:
+    return set(re.findall(r"\w+", headline.lower()))
+
+
+def closest_ids(index: Index, event_id: str) -> list[str]:
+    """The one indexed id `event_id` is most likely a typo or a shortening of, for an error message; none when
+    no id is clearly it (a path such as /etc/passwd is like no id, and gets no guesses)."""
     from rapidfuzz import fuzz, process
 
-    return [m[0] for m in process.extract(event_id, index.ids, scorer=fuzz.WRatio, limit=limit)]
+    found = process.extract(event_id, index.ids, scorer=fuzz.WRatio, limit=2)
+    if not found or found[0][1] < CLOSE_ENOUGH or (len(found) > 1 and found[0][1] - found[1][1] < CLEAR_MARGIN):
+        return []
+    return [found[0][0]]

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 
 from recommender.rank import Suggestion
 from recommender.review.queue import REASONS, EventView, Queue
+from recommender.wording import count
 
 STYLE = """
 .right { margin-left:auto; } .light { font-weight:400; } .small { font-size:13px; } .tight { margin-top:4px; }
@@ -131,7 +132,7 @@ def _page(title: str, body: str, counts: str, csrf: str, can_undo: bool) -> str:
 def _counts(queue: Queue) -> str:
     return (
         f'<span id="decided">{queue.decided:,}</span> decided · <span id="pending">{queue.pending:,}</span> pending'
-        f" in {queue.total:,} events"
+        f" · {count(queue.total, 'event')} in the window"
     )
 
 
@@ -178,7 +179,8 @@ def queue_page(
   <button type="submit">Filter</button>
 </form>
 {_keys(QUEUE_KEYS)}
-<p class="muted">{len(queue.rows):,} events with {queue.pending:,} suggestions to decide.</p>
+<p class="muted">{count(len(queue.rows), "event")} of the {queue.total:,} with {count(queue.pending, "suggestion")}
+left to decide (the others have none left).</p>
 {partial}{table}"""
     return _page("Queue", body, _counts(queue), csrf, can_undo)
 
@@ -189,7 +191,7 @@ def _why(s: Suggestion) -> str:
         parts.append(f"confidence <b>{s.confidence:.2f}</b>")
     parts.append(f"score <b>{s.score:.3f}</b>")
     if s.signals is not None and s.signals.days_apart is not None:
-        parts.append(f"<b>{s.signals.days_apart:,}</b> days apart")
+        parts.append(f"{count(s.signals.days_apart, 'day')} apart")
     if s.context:
         parts.append("shared names: <b>" + escape(", ".join(s.context)) + "</b>")
     if s.pinned:

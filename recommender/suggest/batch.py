@@ -7,10 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import numpy as np
 
+from recommender.archive import in_event_layout
+from recommender.index import Index
 from recommender.rank import Recommender, RelatedRequest, Suggestion
 from recommender.rank.threads import use_cores
 from recommender.suggest.rules import EditorRules
@@ -78,13 +81,20 @@ def select_events(
 
 
 def excluded_rows(recommender: Recommender, rules: EditorRules) -> set[int]:
-    """Rows never suggested under the rules: excluded events and every event in an excluded date range."""
+    """Rows never suggested under the rules: excluded events and every event in an excluded date range; and
+    never a page outside the archive's event layout (`in_event_layout`), whose link would lead nowhere."""
     index = recommender.index
-    rows = {index.position[i] for i in rules.exclude_events if i in index.position}
+    rows = {index.position[i] for i in rules.exclude_events if i in index.position} | outside_layout(index)
     for start, end in rules.exclude_dates:
         inside = (index.day >= start.toordinal()) & (index.day <= end.toordinal())
         rows.update(int(r) for r in inside.nonzero()[0])
     return rows
+
+
+@lru_cache(maxsize=4)
+def outside_layout(index: Index) -> frozenset[int]:
+    """The rows of an index whose ids are not event pages of the archive's layout (SEED-EXAMPLE.md)."""
+    return frozenset(row for row, event_id in enumerate(index.ids) if not in_event_layout(event_id))
 
 
 def suggest_for(
@@ -127,7 +137,9 @@ def batch_request(
     skip = (excluded if excluded is not None else excluded_rows(recommender, rules)) | never
     if state is not None:
         skip |= {position[i] for i in state.rejected if i in position}
-    pins = tuple(position[p] for p in rules.pins.get(event_id, []) if p in position and p != event_id)
+    pins = tuple(
+        position[p] for p in rules.pins.get(event_id, []) if p in position and p != event_id and in_event_layout(p)
+    )
     return RelatedRequest(
         options.k,
         min_confidence=options.min_confidence,

@@ -19,6 +19,7 @@ from recommender.suggest.render import FORMATS
 from recommender.suggest.rules import EditorRules, RulesError, load_rules
 from recommender.suggest.run import BatchRun, BatchSummary, archive_rows, file_states, run_batch
 from recommender.suggest.write import WriteOutcome
+from recommender.wording import count
 
 
 class PlanError(ValueError):
@@ -101,7 +102,8 @@ class BatchPlan:
             else ""
         )
         curated = (
-            f"; {summary.curated_matches:,} already in the curated lists of {summary.events_with_curated:,} events"
+            f"; {summary.curated_matches:,} already in the curated lists of "
+            f"{count(summary.events_with_curated, 'event')}"
             if request.options.include_curated
             else ""
         )
@@ -112,9 +114,8 @@ class BatchPlan:
             if summary.rejections
             else ""
         )
-        return f"{summary.events:,} events, {summary.suggestions:,} suggestions in {seconds:.1f}s{curated}." + (
-            counts + remembered
-        )
+        events = f"{count(summary.events, 'event')}, {count(summary.suggestions, 'suggestion')}"
+        return f"{events} in {seconds:.1f}s{curated}." + counts + remembered
 
 
 def plan_batch(recommender: Recommender, data: Archive, request: BatchRequest) -> BatchPlan:

@@ -6,10 +6,9 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
 
 from recommender.eventfile import escape_text, link_target, link_text
-from recommender.rank import Suggestion
+from recommender.rank.output import suggestion_json
 from recommender.suggest.batch import EventSuggestions
 
 SECTION = "### Suggested related:"
@@ -46,7 +45,7 @@ def render(items: Iterable[EventSuggestions], fmt: str) -> Iterator[str]:
                         "id": item.id,
                         "date": item.date.isoformat(),
                         "headline": item.headline,
-                        "suggestions": [_as_dict(s) for s in item.suggestions],
+                        "suggestions": [suggestion_json(s) for s in item.suggestions],
                     },
                     ensure_ascii=False,
                 )
@@ -72,10 +71,3 @@ def spreadsheet_safe(cell: object) -> object:
     if isinstance(cell, str) and cell.startswith(FORMULA_START):
         return "'" + cell
     return cell
-
-
-def _as_dict(s: Suggestion) -> dict[str, object]:
-    data = asdict(s)
-    data["date"] = s.date.isoformat()
-    data["context"] = list(s.context)
-    return data

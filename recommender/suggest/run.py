@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from recommender.archive import Archive
 from recommender.embed import text_hash
@@ -54,6 +54,22 @@ def archive_rows(recommender: Recommender, archive: Archive) -> ArchiveRows:
         if index.text_sha[row] != text_hash(event.text):
             stale.append(event.id)
     return ArchiveRows(rows, missing, stale)
+
+
+def index_coverage(recommender: Recommender, archive: Archive) -> dict[str, Any]:
+    """How an index differs from an archive: the archive's events it lacks, its events the archive lacks, and those
+    changed since it was built (how many, and the first of each); all 0 when it was built from this archive as it
+    is now."""
+    found = archive_rows(recommender, archive)
+    inside = set(found.rows.values())
+    extra = [event_id for row, event_id in enumerate(recommender.index.ids) if row not in inside]
+    return {
+        "matches": not (found.missing or extra or found.stale),
+        "not_in_index": len(found.missing),
+        "not_in_archive": len(extra),
+        "changed": len(found.stale),
+        "first": {"not_in_index": found.missing[:1], "not_in_archive": extra[:1], "changed": found.stale[:1]},
+    }
 
 
 def file_states(
