@@ -20,6 +20,7 @@ import typer
 from recommender.archive import MAX_ID, Archive, ArchiveError, read_archive
 from recommender.embed import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderError
 from recommender.index import DEFAULT_INDEX, IndexLoadError
+from recommender.rank.calibration import MIN_CONFIDENCE
 
 app = typer.Typer(
     help="Related-event suggestions for a news-event archive.",
@@ -207,7 +208,12 @@ def _recommender(index_path: Path, rankers: Path | None = None) -> Any:
     from recommender.index import load_index
     from recommender.rank import Recommender, load_rankers
 
-    return Recommender(load_index(index_path), rankers=None if rankers is None else load_rankers(rankers))
+    recommender = Recommender(load_index(index_path), rankers=None if rankers is None else load_rankers(rankers))
+    if rankers is not None:  # a tuned folder's confidence is its own
+        from recommender.rank.calibration import load_calibration
+
+        recommender.calibration = load_calibration(rankers)
+    return recommender
 
 
 def _print_suggestions(suggestions: list[Any], as_json: bool, title: str) -> None:
@@ -316,6 +322,14 @@ def eval_command(
     gold: Annotated[Path | None, typer.Option(help="JSON lines {id, related} to use as the truth.")] = None,
     since: Annotated[str | None, typer.Option(help="Candidates dated on or after this date.")] = None,
     until: Annotated[str | None, typer.Option(help="Candidates dated on or before this date.")] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(help="month: rank each query among the events of its own calendar month alone (windowed eval)."),
+    ] = None,
+    judged: Annotated[
+        Path | None,
+        typer.Option(help="Also score each system on the blind judgments in this folder (eval/judged), per group."),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Folder for report.md, metrics.json, runs and plots (default: a new temporary folder)."),
@@ -340,6 +354,8 @@ def eval_command(
             raise UsageError(f"--split-by: {split_by!r} is not one of hash, time")
         if gold is not None and not gold.is_file():
             raise UsageError(f"--gold: no such file {gold}")
+        if window not in (None, "month"):
+            raise UsageError(f"--window: {window!r} is not 'month'")
         start, end = date_window(since, until)
         config = EvalConfig(
             queries=None if queries == "all" else int(queries),
@@ -350,6 +366,7 @@ def eval_command(
             deep=deep,
             since=start,
             until=end,
+            window=window,
         )
         if out is None:
             import tempfile
@@ -373,10 +390,19 @@ def eval_command(
             )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        if judged is not None:
+            from recommender.evaluate.judged import judged_figures
+            from recommender.judgments import load_judged
+
+            try:
+                found = load_judged(judged)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            listed = set(truth.relevant)
+            result.extra["judged"] = judged_figures(recommender, found, listed, config.systems_ranked, window)
         decided: dict[str, dict[str, float]] = {}
         if decisions:
-            judged = _judged(archive)
-            decided = decision_precision(recommender, judged, config.systems)
+            decided = decision_precision(recommender, _judged(archive), config.systems)
             result.extra["decisions"] = decided
         command = "recommender eval " + " ".join(sys.argv[2:])
         result.extra["index"] = str(index_path)
@@ -395,6 +421,10 @@ def eval_command(
     for system, (confidence, labels) in result.confidence.items():
         ece = expected_calibration_error(confidence, labels)
         typer.echo(f"{system} confidence: expected calibration error {ece:.4f} over {len(labels):,} suggestions")
+    if "judged" in result.extra:
+        from recommender.evaluate.judged import judged_table
+
+        typer.echo("\n".join(judged_table(result.extra["judged"])))
     if decisions:
         first = next(iter(decided.values()), {"pairs": 0, "accepted": 0, "rejected": 0, "events": 0})
         typer.echo(
@@ -450,17 +480,30 @@ def tune(
         bool,
         typer.Option("--decisions", help="Also learn from review decisions (accepted: relevant; rejected: not)."),
     ] = False,
+    judged: Annotated[
+        Path | None,
+        typer.Option(
+            help="Fit the fused ranker's judged stage and its confidence on the blind judgments in this folder "
+            "(eval/judged; held-out events left out)."
+        ),
+    ] = None,
 ) -> None:
     """Train the fused ranker and its ablations on the train split of the curated lists, then fit the fused
-    ranker's confidence (calibrated probability) on train-split queries."""
+    ranker's confidence (calibrated probability) on train-split queries; with --judged, fit its judged stage
+    and the confidence on blind judgments instead. --calibrate-only keeps the trees in --out."""
+    from recommender.judgments import load_judged
     from recommender.rank import Recommender, load_rankers
     from recommender.truth import truth_from_archive
-    from recommender.tune import fit_calibration, train_rankers
+    from recommender.tune import fit_calibration, fit_judged_stage, train_rankers
 
     progress = sys.stderr.isatty()
     with clear_errors():
         if split_by not in ("hash", "time"):
             raise UsageError(f"--split-by: {split_by!r} is not one of hash, time")
+        try:
+            judgments = None if judged is None else load_judged(judged)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         recommender = _recommender(index_path)
         truth = truth_from_archive(read(archive), set(recommender.index.ids))
         if not calibrate_only:
@@ -482,7 +525,10 @@ def tune(
             raise UsageError(
                 f"--out: no fused ranker in {out} to calibrate; run `recommender tune` without --calibrate-only"
             )
-        fit_calibration(trained, truth, calibration_queries, seed, out, log=typer.echo, progress=progress)
+        if judgments is not None:
+            fit_judged_stage(trained, judgments, out, log=typer.echo)
+        else:
+            fit_calibration(trained, truth, calibration_queries, seed, out, log=typer.echo, progress=progress)
     typer.echo(f"rankers and calibration written to {out}")
 
 
@@ -537,8 +583,8 @@ def suggest(
         bool, typer.Option(help="Also suggest items already in the file's Related list (marked curated).")
     ] = False,
     min_confidence: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Only suggestions at least this confident (0-1; see README).")
-    ] = 0.0,
+        float, typer.Option(min=0.0, max=1.0, help="Only suggestions at least this sure (0-1; 0: all; see README).")
+    ] = MIN_CONFIDENCE,
     fmt: Annotated[
         str | None, typer.Option("--format", help="jsonl, markdown or csv (default: jsonl; none with --write).")
     ] = None,

@@ -22,11 +22,13 @@ import numpy as np
 
 from recommender.atomic import atomic_path, write_text
 from recommender.index import Index
+from recommender.judgments import GAIN, Judged
 from recommender.rank import CASCADE, FEATURE_NAMES, GROUPS, RANKER_DIR, Recommender
 from recommender.rank.calibration import CALIBRATION_FILE, Calibration, expected_calibration_error, fit_isotonic
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.features import feature_matrix, group_features
 from recommender.rank.query import query_for_row
+from recommender.rank.ranker import TREES, JudgedStage, Logistic
 from recommender.truth import TIME_SPLIT, Truth, split_of, time_split_of
 
 PARAMS = {
@@ -224,3 +226,100 @@ def fit_calibration(
     )
     log(f"calibration: {len(labels):,} suggestions, {labels.mean():.3f} relevant; train ECE {ece:.4f}")
     return calibration
+
+
+# --- the judged stage: meaning from blind judgments (issue 30) ------------------------------------------------
+STAGE_INPUTS = (TREES, "dense", "names", "bm25_raw")  # the trees' score and what carries meaning at any date
+SAME_STORY_WEIGHT = 2.0  # a same-story item's gain, against 1 for related: the judged sets' graded gain
+STAGE_L2 = 1.0  # ridge penalty on the standardised weights: a few thousand judged pairs, no more
+
+
+def judged_stage_data(recommender: Recommender, judged: Judged) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The judged pairs of `judged` whose event is indexed: the fused ranker's trees' score and the stage's
+    other inputs of each, within the event's whole-archive pool (the judged candidates added, as review
+    decisions are), its gain (2 same story, 1 related, 0 unrelated) and the event's number per pair."""
+    index = recommender.index
+    ranker = recommender.rankers["fused"]
+    by_event: dict[str, dict[int, int]] = {}
+    for (event, candidate), label in judged.labels.items():
+        if event in index.position and candidate in index.position and event != candidate:
+            by_event.setdefault(event, {})[index.position[candidate]] = GAIN[label]
+    inputs, gains, events = [], [], []
+    for number, event in enumerate(sorted(by_event)):
+        query = recommender.query(index.position[event])
+        rows = np.asarray(sorted(by_event[event]), dtype=np.int64)
+        pool = candidate_pool(index, query, allowed_rows(index, query, None, None), extra=rows)
+        features = feature_matrix(index, query, pool)
+        at = np.searchsorted(pool, rows)
+        trees = ranker.tree_scores(features)[at]
+        inputs.append(JudgedStage.matrix_of(STAGE_INPUTS, features[at], trees))
+        gains.append([by_event[event][int(r)] for r in rows])
+        events.append(np.full(len(rows), number))
+    return np.vstack(inputs), np.concatenate(gains), np.concatenate(events)
+
+
+def fit_logistic(inputs: np.ndarray, labels: np.ndarray, l2: float = STAGE_L2) -> Logistic:
+    """Ridge logistic regression by Newton's method on standardised inputs (the intercept unpenalised),
+    returned in the inputs' own units."""
+    mean, scale = inputs.mean(axis=0), inputs.std(axis=0) + 1e-9
+    x = np.hstack([np.ones((len(inputs), 1)), (inputs - mean) / scale])
+    y = labels.astype(np.float64)
+    penalty = np.full(x.shape[1], l2)
+    penalty[0] = 0.0
+    theta = np.zeros(x.shape[1])
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(x @ theta)))
+        gradient = x.T @ (p - y) + penalty * theta
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        theta -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    weights = theta[1:] / scale
+    return Logistic(tuple(float(w) for w in weights), float(theta[0] - weights @ mean))
+
+
+def fit_judged_stage(
+    recommender: Recommender,
+    judged: Judged,
+    out: Path = RANKER_DIR,
+    log: Callable[[str], None] = lambda _: None,
+) -> JudgedStage:
+    """Fit the fused ranker's judged stage on the judged pairs of events not held out, write it into the
+    manifest in `out`, and fit the confidence on the same pairs: the calibrated probability that a judge calls
+    the suggestion related or the same story."""
+    development = judged.development()
+    inputs, gains, events = judged_stage_data(recommender, development)
+    log(
+        f"judged stage: {len(gains):,} judged pairs of {len(np.unique(events))} events not held out "
+        f"({int((gains == 2).sum())} same story, {int((gains == 1).sum())} related); "
+        f"{len(judged.heldout)} held-out events left out"
+    )
+    stage = JudgedStage(
+        STAGE_INPUTS, fit_logistic(inputs, gains == 2), fit_logistic(inputs, gains >= 1), SAME_STORY_WEIGHT
+    )
+    manifest_path = out / "rankers.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["systems"]["fused"]["judged_stage"] = stage.as_dict()
+    manifest["judged_stage_fitted_on"] = {
+        "pairs": len(gains),
+        "events": len(np.unique(events)),
+        "heldout_events_left_out": len(judged.heldout),
+        "l2": STAGE_L2,
+    }
+    write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
+    scores = stage.gain(inputs)
+    related = (gains >= 1).astype(np.int32)
+    calibration = fit_isotonic(scores, related, min_block=100)
+    ece = expected_calibration_error(calibration(scores), related)
+    calibration.save(
+        out / CALIBRATION_FILE,
+        {
+            "label": "judged related or same story",
+            "judged_pairs": len(gains),
+            "events": len(np.unique(events)),
+            "train_ece": round(ece, 4),
+        },
+    )
+    log(f"confidence: P(judged related or same story), fitted on the same pairs; train ECE {ece:.4f}")
+    return stage

@@ -1,8 +1,9 @@
 """Rank the queries with every system and score the runs against the truth (metrics by ranx).
 
 Queries are events with a curated list (or a seeded sample of them); candidates are the whole index except
-the query. No system reads a Related section: systems see only the index (text, vectors, dates); the truth
-(`recommender.truth`) is read from the archive for scoring alone.
+the query, or (`window="month"`, the windowed eval) the events of the query's own calendar month alone, scored
+against the part of its list in that month. No system reads a Related section: systems see only the index
+(text, vectors, dates); the truth (`recommender.truth`) is read from the archive for scoring alone.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import random as random_module
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,40 @@ class EvalConfig:
     until: dt.date | None = None
     k: int = K
     deep: int = 100  # ranking depth for the condensed-list metrics and bpref (0: not computed)
+    window: str | None = None  # "month": queries and candidates within each query's calendar month
+
+    @property
+    def systems_ranked(self) -> tuple[str, ...]:
+        """The systems that are not baselines."""
+        return tuple(s for s in self.systems if s not in BASELINES)
+
+
+def month_of(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last day of `day`'s calendar month."""
+    first = day.replace(day=1)
+    following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return first, following - dt.timedelta(days=1)
+
+
+def window_of(window: str | None) -> Callable[[dt.date], tuple[dt.date | None, dt.date | None]]:
+    """Each query's candidate window: `month` (its calendar month) or None (no window of its own)."""
+    if window is None:
+        return lambda _: (None, None)
+    if window == "month":
+        return month_of
+    raise ValueError(f"--window: {window!r} is not 'month'")
+
+
+def within_windows(truth: Truth, dates: dict[str, dt.date], window: str) -> Truth:
+    """`truth` with each query's list cut to the events of its own window; queries left with none dropped."""
+    bounds = window_of(window)
+    relevant: dict[str, list[str]] = {}
+    for query_id, ids in truth.relevant.items():
+        since, until = bounds(dates[query_id])
+        inside = [i for i in ids if (since is None or dates[i] >= since) and (until is None or dates[i] <= until)]
+        if inside:
+            relevant[query_id] = inside
+    return replace(truth, relevant=relevant)
 
 
 @dataclass
@@ -124,6 +159,11 @@ def run_eval(
         known = ", ".join([*BASELINES, *recommender.systems])
         raise ValueError(f"--systems: unknown {', '.join(unknown)}; known: {known}")
     dates = {event_id: index.date(row) for event_id, row in index.position.items()}
+    bounds = window_of(config.window)
+    if config.window is not None:
+        if config.since or config.until:
+            raise ValueError("--window ranks each query within its own window: leave out --since and --until")
+        truth = within_windows(truth, dates, config.window)
     query_ids = select_queries(truth, config, dates)
     if not query_ids:
         raise ValueError("no queries: no event with a curated list (or gold entry) is in the index")
@@ -142,7 +182,8 @@ def run_eval(
     for query_id in tqdm(query_ids, disable=not progress, desc="eval", unit="q"):
         started = time.perf_counter()
         query = recommender.query(index.position[query_id])
-        allowed = allowed_rows(index, query, config.since, config.until)
+        since, until = bounds(dates[query_id]) if config.window else (config.since, config.until)
+        allowed = allowed_rows(index, query, since, until)
         # scores every system may use, computed once per query and timed apart
         _ = query.scores.dense, query.scores.bm25
         seconds["shared"] += time.perf_counter() - started
@@ -152,7 +193,7 @@ def run_eval(
                 rows = baselines.rank(system, query, allowed, config.k)
                 scores = [float(config.k - i) for i in range(len(rows))]
             else:
-                ranked = recommender.rank(query, config.k, system, config.since, config.until)
+                ranked = recommender.rank(query, config.k, system, since, until)
                 rows, scores = [int(r) for r in ranked.rows], [float(s) for s in ranked.scores]
                 calibration = recommender.calibration
                 if calibration is not None and calibration.system == system:
@@ -170,9 +211,7 @@ def run_eval(
                 if system in BASELINES:
                     deep = deep_baselines.rank(system, query, allowed, config.deep)
                 else:
-                    deep = [
-                        int(r) for r in recommender.rank(query, config.deep, system, config.since, config.until).rows
-                    ]
+                    deep = [int(r) for r in recommender.rank(query, config.deep, system, since, until).rows]
                 kept = [r for r in deep if r in relevant_rows or r in judged][: config.k]
                 condensed_runs[system][query_id] = _run_scores(index.ids, kept, [0.0] * len(kept))
                 bpref[system].append(binary_preference(deep, relevant_rows, judged))

@@ -1,5 +1,7 @@
-"""The fused ranker's score as a confidence: the probability that a suggestion belongs in the event's Related
-list, by an isotonic map fitted on train-split queries (`recommender tune`), and its expected calibration error.
+"""The fused ranker's score as a confidence, by an isotonic map (`recommender tune`), and its expected calibration
+error. Fitted on blind judgments (`tune --judged`), it is the probability that a judge calls the suggestion related
+to the event or the same story (`calibration.json` says what it was fitted on); fitted on the curated lists, the
+probability that the suggestion is in the event's Related list.
 
 The map reads the ranker's score alone, so the confidence ranks suggestions exactly as the ranker does."""
 
@@ -14,6 +16,9 @@ import numpy as np
 from recommender.atomic import write_text
 
 CALIBRATION_FILE = "calibration.json"
+# `suggest` and the review page offer no suggestion less sure than this unless told otherwise: fewer items for an
+# event with little related in the archive, rather than filler (a judged-unrelated item is the likelier below it)
+MIN_CONFIDENCE = 0.3
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,14 @@
-"""The trained rankers (`fused` and its ablations) and the cascade that scores a pool with their trees."""
+"""The trained rankers (`fused` and its ablations), the cascade that scores a pool with their trees, and the fused
+ranker's judged stage, which turns its trees' score into an order by meaning (`JudgedStage`)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,15 +30,97 @@ def cascade_for(cascade: Cascade, k: int) -> list[tuple[int, int]]:
     return [(trees, max(keep, 4 * k + 20)) for trees, keep in cascade]
 
 
+TREES = "trees"  # the judged stage's name for the trees' score among its inputs
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """P(label) = sigmoid(weights . inputs + intercept)."""
+
+    weights: tuple[float, ...]
+    intercept: float
+
+    def __call__(self, inputs: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(inputs @ np.asarray(self.weights, dtype=np.float64) + self.intercept)))
+
+
+@dataclass(frozen=True)
+class JudgedStage:
+    """The fused ranker's second stage, fitted on blind judgments (`recommender tune --judged`).
+
+    The trees learned the curated lists, which are "the same story, the 10 nearest in date": they find the same
+    story near in time and, for an event without one, fill the list with what happened that week. Judges label
+    each suggestion same story (S), related (R: the same subject at any date) or unrelated (U). Two logistic
+    models over the trees' score and signals of meaning (dense cosine, shared names, BM25) give P(S) and
+    P(S or R); candidates are ordered by the expected graded gain `same_story_weight` * P(S) + P(S or R), so a
+    same-story item still comes first, and where the trees are unsure, what the event is about decides. The
+    same week alone is no longer enough: it moves an item only through the trees' score, which the judged
+    fit weighs against meaning."""
+
+    inputs: tuple[str, ...]  # TREES or feature names, in the models' order
+    same_story: Logistic
+    related: Logistic  # related or same story
+    same_story_weight: float
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JudgedStage:
+        def logistic(part: dict[str, Any]) -> Logistic:
+            return Logistic(tuple(float(w) for w in part["weights"]), float(part["intercept"]))
+
+        return cls(
+            tuple(data["inputs"]),
+            logistic(data["same_story"]),
+            logistic(data["related"]),
+            float(data["same_story_weight"]),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        def logistic(part: Logistic) -> dict[str, Any]:
+            return {"weights": [round(w, 6) for w in part.weights], "intercept": round(part.intercept, 6)}
+
+        return {
+            "inputs": list(self.inputs),
+            "same_story": logistic(self.same_story),
+            "related": logistic(self.related),
+            "same_story_weight": self.same_story_weight,
+        }
+
+    @staticmethod
+    def matrix_of(inputs: Sequence[str], features: np.ndarray, trees: np.ndarray) -> np.ndarray:
+        """(candidates, inputs) float64: `inputs` of each candidate (rows of `features`, every feature)."""
+        columns = [trees if name == TREES else features[:, COLUMN[name]] for name in inputs]
+        return np.stack(columns, axis=1).astype(np.float64)
+
+    def gain(self, inputs: np.ndarray) -> np.ndarray:
+        """The expected graded gain of each row of the stage's `inputs`."""
+        return self.same_story_weight * self.same_story(inputs) + self.related(inputs)
+
+    def score(self, features: np.ndarray, trees: np.ndarray) -> np.ndarray:
+        """The expected graded gain of each candidate; -inf where the trees' score is (left out by the cascade)."""
+        alive = np.isfinite(trees)
+        scores = np.full(len(trees), -np.inf, dtype=np.float32)
+        if alive.any():
+            scores[alive] = self.gain(self.matrix_of(self.inputs, features[alive], trees[alive])).astype(np.float32)
+        return scores
+
+
 class Ranker:
     """A trained ranker over some of the features (the ablations leave a group out): LightGBM's trees, scored
-    without LightGBM (`forest.Forest`)."""
+    without LightGBM (`forest.Forest`), then its judged stage where it has one."""
 
-    def __init__(self, name: str, model_file: Path, features: list[str], cascade: Cascade = CASCADE):
+    def __init__(
+        self,
+        name: str,
+        model_file: Path,
+        features: list[str],
+        cascade: Cascade = CASCADE,
+        stage: JudgedStage | None = None,
+    ):
         self.name = name
         self.model_file = model_file
         self.columns = np.asarray([COLUMN[f] for f in features], dtype=np.int32)
         self.cascade = tuple((int(trees), int(keep)) for trees, keep in cascade)
+        self.stage = stage
 
     @cached_property
     def forest(self) -> Forest:
@@ -43,8 +128,14 @@ class Ranker:
         return Forest.load(self.model_file)
 
     def score(self, features: np.ndarray, cascade: Cascade = ()) -> np.ndarray:
-        """The model's score of every candidate (rows of `features`, every feature). With a `cascade` of
-        (trees, keep) stages, only the candidates kept by every stage get all the trees; the others get -inf."""
+        """The model's score of every candidate (rows of `features`, every feature): the judged stage's of the
+        trees' score where the ranker has one, else the trees' score."""
+        trees = self.tree_scores(features, cascade)
+        return trees if self.stage is None else self.stage.score(features, trees)
+
+    def tree_scores(self, features: np.ndarray, cascade: Cascade = ()) -> np.ndarray:
+        """The trees' score of every candidate. With a `cascade` of (trees, keep) stages, only the candidates
+        kept by every stage get all the trees; the others get -inf."""
         forest = self.forest
         alive = np.arange(len(features))
         for trees, keep in cascade:
@@ -65,5 +156,12 @@ def load_rankers(folder: Path = RANKER_DIR) -> dict[str, Ranker]:
     data = json.loads(manifest.read_text())
     cascade = data.get("cascade", CASCADE)
     return {
-        name: Ranker(name, folder / spec["model"], spec["features"], cascade) for name, spec in data["systems"].items()
+        name: Ranker(
+            name,
+            folder / spec["model"],
+            spec["features"],
+            cascade,
+            JudgedStage.from_dict(spec["judged_stage"]) if "judged_stage" in spec else None,
+        )
+        for name, spec in data["systems"].items()
     }

@@ -44,8 +44,8 @@ NEAR_MARGIN = 0.1  # how much less close than a list's items a new event within 
 
 
 def ranker_fingerprint(recommender: Recommender) -> str:
-    """What makes a ready list: the fused ranker's trees, features and cascade, its calibration, the code of
-    the pool, the top-k selection, the feature table, the trees' scoring and the contexts and how they are
+    """What makes a ready list: the fused ranker's trees, features, judged stage and cascade, its calibration, the
+    code of the pool, the top-k selection, the feature table, the trees' scoring and the contexts and how they are
     kept, the near-duplicate cut, READY_K and the contexts' layout. Lists made under another are stale (the
     whole modules are hashed: editing one, even a comment, makes the lists stale; `index` remakes them)."""
     ranker = recommender.rankers.get("fused")
@@ -56,6 +56,7 @@ def ranker_fingerprint(recommender: Recommender) -> str:
     calibration = recommender.calibration
     setup = {
         "columns": ranker.columns.tolist(),
+        "judged_stage": ranker.stage.as_dict() if ranker.stage is not None else None,
         "cascade": list(ranker.cascade if recommender.cascade is None else recommender.cascade),
         "calibration": repr(calibration) if calibration is not None else None,
         "near_duplicate": recommender.near_duplicate,

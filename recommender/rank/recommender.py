@@ -21,7 +21,7 @@ from recommender.index.lists import decode_context
 from recommender.rank.calibration import Calibration, load_calibration
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.explain import Contexts, Ranked, Suggestion, built, suggestions
-from recommender.rank.features import feature_matrix
+from recommender.rank.features import feature_matrix, window_features
 from recommender.rank.fusion import ANCHOR_APART, ANCHORS, DEPTH, reciprocal_rank_fusion
 from recommender.rank.query import Query, anchored, anchored_at, query_for_row, query_for_text
 from recommender.rank.ranker import RANKER_DIR, Cascade, Ranker, cascade_for, load_rankers
@@ -328,7 +328,8 @@ class Recommender:
         allowed = allowed_rows(index, query, since, until)
         if system in self.rankers:
             pool = candidate_pool(index, query, allowed)
-            features = feature_matrix(index, query, pool)
+            windowed = since is not None or until is not None
+            features = window_features(index, query, pool) if windowed else feature_matrix(index, query, pool)
             ranker = self.rankers[system]
             cascade = ranker.cascade if self.cascade is None else self.cascade
             scores = ranker.score(features, cascade_for(cascade, max(k, READY_K)))

@@ -13,6 +13,7 @@ import numpy as np
 
 from recommender.index.layout import READY_K
 from recommender.rank import Recommender, Suggestion
+from recommender.rank.calibration import MIN_CONFIDENCE
 from recommender.rank.threads import use_cores
 from recommender.suggest.rules import EditorRules
 
@@ -40,7 +41,7 @@ class BatchOptions:
     k: int = 10
     past_only: bool = False
     include_curated: bool = False  # suggest items already in the file's Related list, marked curated
-    min_confidence: float = 0.0
+    min_confidence: float = MIN_CONFIDENCE
 
 
 def select_events(
