@@ -23,7 +23,7 @@ import numpy as np
 from recommender.atomic import atomic_path, write_text
 from recommender.index import Index
 from recommender.judgments import GAIN, Judged
-from recommender.rank import CASCADE, FEATURE_NAMES, GROUPS, RANKER_DIR, Recommender
+from recommender.rank import CASCADE, FEATURE_NAMES, GROUPS, RANKER_DIR, Recommender, load_rankers
 from recommender.rank.calibration import CALIBRATION_FILE, Calibration, expected_calibration_error, fit_isotonic
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.features import feature_matrix, group_features
@@ -232,6 +232,10 @@ def fit_calibration(
 STAGE_INPUTS = (TREES, "dense", "names", "bm25_raw")  # the trees' score and what carries meaning at any date
 SAME_STORY_WEIGHT = 2.0  # a same-story item's gain, against 1 for related: the judged sets' graded gain
 STAGE_L2 = 1.0  # ridge penalty on the standardised weights: a few thousand judged pairs, no more
+# the trees' score from which they order a likely-related item themselves, chosen on the judged development
+# events and on curated lists (eval/RESULTS.md, "Related by meaning (issue 30)")
+STORY_TREES = 1.0
+CALIBRATION_BLOCK = 100  # judged items per starting block of the confidence's isotonic fit
 
 
 def judged_stage_data(recommender: Recommender, judged: Judged) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -258,25 +262,45 @@ def judged_stage_data(recommender: Recommender, judged: Judged) -> tuple[np.ndar
     return np.vstack(inputs), np.concatenate(gains), np.concatenate(events)
 
 
-def fit_logistic(inputs: np.ndarray, labels: np.ndarray, l2: float = STAGE_L2) -> Logistic:
-    """Ridge logistic regression by Newton's method on standardised inputs (the intercept unpenalised),
-    returned in the inputs' own units."""
+def fit_logistic(
+    inputs: np.ndarray, labels: np.ndarray, l2: float = STAGE_L2, weights: np.ndarray | None = None
+) -> Logistic:
+    """Ridge logistic regression by Newton's method on standardised inputs (the intercept unpenalised), each
+    row counted `weights` times (default once), returned in the inputs' own units."""
     mean, scale = inputs.mean(axis=0), inputs.std(axis=0) + 1e-9
     x = np.hstack([np.ones((len(inputs), 1)), (inputs - mean) / scale])
     y = labels.astype(np.float64)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
     penalty = np.full(x.shape[1], l2)
     penalty[0] = 0.0
     theta = np.zeros(x.shape[1])
     for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-(x @ theta)))
-        gradient = x.T @ (p - y) + penalty * theta
-        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty)
+        gradient = x.T @ (w * (p - y)) + penalty * theta
+        hessian = (x * (w * p * (1 - p))[:, None]).T @ x + np.diag(penalty)
         step = np.linalg.solve(hessian, gradient)
         theta -= step
         if np.abs(step).max() < 1e-9:
             break
     weights = theta[1:] / scale
     return Logistic(tuple(float(w) for w in weights), float(theta[0] - weights @ mean))
+
+
+def shown_judged(recommender: Recommender, judged: Judged, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The fused ranker's score of each judged item of each judged event's top `k`, and whether a judge called it
+    related or the same story (unjudged items are left out)."""
+    index = recommender.index
+    scores, related = [], []
+    for event in judged.events:
+        if event not in index.position:
+            continue
+        ranked = recommender.rank(recommender.query(index.position[event]), k, "fused")
+        for row, score in zip(ranked.rows.tolist(), ranked.scores.tolist(), strict=True):
+            label = judged.labels.get((event, index.ids[row]))
+            if label is not None:
+                scores.append(score)
+                related.append(label != "unrelated")
+    return np.asarray(scores, dtype=np.float64), np.asarray(related, dtype=np.int32)
 
 
 def fit_judged_stage(
@@ -286,8 +310,8 @@ def fit_judged_stage(
     log: Callable[[str], None] = lambda _: None,
 ) -> JudgedStage:
     """Fit the fused ranker's judged stage on the judged pairs of events not held out, write it into the
-    manifest in `out`, and fit the confidence on the same pairs: the calibrated probability that a judge calls
-    the suggestion related or the same story."""
+    manifest in `out`, and fit its confidence on the judged items of the same events' top 10 by the new ranker:
+    the calibrated probability that a judge calls a suggestion related or the same story."""
     development = judged.development()
     inputs, gains, events = judged_stage_data(recommender, development)
     log(
@@ -296,7 +320,11 @@ def fit_judged_stage(
         f"{len(judged.heldout)} held-out events left out"
     )
     stage = JudgedStage(
-        STAGE_INPUTS, fit_logistic(inputs, gains == 2), fit_logistic(inputs, gains >= 1), SAME_STORY_WEIGHT
+        STAGE_INPUTS,
+        fit_logistic(inputs, gains == 2),
+        fit_logistic(inputs, gains >= 1),
+        SAME_STORY_WEIGHT,
+        STORY_TREES,
     )
     manifest_path = out / "rankers.json"
     manifest = json.loads(manifest_path.read_text())
@@ -308,18 +336,26 @@ def fit_judged_stage(
         "l2": STAGE_L2,
     }
     write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
-    scores = stage.gain(inputs)
-    related = (gains >= 1).astype(np.int32)
-    calibration = fit_isotonic(scores, related, min_block=100)
-    ece = expected_calibration_error(calibration(scores), related)
+    # the confidence: fitted on every judged pair (its low scores are where filler lies) and again on the judged
+    # items of the new ranker's own top 10s (what an editor is shown, where selection shifts the rate)
+    shown, shown_related = shown_judged(Recommender(recommender.index, rankers=load_rankers(out)), development)
+    scores = np.concatenate([stage.gain(inputs), shown])
+    related = np.concatenate([(gains >= 1).astype(np.int32), shown_related])
+    calibration = fit_isotonic(scores, related, min_block=CALIBRATION_BLOCK)
+    ece = expected_calibration_error(calibration(shown), shown_related)
     calibration.save(
         out / CALIBRATION_FILE,
         {
             "label": "judged related or same story",
+            "items": "every judged pair of the development events, and the judged items of their top 10 again",
             "judged_pairs": len(gains),
-            "events": len(np.unique(events)),
-            "train_ece": round(ece, 4),
+            "judged_items_shown": len(shown),
+            "events": len(development.events),
+            "train_ece_shown": round(ece, 4),
         },
     )
-    log(f"confidence: P(judged related or same story), fitted on the same pairs; train ECE {ece:.4f}")
+    log(
+        f"confidence: P(judged related or same story), fitted on {len(gains):,} judged pairs and the "
+        f"{len(shown):,} judged items of the development events' top 10; ECE on those shown {ece:.4f}"
+    )
     return stage

@@ -61,6 +61,9 @@ class JudgedStage:
     same_story: Logistic
     related: Logistic  # related or same story
     same_story_weight: float
+    # where the trees are this sure (their score at least this) and a judge would likely call the item related,
+    # the trees order it first: the same story near in time, what the lists and the trees know best
+    story_trees: float | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JudgedStage:
@@ -72,6 +75,7 @@ class JudgedStage:
             logistic(data["same_story"]),
             logistic(data["related"]),
             float(data["same_story_weight"]),
+            None if data.get("story_trees") is None else float(data["story_trees"]),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -83,6 +87,7 @@ class JudgedStage:
             "same_story": logistic(self.same_story),
             "related": logistic(self.related),
             "same_story_weight": self.same_story_weight,
+            "story_trees": self.story_trees,
         }
 
     @staticmethod
@@ -92,8 +97,15 @@ class JudgedStage:
         return np.stack(columns, axis=1).astype(np.float64)
 
     def gain(self, inputs: np.ndarray) -> np.ndarray:
-        """The expected graded gain of each row of the stage's `inputs`."""
-        return self.same_story_weight * self.same_story(inputs) + self.related(inputs)
+        """The stage's score of each row of its `inputs`: the expected graded gain, or above every gain the
+        trees' own score where they are sure of a related item."""
+        related = self.related(inputs)
+        gain = self.same_story_weight * self.same_story(inputs) + related
+        if self.story_trees is None:
+            return gain
+        trees = inputs[:, self.inputs.index(TREES)]
+        sure = (trees >= self.story_trees) & (related >= 0.5)
+        return np.where(sure, self.same_story_weight + 1 + trees, gain)
 
     def score(self, features: np.ndarray, trees: np.ndarray) -> np.ndarray:
         """The expected graded gain of each candidate; -inf where the trees' score is (left out by the cascade)."""
