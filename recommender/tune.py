@@ -24,7 +24,7 @@ from recommender.atomic import atomic_path, write_text
 from recommender.index import Index
 from recommender.judgments import GAIN, Judged
 from recommender.rank import CASCADE, FEATURE_NAMES, GROUPS, RANKER_DIR, Recommender, load_rankers
-from recommender.rank.calibration import CALIBRATION_FILE, Calibration, expected_calibration_error, fit_isotonic
+from recommender.rank.calibration import CALIBRATION_FILE, JUDGED, Calibration, expected_calibration_error, fit_isotonic
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.features import feature_matrix, group_features
 from recommender.rank.query import query_for_row
@@ -271,11 +271,13 @@ def fit_logistic(
     x = np.hstack([np.ones((len(inputs), 1)), (inputs - mean) / scale])
     y = labels.astype(np.float64)
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if not 0 < y.mean() < 1:
+        raise ValueError("the judged pairs hold one label only: a logistic model needs both")
     penalty = np.full(x.shape[1], l2)
-    penalty[0] = 0.0
+    penalty[0] = 1e-9  # the intercept: all but unpenalised, the Hessian never singular
     theta = np.zeros(x.shape[1])
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(x @ theta)))
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ theta, -35.0, 35.0)))
         gradient = x.T @ (w * (p - y)) + penalty * theta
         hessian = (x * (w * p * (1 - p))[:, None]).T @ x + np.diag(penalty)
         step = np.linalg.solve(hessian, gradient)
@@ -341,12 +343,12 @@ def fit_judged_stage(
     shown, shown_related = shown_judged(Recommender(recommender.index, rankers=load_rankers(out)), development)
     scores = np.concatenate([stage.gain(inputs), shown])
     related = np.concatenate([(gains >= 1).astype(np.int32), shown_related])
-    calibration = fit_isotonic(scores, related, min_block=CALIBRATION_BLOCK)
+    block = min(CALIBRATION_BLOCK, max(10, len(related) // 20))  # a few judged pairs: smaller blocks, 20 at least
+    calibration = fit_isotonic(scores, related, min_block=block, label=JUDGED)
     ece = expected_calibration_error(calibration(shown), shown_related)
     calibration.save(
         out / CALIBRATION_FILE,
         {
-            "label": "judged related or same story",
             "items": "every judged pair of the development events, and the judged items of their top 10 again",
             "judged_pairs": len(gains),
             "judged_items_shown": len(shown),

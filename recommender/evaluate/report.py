@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from recommender.atomic import atomic_path, write_text
+from recommender.evaluate.judged import judged_table
 from recommender.evaluate.run import BASELINES, METRICS, EvalResult
-from recommender.rank.calibration import expected_calibration_error, reliability
+from recommender.rank.calibration import CURATED, expected_calibration_error, reliability
 
 
 def breakdowns(result: EvalResult, archive_dates: dict[str, dt.date]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -155,6 +156,11 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
             if result.config.since or result.config.until
             else ""
         )
+        + (
+            ", those of the query's own calendar month alone (windowed; its list cut to that month)"
+            if result.config.window == "month"
+            else ""
+        )
         + ".",
         "",
         "| system | P@1 | P@5 | P@10 | R@10 | nDCG@10 | MRR@10 | MAP@10 | hit@10 | lenient P@10 | ms/query |",
@@ -219,14 +225,21 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
             lines.append(
                 f"| {bucket} | {row['queries']} | " + " | ".join(f"{row[s]['ndcg@10']:.3f}" for s in systems) + " |"
             )
+    judged_by = result.extra.get("confidence_label", CURATED)
     for system, c in calibration.items():
+        meaning = (
+            "A suggestion shown with confidence 0.7 is in the curated list about 70% of the time."
+            if judged_by == CURATED
+            else f"Its confidence is the probability that a blind judge calls the suggestion {judged_by} "
+            "(calibrated on judged items; its error on them is in the judged table). A curated list keeps the 10 "
+            "nearest in date of a story, so against the lists the confidence runs above the in-list rate."
+        )
         lines += [
             "",
-            f"## Confidence of {system} (calibrated on the train split)",
+            f"## Confidence of {system} against the curated lists",
             "",
             f"Expected calibration error over its {c['items']:,} suggestions (top {result.config.k} of each query, "
-            f"10 equal-width bins): **{c['expected_calibration_error']:.4f}**. A suggestion shown with confidence "
-            "0.7 is in the curated list about 70% of the time.",
+            f"10 equal-width bins): **{c['expected_calibration_error']:.4f}**. {meaning}",
             "",
             "| confidence bin | suggestions | mean confidence | in the curated list |",
             "|---|---|---|---|",
@@ -236,6 +249,19 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
                 f"| {b['bin'] / 10:.1f}-{(b['bin'] + 1) / 10:.1f} | {b['items']:,} | {b['confidence']:.3f} | "
                 f"{b['observed']:.3f} |"
             )
+    if "judged" in result.extra:
+        lines += [
+            "",
+            "## Blind judgments (same story / related / unrelated)",
+            "",
+            "Each system's top 10 of the judged events (eval/judged/), ranked as above"
+            + (" (within each event's calendar month)" if result.config.window else "")
+            + ": same-story and related-or-better P@10 over the judged items; unjudged items are left out, never "
+            "counted right or wrong. `heldout`: events no fit or choice saw; `dev`: the rest. ECE: the confidence "
+            'against "judged related or same story".',
+            "",
+            *judged_table(result.extra["judged"]),
+        ]
     if decided:
         lines += [
             "",

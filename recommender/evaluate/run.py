@@ -238,6 +238,8 @@ def run_eval(
         config, runs, metrics, per_query, query_ids, truth, dict(seconds), confidence=calibrated, condensed=condensed
     )
     result.extra["judged_events"] = len(judged)
+    if recommender.calibration is not None:
+        result.extra["confidence_label"] = recommender.calibration.label
     return result
 
 
