@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 from conftest import PUTIN
 from typer.testing import CliRunner
 
 from recommender.archive import read_archive
 from recommender.cli import app
+from recommender.rank.calibration import MIN_CONFIDENCE
 
 MARCH_14 = "news/2016/03/14/"
 
@@ -34,6 +36,8 @@ def test_write_twice_is_idempotent_and_leaves_curated_lists_alone(archive_copy, 
         *one_day(archive_copy, sample_index_path),
         "--k",
         "5",
+        "--min-confidence",
+        "0",  # every event gets a section, however unsure (the default leaves unsure events without one)
     ]
     dry = invoke(*args, "--format", "jsonl")
     assert dry.exit_code == 0, dry.output
@@ -131,10 +135,7 @@ def test_read_only_files_are_reported_and_skipped_and_deleted_ones_not_processed
     files = sorted((archive_copy / MARCH_14).glob("*.md"))
     files[0].chmod(0o444)
     files[1].unlink()
-    result = invoke(
-        *one_day(archive_copy, sample_index_path),
-        "--write",
-    )
+    result = invoke(*one_day(archive_copy, sample_index_path), "--write", "--min-confidence", "0")
     assert result.exit_code == 0, result.output
     assert f"skipped {files[0]}: read-only file" in result.output
     # a file gone before the run is no event of the archive: not processed, not reported (issue 17)
@@ -149,9 +150,13 @@ def test_batched_and_parallel_suggestions_equal_one_at_a_time(recommender):
     from recommender.suggest.batch import BLOCK
 
     rows = list(range(0, len(recommender.index), 2))[: 2 * BLOCK + 10]  # three blocks, the last one short
-    one_by_one = [recommender.related(recommender.index.ids[r], k=5) for r in rows]
+    # batches offer what `related` offers at the default minimum confidence
+    one_by_one = [recommender.related(recommender.index.ids[r], k=5, min_confidence=MIN_CONFIDENCE) for r in rows]
     for jobs in (1, 2):
         batched = list(suggest_all(recommender, rows, 5, EditorRules(), past_only=False, jobs=jobs))
         assert [item.id for item in batched] == [recommender.index.ids[r] for r in rows]
         assert [[s.id for s in item.suggestions] for item in batched] == [[s.id for s in x] for x in one_by_one]
-        assert [[s.score for s in item.suggestions] for item in batched] == [[s.score for s in x] for x in one_by_one]
+        # the judged stage reads the dense cosine itself: a block's matrix product and one event's may differ in
+        # float32's last bit, which can move a rounded score's last digit, never the ranking above
+        for item, alone in zip(batched, one_by_one, strict=True):
+            assert np.allclose([s.score for s in item.suggestions], [s.score for s in alone], atol=2e-4, rtol=0)
