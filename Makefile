@@ -14,12 +14,13 @@ run: index  ## set up, index the default archive, and show related events for th
 
 install: $(BIN)/.installed
 
-# torch first, pinned: it comes from the CPU build on disk, never a several-GB CUDA build
+# everything the tests and the eval need: serving (no extras), training ([train]), the eval ([eval]) and the dev
+# tools. torch first, pinned: it comes from the CPU build on disk, never a several-GB CUDA build
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,train,eval]'
 	touch $@
 
 archive: $(ARCHIVE)/SEED-EXAMPLE.md

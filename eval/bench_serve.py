@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import subprocess
@@ -26,51 +25,40 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # this checkout's package, run from anywhere
 
-import bench_api  # noqa: E402  (eval/ is the script's folder, first on sys.path)
-from bench_api import free_port  # noqa: E402
+from recommender.testing import ServeProcess  # noqa: E402
 
-TEXTS = [  # bench_api's, and a few more, so that 20 text clients do not all send the same few
-    *bench_api.TEXTS,
+TEXTS = [  # several, so that 20 text clients do not all send the same few
+    "Russia withdraws its forces from Syria",
+    "Earthquake kills hundreds in central Italy",
+    "Parliament passes a new budget after a long debate",
+    "Protesters clash with police in the capital",
+    "The central bank raises interest rates to curb inflation",
     "A ferry capsizes off the coast, dozens missing",
     "Elections are held amid accusations of fraud",
     "A cyclone makes landfall, forcing mass evacuations",
 ]
 
 
-class Server:
-    def __init__(self, index: Path, workers: int, threads: int = 2):
-        self.port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-        cli = [sys.executable, "-c", "from recommender.cli import app; app()", "serve", "--index", str(index)]
-        cli += ["--port", str(self.port), "--workers", str(workers), "--threads", str(threads)]
-        self.process = subprocess.Popen(cli, env=env, stderr=subprocess.DEVNULL)
-        self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.time() + 180
-        pids: set[int] = set()
-        while time.time() < deadline:  # every worker up: each answers /health with its pid
-            try:
-                pids.add(httpx.get(f"{self.base}/health", timeout=2).json()["worker"])
-                if len(pids) >= workers:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            raise SystemExit("the server did not start")
-        for _ in range(20 * workers):
-            pids.add(httpx.get(f"{self.base}/health", timeout=5).json()["worker"])
+class Server(ServeProcess):
+    """The server under test (this checkout's code), with every worker up, and its memory."""
 
-    def pids(self) -> list[int]:
-        children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()
-        return [self.process.pid, *map(int, children)]
+    def __init__(self, index: Path, workers: int, threads: int = 2):
+        super().__init__(index, "--threads", str(threads), workers=workers)
+        self.base = self.url
+
+    def __enter__(self) -> Server:
+        return self
 
     def memory(self) -> tuple[float, float]:
         """Total RSS and PSS (MiB) of the server's processes (the supervisor and its workers)."""
@@ -82,13 +70,6 @@ class Server:
                 elif line.startswith("Pss:"):
                     pss += int(line.split()[1]) / 1024
         return rss, pss
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 LUA_GET = """
@@ -212,82 +193,93 @@ def main() -> None:
         (tmp / "texts.txt").write_text("\n".join(json.dumps({"text": t, "k": 10}) for t in TEXTS) + "\n")
         batches = [json.dumps({"ids": random.Random(s).sample(ids, min(1000, len(ids))), "k": 10}) for s in range(8)]
         (tmp / "batches.txt").write_text("\n".join(batches) + "\n")
-        get = {"ids": tmp / "ids.txt", "seed": 1}
-        texts = LUA_POST % {"bodies": tmp / "texts.txt", "seed": 2, "path": "/similar"}
-        batch = LUA_POST % {"bodies": tmp / "batches.txt", "seed": 3, "path": "/related/batch"}
-        seconds = args.seconds
-        results: dict[str, dict[str, float]] = {}
-
-        server = Server(args.index, 2)
-        try:
+        load = Load(
+            args.index,
+            tmp,
+            args.seconds,
+            get={"ids": tmp / "ids.txt", "seed": 1},
+            texts=LUA_POST % {"bodies": tmp / "texts.txt", "seed": 2, "path": "/similar"},
+            batch=LUA_POST % {"bodies": tmp / "batches.txt", "seed": 3, "path": "/related/batch"},
+        )
+        with Server(args.index, 2) as server:
             print(f"\n## 2 workers (pids {server.pids()})")
-            for clients in (1, 50):
-                for label, suffix in (("ready", ""), ("live", "&since=1000-01-01")):
-                    r = wrk(server.base, LUA_GET % {**get, "suffix": suffix}, clients, seconds, tmp)
-                    results[f"id {label} {clients}"] = r
-                    show(f"by id, {label}, {clients} client(s)", r)
-                ready, live = results[f"id ready {clients}"], results[f"id live {clients}"]
-                print(
-                    f"  ready / live: x{ready['rps'] / live['rps']:.1f} requests/s, "
-                    f"p50 x{live['p50'] / ready['p50']:.1f} lower",
-                    flush=True,
-                )
-            r = wrk(server.base, texts, 1, seconds, tmp)
-            show("by text, 1 client", r)
-            results["text 1 client"] = r
-            r = wrk(server.base, texts, 8, seconds, tmp)
-            show("by text, 8 clients, 2 workers", r)
-            results["text 2 workers"] = r
-
-            print("\n## /health while 4 clients send 1,000-id batches and 20 clients send texts")
-            loads = []
-            for script, clients in ((batch, 4), (texts, 20)):
-                thread = threading.Thread(
-                    target=lambda s=script, c=clients: loads.append(wrk(server.base, s, c, seconds, tmp))
-                )
-                thread.start()
-                loads.append(thread)
-            time.sleep(1)
-            health = health_while(server.base, seconds - 2)
-            for item in loads:
-                if isinstance(item, threading.Thread):
-                    item.join()
-            batch_r, text_r = (x for x in loads if isinstance(x, dict))
-            show("  batches of 1,000 ids, 4 clients", batch_r)
-            show("  texts, 20 clients", text_r)
-            print(
-                f"  /health: {len(health)} requests, p50 {np.percentile(health, 50):.1f} ms, "
-                f"p99 {np.percentile(health, 99):.1f} ms, max {max(health):.1f} ms",
-                flush=True,
-            )
+            by_id_ready_and_live(server, load)
+            by_text(server, load, 1, "by text, 1 client", "text 1 client")
+            by_text(server, load, 8, "by text, 8 clients, 2 workers", "text 2 workers")
+            health_under_load(server, load)
             rss, pss = server.memory()
             print(f"\n2-worker server memory after the load: RSS {rss:,.0f} MiB in all, PSS {pss:,.0f} MiB", flush=True)
-        finally:
-            server.stop()
-
-        server = Server(args.index, 1)
-        try:
+        with Server(args.index, 1) as server:
             print("\n## 1 worker")
-            r = wrk(server.base, texts, 8, seconds, tmp)
-            show("by text, 8 clients, 1 worker", r)
-            results["text 1 worker"] = r
+            by_text(server, load, 8, "by text, 8 clients, 1 worker", "text 1 worker")
             rss, pss = server.memory()
             print(f"1-worker server memory: RSS {rss:,.0f} MiB, PSS {pss:,.0f} MiB")
-        finally:
-            server.stop()
-        one, two = results["text 1 worker"]["rps"], results["text 2 workers"]["rps"]
+        one, two = load.results["text 1 worker"]["rps"], load.results["text 2 workers"]["rps"]
         print(f"by text, 2 threads a worker: 2 workers / 1 worker = x{two / one:.2f} requests/s")
         print("\n## one ranking thread a worker (a worker is then one core's worth: the issue's 'one process')")
         for workers in (1, 2):
-            server = Server(args.index, workers, threads=1)
-            try:
-                r = wrk(server.base, texts, 8, seconds, tmp)
-                show(f"by text, 8 clients, {workers} worker(s), 1 thread each", r)
-                results[f"text {workers} x1"] = r
-            finally:
-                server.stop()
-        one, two = results["text 1 x1"]["rps"], results["text 2 x1"]["rps"]
+            with Server(args.index, workers, threads=1) as server:
+                label = f"by text, 8 clients, {workers} worker(s), 1 thread each"
+                by_text(server, load, 8, label, f"text {workers} x1")
+        one, two = load.results["text 1 x1"]["rps"], load.results["text 2 x1"]["rps"]
         print(f"by text, 1 thread a worker: 2 workers / 1 worker = x{two / one:.2f} requests/s")
+
+
+@dataclass
+class Load:
+    """The wrk scripts of a run, where they run, for how long, and the results by name."""
+
+    index: Path
+    tmp: Path
+    seconds: float
+    get: dict[str, Any]
+    texts: str
+    batch: str
+    results: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def by_id_ready_and_live(server: Server, load: Load) -> None:
+    for clients in (1, 50):
+        for label, suffix in (("ready", ""), ("live", "&since=1000-01-01")):
+            r = wrk(server.base, LUA_GET % {**load.get, "suffix": suffix}, clients, load.seconds, load.tmp)
+            load.results[f"id {label} {clients}"] = r
+            show(f"by id, {label}, {clients} client(s)", r)
+        ready, live = load.results[f"id ready {clients}"], load.results[f"id live {clients}"]
+        print(
+            f"  ready / live: x{ready['rps'] / live['rps']:.1f} requests/s, "
+            f"p50 x{live['p50'] / ready['p50']:.1f} lower",
+            flush=True,
+        )
+
+
+def by_text(server: Server, load: Load, clients: int, label: str, name: str) -> None:
+    r = wrk(server.base, load.texts, clients, load.seconds, load.tmp)
+    show(label, r)
+    load.results[name] = r
+
+
+def health_under_load(server: Server, load: Load) -> None:
+    print("\n## /health while 4 clients send 1,000-id batches and 20 clients send texts")
+    loads: list[Any] = []
+    for script, clients in ((load.batch, 4), (load.texts, 20)):
+        thread = threading.Thread(
+            target=lambda s=script, c=clients: loads.append(wrk(server.base, s, c, load.seconds, load.tmp))
+        )
+        thread.start()
+        loads.append(thread)
+    time.sleep(1)
+    health = health_while(server.base, load.seconds - 2)
+    for item in loads:
+        if isinstance(item, threading.Thread):
+            item.join()
+    batch_r, text_r = (x for x in loads if isinstance(x, dict))
+    show("  batches of 1,000 ids, 4 clients", batch_r)
+    show("  texts, 20 clients", text_r)
+    print(
+        f"  /health: {len(health)} requests, p50 {np.percentile(health, 50):.1f} ms, "
+        f"p99 {np.percentile(health, 99):.1f} ms, max {max(health):.1f} ms",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

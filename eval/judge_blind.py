@@ -8,6 +8,7 @@ earlier chapter) or `unrelated` (else; a shared country or a shared kind of even
     python eval/judge_blind.py sample --archive ../shared/archive --index models/full --out eval/judged/set-e.json
     python eval/judge_blind.py packets --index models/full --set eval/judged/set-e.json --out /tmp/packets
     python eval/judge_blind.py collect --keys /tmp/packets/keys.json --answers /tmp/answers
+    python eval/judge_blind.py agreement eval/judged/judgments-e.jsonl eval/judged/agreement-e.jsonl
 
 `sample` takes half its events with a curated list (from the test split, so no trained ranker learned from them
 as queries) and half without, spread over every year, and marks half of them `heldout` by a hash of the id: no
@@ -141,6 +142,29 @@ def collect(keys_path: Path, answers: Path, judge_prefix: str, out: Path) -> Non
     print(f"{len(rows)} of {wanted} items judged ({problems} answers skipped) -> {out}")
 
 
+def agreement(first: Path, second: Path) -> None:
+    """How often two judges agree on the items both judged: three-way, related-or-better against unrelated, and
+    same story against the rest, each with Cohen's kappa."""
+
+    def labels(path: Path) -> dict[tuple[str, str], str]:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return {(r["query"], r["candidate"]): r["label"] for r in rows}
+
+    a, b = labels(first), labels(second)
+    both = sorted(set(a) & set(b))
+    views = {
+        "three labels": lambda label: label,
+        "related-or-better vs unrelated": lambda label: label != "unrelated",
+        "same story vs the rest": lambda label: label == "same_story",
+    }
+    print(f"{len(both)} items judged by both")
+    for name, view in views.items():
+        x, y = [view(a[k]) for k in both], [view(b[k]) for k in both]
+        observed = sum(p == q for p, q in zip(x, y, strict=True)) / len(both)
+        chance = sum((x.count(v) / len(x)) * (y.count(v) / len(y)) for v in set(x) | set(y))
+        print(f"{name}: agreement {observed:.3f}, Cohen's kappa {(observed - chance) / (1 - chance):.3f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -162,8 +186,13 @@ def main() -> int:
     c.add_argument("--answers", type=Path, required=True)
     c.add_argument("--judge-prefix", default="")
     c.add_argument("--out", type=Path, default=HERE / "judgments-e.jsonl")
+    g = sub.add_parser("agreement")
+    g.add_argument("first", type=Path)
+    g.add_argument("second", type=Path)
     args = parser.parse_args()
-    if args.command == "sample":
+    if args.command == "agreement":
+        agreement(args.first, args.second)
+    elif args.command == "sample":
         sample(args.archive, args.index, args.events, args.seed, args.out)
     elif args.command == "packets":
         packets(args.index, args.set, args.systems.split(","), args.per_file, args.seed, args.out)

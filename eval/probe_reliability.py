@@ -16,8 +16,6 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -30,6 +28,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from recommender.testing import ServeProcess
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENT = "### [2016-03-14](https://example.org)\n\n# {headline}\n\nA summary of it.\n"
 RESULTS: list[tuple[str, bool, str]] = []
@@ -40,48 +40,10 @@ def case(name: str, ok: bool, detail: str) -> None:
     print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}", flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RECOMMENDER_CACHE": "off"}
     command = [sys.executable, "-c", "from recommender.cli import app; app()", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-class Server:
-    def __init__(self, index: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        command = [sys.executable, "-c", "from recommender.cli import app; app()", "serve", "--index", str(index)]
-        self.process = subprocess.Popen(
-            [*command, "--port", str(self.port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the server exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.3)
-        self.process.kill()
-        raise SystemExit("the server did not start in 180 s")
-
-    def stop(self) -> float:
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        return time.monotonic() - started
 
 
 def timed(call: Callable[[], httpx.Response]) -> tuple[httpx.Response | None, float]:
@@ -171,7 +133,7 @@ def probe_load(url: str, ids: list[str], seconds: float) -> None:
     case("1. /health p99 < 50 ms under 4 batch clients + long unknown ids", p99 < 50 and not errors, detail)
 
 
-def probe_rebuild(server: Server, index: Path, archive: Path, known: str) -> None:
+def probe_rebuild(server: ServeProcess, index: Path, archive: Path, known: str) -> None:
     """20 clients while `recommender index` replaces the folder under the server."""
     before = httpx.get(f"{server.url}/health").json()["build_id"]
     paths = [f"/events/{known}", f"/events/{known}/related", "/health"]
@@ -208,7 +170,7 @@ def probe_rebuild(server: Server, index: Path, archive: Path, known: str) -> Non
     case("2. rebuild under load, 20 clients", ok, detail + (f"; {built.stderr[-200:]}" if built.returncode else ""))
 
 
-def probe_sigterm(server: Server, ids: list[str]) -> None:
+def probe_sigterm(server: ServeProcess, ids: list[str]) -> None:
     def busy() -> None:
         try:
             with httpx.Client(base_url=server.url, timeout=60) as http:
@@ -227,27 +189,14 @@ def probe_sigterm(server: Server, ids: list[str]) -> None:
     case("1. SIGTERM stops a busy server within 5 s", seconds < 5, f"{seconds:.1f} s")
 
 
-FILES = [
-    "meta.json",
-    "vectors.faiss",
-    "columns.json",
-    "records.jsonl",
-    "records.offsets.npy",
-    "names.npz",
-    "names.json",
-    "tokens.npz",
-    "tokens.json",
-    *(f"bm25/{n}" for n in ("data", "indices", "indptr")),
-]
-
-
 def probe_corruption(index: Path, archive: Path, known: str, work: Path) -> None:
     """Each file x truncate / empty / same-size garbage / delete: `related` and `index` (in-process CLI)."""
     from typer.testing import CliRunner
 
     from recommender.cli import app
+    from recommender.index.layout import META, index_files
 
-    files = [*FILES[:9], *sorted(p.relative_to(index).as_posix() for p in (index / "bm25").iterdir())]
+    files = [META, *index_files(index)]  # every file the index's layout names, the ready lists' too
     runner = CliRunner()
 
     def related(folder: Path) -> tuple[int, str, bool]:
@@ -388,15 +337,11 @@ def main() -> None:
                 raise SystemExit(built.stderr)
         ids = json.loads((index / "columns.json").read_bytes())["id"]
         known = ids[len(ids) // 2]
-        server = Server(index)
-        try:
+        with ServeProcess(index) as server:
             probe_requests(server.url, known)
             probe_load(server.url, ids, args.load_seconds)
             probe_rebuild(server, index, args.archive, known)
             probe_sigterm(server, ids)
-        finally:
-            if server.process.poll() is None:
-                server.stop()
         probe_archive(work)
         probe_build(work)
         if not args.skip_corruption:

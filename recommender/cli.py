@@ -4,7 +4,6 @@ line, never a traceback."""
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import os
 import sys
@@ -13,14 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from recommender.archive import MAX_ID, Archive, ArchiveError, read_archive
+from recommender.archive import MAX_ID, Archive, ArchiveError
 from recommender.embed import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderError
 from recommender.index import DEFAULT_INDEX, IndexLoadError
 from recommender.rank.calibration import MIN_CONFIDENCE
+from recommender.reading import read_archive_cached
 
 app = typer.Typer(
     help="Related-event suggestions for a news-event archive.",
@@ -40,7 +40,7 @@ class UsageError(Exception):
     """A bad parameter value; the message names the parameter."""
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -77,26 +77,8 @@ def date_window(since: str | None, until: str | None) -> tuple[dt.date | None, d
     return start, end
 
 
-def archive_cache() -> Path | None:
-    """Where parsed archives are kept between runs: $RECOMMENDER_CACHE, else $XDG_CACHE_HOME/recommender/archive
-    (~/.cache/recommender/archive); RECOMMENDER_CACHE=off keeps nothing."""
-    chosen = os.environ.get("RECOMMENDER_CACHE")
-    if chosen:
-        return None if chosen == "off" else Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "recommender" / "archive"
-
-
 def read(archive: Path, cached: bool = True) -> Archive:
-    """Read the archive, through the parse cache unless `cached` is false."""
-    # The archive lives as long as the command. Its million small objects need never be scanned by the cyclic
-    # GC, which would otherwise walk them again and again while they are made (a third of a cached read).
-    gc.disable()
-    try:
-        return read_archive(archive, cache=archive_cache() if cached else None)
-    finally:
-        gc.freeze()
-        gc.enable()
+    return read_archive_cached(archive, cached)
 
 
 LIST_STATES = {
@@ -142,17 +124,21 @@ def validate(
     if as_json:
         echo_json(report)
     else:
-        for key in ("events", "with_summary", "with_related", "related_links", "unresolved_links"):
-            typer.echo(f"{key.replace('_', ' '):>18}: {report[key]:,}")
-        typer.echo(f"{'skipped files':>18}: {len(data.skipped):,}")
-        for skipped in data.skipped:
-            typer.echo(f"  skipped {skipped.path}: {skipped.reason}")
-        for warning in data.warnings:
-            typer.echo(f"  warning: {warning}")
-        if lists is not None:
-            typer.echo(f"{'ready lists':>18}: {LIST_STATES[lists]}")
+        _print_validation(report, data)
     if strict and data.skipped:
         raise typer.Exit(1)
+
+
+def _print_validation(report: dict[str, Any], data: Archive) -> None:
+    for key in ("events", "with_summary", "with_related", "related_links", "unresolved_links"):
+        typer.echo(f"{key.replace('_', ' '):>18}: {report[key]:,}")
+    typer.echo(f"{'skipped files':>18}: {len(data.skipped):,}")
+    for skipped in data.skipped:
+        typer.echo(f"  skipped {skipped.path}: {skipped.reason}")
+    for warning in data.warnings:
+        typer.echo(f"  warning: {warning}")
+    if "lists" in report:
+        typer.echo(f"{'ready lists':>18}: {LIST_STATES[report['lists']]}")
 
 
 @app.command()
@@ -326,9 +312,9 @@ def eval_command(
         str | None,
         typer.Option(help="month: rank each query among the events of its own calendar month alone (windowed eval)."),
     ] = None,
-    judged: Annotated[
+    judgments: Annotated[
         Path | None,
-        typer.Option(help="Also score each system on the blind judgments in this folder (eval/judged), per group."),
+        typer.Option("--judged", help="Also score each system on the blind judgments in this folder (eval/judged)."),
     ] = None,
     out: Annotated[
         Path | None,
@@ -342,101 +328,57 @@ def eval_command(
     ] = False,
 ) -> None:
     """Compare systems with the curated Related lists (P@k, R@10, nDCG@10, MRR, MAP, hit rate, lenient P@10)."""
-    from recommender.evaluate import EvalConfig, decision_precision, run_eval, write_report
-    from recommender.truth import truth_from_archive, truth_from_file
+    from recommender.evaluate import EvalConfig, EvalReport, evaluate_archive
 
     with clear_errors():
-        if queries != "all" and not (queries.isdigit() and int(queries) > 0):
-            raise UsageError(f"--queries: {queries!r} is neither a positive number nor 'all'")
-        if split not in ("all", "train", "test"):
-            raise UsageError(f"--split: {split!r} is not one of all, train, test")
-        if split_by not in ("hash", "time"):
-            raise UsageError(f"--split-by: {split_by!r} is not one of hash, time")
-        if gold is not None and not gold.is_file():
-            raise UsageError(f"--gold: no such file {gold}")
-        if window not in (None, "month"):
-            raise UsageError(f"--window: {window!r} is not 'month'")
-        start, end = date_window(since, until)
-        config = EvalConfig(
-            queries=None if queries == "all" else int(queries),
-            seed=seed,
-            systems=tuple(s.strip() for s in systems.split(",") if s.strip()),
-            split=split,
-            split_by=split_by,
-            deep=deep,
-            since=start,
-            until=end,
-            window=window,
-        )
-        if out is None:
-            import tempfile
-
-            out = Path(tempfile.mkdtemp(prefix="recommender-eval-"))
-            typer.echo(f"report folder: {out}", err=True)
-        started = time.perf_counter()
-        if rankers is not None and not (rankers / "rankers.json").is_file():
-            raise UsageError(f"--rankers: no rankers.json in {rankers}")
-        recommender = _recommender(index_path, rankers)
-        data = read(archive)
-        known = set(recommender.index.ids)
         try:
-            truth = truth_from_file(gold, known, data) if gold else truth_from_archive(data, known)
-            result = run_eval(
-                recommender,
-                truth,
-                config,
-                progress=sys.stderr.isatty(),
-                log=lambda m: typer.echo(m, err=True),
+            config = EvalConfig.from_options(
+                queries, seed, systems, split, split_by, deep, *date_window(since, until), window=window
             )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        if judged is not None:
-            from recommender.evaluate.judged import judged_figures
-            from recommender.judgments import load_judged
-
-            try:
-                found = load_judged(judged)
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
-            listed = set(truth.relevant)
-            result.extra["judged"] = judged_figures(recommender, found, listed, config.systems_ranked, window)
-        decided: dict[str, dict[str, float]] = {}
-        if decisions:
-            decided = decision_precision(recommender, _judged(archive), config.systems)
-            result.extra["decisions"] = decided
-        command = "recommender eval " + " ".join(sys.argv[2:])
-        result.extra["index"] = str(index_path)
-        result.extra["archive"] = str(archive)
-        result.extra["wall_seconds"] = round(time.perf_counter() - started, 1)
-        report = write_report(result, out, {e.id: e.date for e in data.events.values()}, command)
-    columns = ("P@10", "R@10", "nDCG@10", "MRR@10", "lenient", "cond. nDCG", "bpref")
-    typer.echo(f"{'system':<16}" + "".join(f"{c:>12}" for c in columns))
-    for system, m in result.metrics.items():
-        values = [m[x] for x in ("precision@10", "recall@10", "ndcg@10", "mrr@10", "lenient_precision@10")]
-        condensed = result.condensed.get(system)
-        values += [condensed["ndcg@10"], condensed["bpref"]] if condensed else []
-        typer.echo(f"{system:<16}" + "".join(f"{v:>12.3f}" for v in values))
-    from recommender.rank.calibration import expected_calibration_error
-
-    for system, (confidence, labels) in result.confidence.items():
-        ece = expected_calibration_error(confidence, labels)
-        typer.echo(f"{system} confidence: expected calibration error {ece:.4f} over {len(labels):,} suggestions")
-    if "judged" in result.extra:
-        from recommender.evaluate.judged import judged_table
-
-        typer.echo("\n".join(judged_table(result.extra["judged"])))
-    if decisions:
-        first = next(iter(decided.values()), {"pairs": 0, "accepted": 0, "rejected": 0, "events": 0})
-        typer.echo(
-            f"precision on decided pairs ({first['pairs']:,.0f} pairs of {first['events']:,.0f} events in "
-            f"decisions.jsonl: {first['accepted']:,.0f} accepted, {first['rejected']:,.0f} rejected):"
-        )
-        for system, m in decided.items():
-            typer.echo(
-                f"{system:<16} precision {m['precision']:.3f} over {m['decided_in_top10']:,.0f} decided pairs in the "
-                f"top 10; accepted recall {m['accepted_recall']:.3f}"
+        if gold is not None and not gold.is_file():
+            raise UsageError(f"--gold: no such file {gold}")
+        if rankers is not None and not (rankers / "rankers.json").is_file():
+            raise UsageError(f"--rankers: no rankers.json in {rankers}")
+        out = out or _new_folder("recommender-eval-")
+        started = time.perf_counter()
+        recommender = _recommender(index_path, rankers)
+        data = read(archive)
+        judged = _judged(archive) if decisions else None
+        try:
+            result = evaluate_archive(
+                recommender, data, config, gold, judged, sys.stderr.isatty(), _log, judgments=judgments
             )
-    typer.echo(f"{len(result.query_ids):,} queries in {time.perf_counter() - started:.1f}s; report: {report}")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        result.extra.update(index=str(index_path), archive=str(archive), wall_seconds=_since(started))
+        report = EvalReport.of(result, {e.id: e.date for e in data.events.values()}, _command())
+        path = report.write(out)
+    for line in report.console():
+        typer.echo(line)
+    typer.echo(f"{len(result.query_ids):,} queries in {_since(started)}s; report: {path}")
+
+
+def _log(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _command() -> str:
+    return "recommender eval " + " ".join(sys.argv[2:])
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 1)
+
+
+def _new_folder(prefix: str) -> Path:
+    """A new temporary folder, said on stderr."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    typer.echo(f"report folder: {folder}", err=True)
+    return folder
 
 
 def _judged(archive: Path) -> dict[str, dict[str, int]]:
@@ -600,126 +542,23 @@ def suggest(
     """Related suggestions for the events of ARCHIVE, for editors: as jsonl/markdown/csv, or written into the
     files. Items in a file's Related list and items an editor removed from its Suggested section (remembered
     in ARCHIVE/decisions.jsonl) are not suggested again."""
-    from recommender.atomic import atomic_path
-    from recommender.suggest import (
-        DECISIONS_FILE,
-        FORMATS,
-        BatchOptions,
-        BatchSummary,
-        Decisions,
-        EditorRules,
-        RulesError,
-        archive_rows,
-        file_states,
-        load_decisions,
-        load_rules,
-        run_batch,
-        save_decisions,
-        select_events,
-    )
+    from recommender.suggest import BatchOptions, BatchRequest, PlanError, plan_batch
 
     with clear_errors():
-        if fmt is not None and fmt not in FORMATS:
-            raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-        window = date_window(since, until)
-        if write and not archive.is_dir():
-            raise UsageError(f"--write: {archive} must be a folder of event files to write into")
         started = time.perf_counter()
+        request = BatchRequest(
+            archive, index_path, BatchOptions(k, past_only, include_curated, min_confidence), tuple(only or ()),
+            *date_window(since, until), new_only, write, rules_file, fmt, out, jobs,
+        )  # fmt: skip
         recommender = _recommender(index_path)
-        data = read(archive)
         try:
-            rules = load_rules(rules_file) if rules_file else EditorRules()
-            if rules_file is None and archive.is_dir():
-                rules = load_rules(archive / "editors.toml")
-        except RulesError as exc:
+            plan = plan_batch(recommender, read(archive), request)
+        except PlanError as exc:
             raise UsageError(str(exc)) from None
-        rules = rules.resolved(recommender.find, lambda row: recommender.index.ids[row])
-        for warning in rules.warnings:
+        for warning in plan.warnings:
             typer.echo(f"warning: {warning}", err=True)
-        if write and data.packed:
-            raise UsageError(f"--write: {archive} holds tarballs, which cannot be written in place; unpack them first")
-        in_files = archive.is_dir() and not data.packed  # tarballs are read-only: no files to change or report on
-        found = archive_rows(recommender, data)
-        if found.missing:
-            typer.echo(
-                f"warning: {len(found.missing):,} of the archive's {len(data.events):,} events are not in the index "
-                f"{index_path} and are left out (first: {found.missing[0]}); run "
-                f"`recommender index --archive {archive} --out {index_path}`",
-                err=True,
-            )
-        if found.stale:
-            typer.echo(
-                f"warning: {len(found.stale):,} events changed since the index was built (first: {found.stale[0]}); "
-                "their suggestions use the indexed text",
-                err=True,
-            )
-        if not found.rows:
-            raise UsageError(f"--index: {index_path} holds none of the events of {archive}")
-        new_ids = {e.id for e in data.events.values() if not e.related and not e.suggested} if new_only else None
-        try:
-            rows = select_events(
-                recommender,
-                only or (),
-                *window,
-                rules=rules,
-                new_ids=new_ids,
-                within=found.rows.values(),
-                with_excluded=in_files,
-            )
-            decisions = load_decisions(archive / DECISIONS_FILE) if in_files else Decisions()
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        summary = BatchSummary()
-        by_row = {row: i for i, row in found.rows.items()}
-        chosen = {by_row[r]: r for r in rows if r in by_row}
-        states = file_states(recommender, data, chosen, decisions, summary)
-        batch: dict[str, Any] = {
-            "files": archive if in_files else None,
-            "dry_run": not write,
-            "past_only": past_only,
-            "progress": sys.stderr.isatty(),
-            "jobs": jobs,
-            "on_skip": lambda o: typer.echo(f"skipped {o.path}: {o.reason}", err=True),
-            "states": states,
-            "options": BatchOptions(k, past_only, include_curated, min_confidence),
-            "decisions": decisions,
-            "summary": summary,
-        }
-        if fmt is None and write and out is None:
-            run_batch(recommender, rows, k, rules, None, None, **batch)  # the files are the output
-        elif out is None:
-            run_batch(recommender, rows, k, rules, fmt or "jsonl", sys.stdout, **batch)
-        else:
-            with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
-                run_batch(recommender, rows, k, rules, fmt or "jsonl", handle, **batch)
-        recorded = save_decisions(archive / DECISIONS_FILE, decisions) if write and in_files else 0
-    seconds = time.perf_counter() - started
-    verb = "written" if write else "would change (dry run; --write to apply)"
-    files = summary.files
-    counts = (
-        f" Files {verb}: {files['added']:,} added, {files['replaced']:,} replaced, {files['removed']:,} removed, "
-        f"{files['unchanged']:,} unchanged, {files['skipped']:,} skipped."
-        if in_files
-        else ""
-    )
-    curated = (
-        f"; {summary.curated_matches:,} already in the curated lists of {summary.events_with_curated:,} events"
-        if include_curated
-        else ""
-    )
-    remembered = (
-        f" {summary.rejections:,} removed by editors, "
-        + ("remembered" if recorded else "not suggested again")
-        + f" ({DECISIONS_FILE})."
-        if summary.rejections
-        else ""
-    )
-    typer.echo(
-        f"{summary.events:,} events, {summary.suggestions:,} suggestions in {seconds:.1f}s{curated}."
-        + counts
-        + remembered,
-        err=True,
-    )
+        plan.run(recommender, sys.stderr.isatty(), lambda o: typer.echo(f"skipped {o.path}: {o.reason}", err=True))
+    typer.echo(plan.describe(time.perf_counter() - started), err=True)
 
 
 @app.command()
@@ -770,26 +609,10 @@ def serve(
     """Run the similarity API (OpenAPI docs at /docs) over a saved index."""
     import uvicorn
 
-    # the supervisor of the workers stays small: the index is loaded in each worker, and checked here only enough
-    # for a missing or unreadable index to be one line before any worker starts
-    try:
-        meta = json.loads((index_path / "meta.json").read_bytes())
-    except FileNotFoundError:
-        fail(f"no index at {index_path}: build it with `recommender index --archive ARCHIVE --out {index_path}`")
-    except (OSError, ValueError) as exc:
-        fail(f"index at {index_path} is damaged: meta.json is unreadable ({str(exc)[:120]})")
-    from recommender.rank.threads import QUERY_CORES
+    meta = _served_meta(index_path)
+    from recommender.environment import set_serve_settings
 
-    cores = os.cpu_count() or 1
-    os.environ.update(
-        RECOMMENDER_SERVE_INDEX=str(index_path),
-        RECOMMENDER_SERVE_THREADS=str(threads),
-        RECOMMENDER_SERVE_QUEUE=str(queue),
-    )
-    # the workers share the cores: BLAS's threads, and a query's own (threads.py), are each worker's share
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", QUERY_CORES):
-        os.environ.setdefault(variable, str(max(1, cores // workers)))
-    os.environ.setdefault("MALLOC_ARENA_MAX", "2")  # the ranking threads' own malloc arenas only fragment memory
+    set_serve_settings(index_path, threads, queue, workers)
     lists = "with ready lists (/health says whether they are current)" if meta.get("lists_fingerprint") else "no lists"
     typer.echo(
         f"serving {index_path} ({lists}) on http://{host}:{port} (docs: /docs) with {workers} worker process(es); "
@@ -809,3 +632,14 @@ def serve(
         timeout_graceful_shutdown=3,
     )
     uvicorn.Server(config).run()
+
+
+def _served_meta(index_path: Path) -> dict[str, Any]:
+    """The index's meta.json. The supervisor of the workers stays small: the index is loaded in each worker, and
+    checked here only enough for a missing or unreadable index to be one line before any worker starts."""
+    try:
+        return dict(json.loads((index_path / "meta.json").read_bytes()))
+    except FileNotFoundError:
+        fail(f"no index at {index_path}: build it with `recommender index --archive ARCHIVE --out {index_path}`")
+    except (OSError, ValueError) as exc:
+        fail(f"index at {index_path} is damaged: meta.json is unreadable ({str(exc)[:120]})")

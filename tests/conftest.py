@@ -40,8 +40,9 @@ def full_archive():
 
 @pytest.fixture(scope="session")
 def full_recommender(full_archive, tmp_path_factory):
-    """The full archive indexed with the default model, as `recommender index` does it (about three minutes on
-    two cores). RECOMMENDER_TEST_FULL_INDEX names an index already built from it, to skip the build."""
+    """The full archive indexed with the default model and no ready lists, as `recommender index --no-lists` does
+    it (about three minutes on two cores). RECOMMENDER_TEST_FULL_INDEX names an index already built from it, to
+    skip the build."""
     from recommender.index import build_index, load_index
     from recommender.rank import Recommender
 

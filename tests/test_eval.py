@@ -148,6 +148,11 @@ def test_eval_on_the_sample(recommender, sample_archive, tmp_path, sample_path, 
     assert calibration["items"] == 600 and 0 <= calibration["expected_calibration_error"] < 0.5
     assert sum(b["items"] for b in calibration["reliability"]) == 600
     assert "expected calibration error" in result.output
+    # what the confidence means is said from the measured bins, never a fixed "about 70%"
+    fullest = max(calibration["reliability"], key=lambda b: b["items"])
+    said = f"of the {fullest['items']:,} suggestions shown with confidence {fullest['bin'] / 10:.1f}-"
+    assert said in report and f"{fullest['observed']:.0%} are in the curated list" in report
+    assert "about 70% of the time" not in report
 
 
 def test_eval_out_defaults_to_a_new_folder_outside_the_package(sample_path, sample_index_path):

@@ -41,9 +41,9 @@ def test_the_related_section_is_never_embedded(sample_index):
 
 
 def test_truncated_index_file_is_a_clear_error(index_copy):
-    faiss_file = index_copy / "vectors.faiss"
-    faiss_file.write_bytes(faiss_file.read_bytes()[:1000])
-    with pytest.raises(IndexLoadError, match=r"vectors.faiss has 1000 bytes.*Rebuild it: recommender index"):
+    vectors_file = index_copy / "vectors.npy"
+    vectors_file.write_bytes(vectors_file.read_bytes()[:1000])
+    with pytest.raises(IndexLoadError, match=r"vectors.npy has 1000 bytes.*Rebuild it: recommender index"):
         load_index(index_copy)
     result = CliRunner().invoke(app, ["related", PUTIN, "--index", str(index_copy)])
     assert result.exit_code == 1
@@ -102,7 +102,7 @@ def test_an_index_of_the_previous_format_is_not_reused_unchecked(index_copy, sam
 
 
 def test_a_failed_build_leaves_the_old_index_whole(archive_copy, index_copy, monkeypatch):
-    before = (index_copy / "vectors.faiss").read_bytes()
+    before = (index_copy / "vectors.npy").read_bytes()
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -110,7 +110,7 @@ def test_a_failed_build_leaves_the_old_index_whole(archive_copy, index_copy, mon
     monkeypatch.setattr("recommender.index.build.write_bm25", boom)
     with pytest.raises(RuntimeError):
         build_index(read_archive(archive_copy), index_copy)
-    assert (index_copy / "vectors.faiss").read_bytes() == before
+    assert (index_copy / "vectors.npy").read_bytes() == before
     assert len(load_index(index_copy)) == 1155
     assert not [p for p in index_copy.parent.iterdir() if ".tmp-" in p.name]
 
@@ -197,3 +197,35 @@ def test_packed_strings_read_back_as_written():
     assert packed[1] == values[1] and packed[-2] == values[-2] and packed[1:4] == values[1:4]
     with pytest.raises(IndexError):
         packed[5]
+
+
+def test_an_index_written_before_vectors_npy_still_loads_and_an_update_drops_its_faiss_file(
+    index_copy, sample_index, sample_archive
+):
+    faiss = pytest.importorskip("faiss")  # to write the file as such an index has it (reading it needs no FAISS)
+    from recommender.index.layout import checksum
+    from recommender.rank import Recommender
+
+    flat = faiss.IndexFlatIP(384)
+    flat.add(np.load(index_copy / "vectors.npy"))
+    faiss.write_index(flat, str(index_copy / "vectors.faiss"))
+    (index_copy / "vectors.npy").unlink()
+    meta = json.loads((index_copy / "meta.json").read_text())
+    for table in ("files", "checksums"):
+        del meta[table]["vectors.npy"]
+    meta["files"]["vectors.faiss"] = (index_copy / "vectors.faiss").stat().st_size
+    meta["checksums"]["vectors.faiss"] = checksum((index_copy / "vectors.faiss").read_bytes())
+    (index_copy / "meta.json").write_text(json.dumps(meta))
+    old = load_index(index_copy)
+    assert np.array_equal(old.vectors, sample_index.vectors)
+    row = sample_index.position[PUTIN]
+    assert [s.id for s in Recommender(old).related(PUTIN, k=10)] == [
+        s.id for s in Recommender(sample_index).related(PUTIN, k=10)
+    ]
+    (index_copy / "vectors.faiss").write_bytes((index_copy / "vectors.faiss").read_bytes()[:-4])
+    with pytest.raises(IndexLoadError, match=r"vectors.faiss has"):
+        _ = load_index(index_copy).vectors
+    (index_copy / "vectors.faiss").write_bytes(faiss.serialize_index(flat).tobytes())
+    build_index(sample_archive, index_copy, archive_name="sample")  # an update: nothing to embed again
+    assert not (index_copy / "vectors.faiss").exists() and row == load_index(index_copy).position[PUTIN]
+    assert np.array_equal(load_index(index_copy).vectors, sample_index.vectors)

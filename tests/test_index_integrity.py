@@ -17,7 +17,6 @@ from recommender.index.layout import IndexMeta, index_files
 
 FILES = [
     "meta.json",
-    "vectors.faiss",
     "vectors.npy",
     "columns.json",
     "records.jsonl",
@@ -114,7 +113,7 @@ def snapshot(folder) -> dict[str, bytes]:
 
 
 def test_full_rebuilds_a_damaged_index(index_copy, sample_path, baseline):
-    damage(index_copy / "vectors.faiss", "garbage")
+    damage(index_copy / "vectors.npy", "garbage")
     damage(index_copy / "records.jsonl", "truncate")
     result = CliRunner().invoke(app, ["index", "--full", "--archive", str(sample_path), "--out", str(index_copy)])
     assert result.exit_code == 0, result.output

@@ -4,20 +4,15 @@ under load, SIGTERM and SIGHUP. Real servers on 127.0.0.1 (a free port), each st
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from conftest import PUTIN, ROOT
+from conftest import PUTIN
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -25,6 +20,7 @@ from recommender.api import MAX_BODY, create_app
 from recommender.archive import MAX_ID, read_archive
 from recommender.cli import app
 from recommender.index import build_index
+from recommender.testing import ServeProcess
 
 
 @pytest.fixture(scope="module")
@@ -128,54 +124,11 @@ def test_health_names_the_archive_and_the_build(client, sample_index):
 # --- real servers -------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """`recommender serve` on a free loopback port, stopped (killed at worst) when the test ends."""
-
-    def __init__(self, index: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        command = [sys.executable, "-c", "from recommender.cli import app; app()", "serve"]
-        self.process = subprocess.Popen(
-            [*command, "--index", str(index), "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-            assert self.process.poll() is None, self.process.stderr.read().decode()  # type: ignore[union-attr]
-        raise AssertionError("the server did not start in 60 s")
-
-    def stop(self) -> float:
-        """SIGTERM; seconds until it exited."""
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        return time.monotonic() - started
-
-
 @pytest.fixture()
 def server(index_copy):
-    running = Server(index_copy)
-    yield running
-    if running.process.poll() is None:
-        running.stop()
+    """`recommender serve` (one worker per core) on a free loopback port, stopped when the test ends."""
+    with ServeProcess(index_copy, start_s=60) as running:
+        yield running
 
 
 def hammer(url: str, stop: threading.Event, failures: list[str], paths: list[str]) -> None:

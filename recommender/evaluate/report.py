@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,85 +100,155 @@ def precision_curve(result: EvalResult) -> dict[str, dict[int, dict[str, float]]
     return curve
 
 
-def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date], command: str = "") -> Path:
-    """Write report.md, metrics.json, run-<system>.json and PNG plots into `out`; returns report.md."""
-    out.mkdir(parents=True, exist_ok=True)
-    by = breakdowns(result, archive_dates)
-    tests = significance(result)
-    curve = precision_curve(result)
-    truth = result.truth
-    summary = {
-        "queries": len(result.query_ids),
-        "split": result.config.split,
-        "seed": result.config.seed,
-        "since": str(result.config.since) if result.config.since else None,
-        "until": str(result.config.until) if result.config.until else None,
-        "unresolved_truth_links": truth.unresolved_links,
-        "queries_without_truth": truth.empty_queries,
-        "seconds": {s: round(v, 2) for s, v in result.seconds.items()},
-        "shared_ms_per_query": round(1000 * result.seconds.get("shared", 0.0) / max(len(result.query_ids), 1), 2),
-        "command": command,
-    } | result.extra
-    calibration: dict[str, dict[str, Any]] = {
-        system: {
-            "items": len(labels),
-            "expected_calibration_error": round(expected_calibration_error(confidence, labels), 4),
-            "reliability": reliability(confidence, labels),
-        }
-        for system, (confidence, labels) in result.confidence.items()
-    }
-    summary["split_by"] = result.config.split_by
-    summary["queries_used"] = queries_used(result)
-    metrics = {
-        "systems": result.metrics,
-        "condensed": result.condensed,
-        "run": summary,
-        "breakdowns": by,
-        "significance": tests,
-        "calibration": calibration,
-    }
-    decided = result.extra.get("decisions")
-    if decided:
-        metrics["decisions"] = decided
-    write_text(out / "metrics.json", json.dumps(metrics, indent=2))
-    for system, run in result.runs.items():
-        write_text(out / f"run-{system}.json", json.dumps(run))
-    plots = _plots(result, curve, by, out)
+@dataclass
+class EvalReport:
+    """An eval's figures, measured once, and their renderings: metrics.json, the runs, report.md and its plots,
+    and the table the command line prints."""
 
-    lines = [f"# Evaluation: {len(result.query_ids):,} queries", ""]
-    if command:
-        lines += ["```", command, "```", ""]
-    lines += [
-        f"Truth: curated Related lists ({truth.unresolved_links:,} links that do not resolve in the index left "
-        f"out; {truth.empty_queries:,} queries left with none skipped). Queries: {summary['queries_used']}. "
-        f"Candidates: every indexed event but the query"
-        + (
-            f", dated {result.config.since or '...'} to {result.config.until or '...'}"
-            if result.config.since or result.config.until
-            else ""
+    result: EvalResult
+    archive_dates: dict[str, dt.date]
+    command: str = ""
+    by: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    curve: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
+    calibration: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, result: EvalResult, archive_dates: dict[str, dt.date], command: str = "") -> EvalReport:
+        calibration = {
+            system: {
+                "items": len(labels),
+                "expected_calibration_error": round(expected_calibration_error(confidence, labels), 4),
+                "reliability": reliability(confidence, labels),
+            }
+            for system, (confidence, labels) in result.confidence.items()
+        }
+        by = breakdowns(result, archive_dates)
+        return cls(result, archive_dates, command, by, significance(result), precision_curve(result), calibration)
+
+    def summary(self) -> dict[str, Any]:
+        result, config = self.result, self.result.config
+        return (
+            {
+                "queries": len(result.query_ids),
+                "split": config.split,
+                "seed": config.seed,
+                "since": str(config.since) if config.since else None,
+                "until": str(config.until) if config.until else None,
+                "unresolved_truth_links": result.truth.unresolved_links,
+                "queries_without_truth": result.truth.empty_queries,
+                "seconds": {s: round(v, 2) for s, v in result.seconds.items()},
+                "shared_ms_per_query": round(
+                    1000 * result.seconds.get("shared", 0.0) / max(len(result.query_ids), 1), 2
+                ),
+                "command": self.command,
+            }
+            | result.extra
+            | {"split_by": config.split_by, "queries_used": queries_used(result)}
         )
-        + (
-            ", those of the query's own calendar month alone (windowed; its list cut to that month)"
-            if result.config.window == "month"
-            else ""
-        )
-        + ".",
-        "",
-        "| system | P@1 | P@5 | P@10 | R@10 | nDCG@10 | MRR@10 | MAP@10 | hit@10 | lenient P@10 | ms/query |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for system, m in result.metrics.items():
-        cells = [m[x] for x in [*METRICS, "lenient_precision@10"]]
-        lines.append(
-            f"| {system} | " + " | ".join(f"{c:.3f}" for c in cells) + f" | {1000 * m['seconds_per_query']:.1f} |"
-        )
-    lines += [
-        "",
-        f"ms/query is each system's own time; the scores they share (dense and BM25 against every event) took "
-        f"{summary['shared_ms_per_query']} ms/query more.",
-    ]
-    if result.condensed:
+
+    def metrics(self) -> dict[str, Any]:
+        """What metrics.json holds."""
+        metrics = {
+            "systems": self.result.metrics,
+            "condensed": self.result.condensed,
+            "run": self.summary(),
+            "breakdowns": self.by,
+            "significance": self.tests,
+            "calibration": self.calibration,
+        }
+        decided = self.result.extra.get("decisions")
+        return metrics | {"decisions": decided} if decided else metrics
+
+    def write(self, out: Path) -> Path:
+        """Write report.md, metrics.json, run-<system>.json and PNG plots into `out`; returns report.md."""
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "metrics.json", json.dumps(self.metrics(), indent=2))
+        for system, run in self.result.runs.items():
+            write_text(out / f"run-{system}.json", json.dumps(run))
+        report = out / "report.md"
+        write_text(report, self.markdown(_plots(self.result, self.curve, self.by, out)))
+        return report
+
+    def markdown(self, plots: list[Path]) -> str:
+        lines = [
+            *self._systems_table(),
+            *self._condensed_table(),
+            *self._significance_table(),
+            *self._breakdown_tables(),
+            *self._calibration_tables(),
+            *self._judged_table(),
+            *self._decisions_table(),
+            *["", "## Plots", ""],
+            *[f"![{p.stem}]({p.name})" for p in plots],
+            "",
+            "Lenient P@10: share of the top 10 whose own curated `_Context:_` story names intersect the "
+            "query's (read for scoring only; no system sees them).",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def console(self) -> list[str]:
+        """The lines the command line prints: the main metrics, the calibration error, the decided pairs."""
+        result = self.result
+        columns = ("P@10", "R@10", "nDCG@10", "MRR@10", "lenient", "cond. nDCG", "bpref")
+        lines = [f"{'system':<16}" + "".join(f"{c:>12}" for c in columns)]
+        for system, m in result.metrics.items():
+            values = [m[x] for x in ("precision@10", "recall@10", "ndcg@10", "mrr@10", "lenient_precision@10")]
+            condensed = result.condensed.get(system)
+            values += [condensed["ndcg@10"], condensed["bpref"]] if condensed else []
+            lines.append(f"{system:<16}" + "".join(f"{v:>12.3f}" for v in values))
+        for system, c in self.calibration.items():
+            lines.append(
+                f"{system} confidence: expected calibration error {c['expected_calibration_error']:.4f} over "
+                f"{c['items']:,} suggestions"
+            )
+        if "judged" in result.extra:
+            lines += judged_table(result.extra["judged"])
+        decided: dict[str, dict[str, float]] | None = result.extra.get("decisions")
+        if decided is not None:
+            first = next(iter(decided.values()), {"pairs": 0, "accepted": 0, "rejected": 0, "events": 0})
+            lines.append(
+                f"precision on decided pairs ({first['pairs']:,.0f} pairs of {first['events']:,.0f} events in "
+                f"decisions.jsonl: {first['accepted']:,.0f} accepted, {first['rejected']:,.0f} rejected):"
+            )
+            lines += [
+                f"{system:<16} precision {m['precision']:.3f} over {m['decided_in_top10']:,.0f} decided pairs in "
+                f"the top 10; accepted recall {m['accepted_recall']:.3f}"
+                for system, m in decided.items()
+            ]
+        return lines
+
+    def _systems_table(self) -> list[str]:
+        result, config, truth = self.result, self.result.config, self.result.truth
+        window = f", dated {config.since or '...'} to {config.until or '...'}" if config.since or config.until else ""
+        if config.window == "month":
+            window = ", those of the query's own calendar month alone (windowed; its list cut to that month)"
+        lines = [f"# Evaluation: {len(result.query_ids):,} queries", ""]
+        if self.command:
+            lines += ["```", self.command, "```", ""]
         lines += [
+            f"Truth: curated Related lists ({truth.unresolved_links:,} links that do not resolve in the index left "
+            f"out; {truth.empty_queries:,} queries left with none skipped). Queries: {queries_used(result)}. "
+            f"Candidates: every indexed event but the query{window}.",
+            "",
+            "| system | P@1 | P@5 | P@10 | R@10 | nDCG@10 | MRR@10 | MAP@10 | hit@10 | lenient P@10 | ms/query |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for system, m in result.metrics.items():
+            cells = " | ".join(f"{m[x]:.3f}" for x in [*METRICS, "lenient_precision@10"])
+            lines.append(f"| {system} | {cells} | {1000 * m['seconds_per_query']:.1f} |")
+        return [
+            *lines,
+            "",
+            f"ms/query is each system's own time; the scores they share (dense and BM25 against every event) took "
+            f"{self.summary()['shared_ms_per_query']} ms/query more.",
+        ]
+
+    def _condensed_table(self) -> list[str]:
+        result = self.result
+        if not result.condensed:
+            return []
+        lines = [
             "",
             "## Honest about incomplete judgments: condensed lists and bpref",
             "",
@@ -194,76 +265,94 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
             "| top 10 outside the list: share with a list |",
             "|---|---|---|---|---|---|---|",
         ]
+        keys = ("precision@10", "ndcg@10", "mrr@10", "recall@10", "bpref", "judged_share_outside_list")
         for system, m in result.condensed.items():
-            keys = ("precision@10", "ndcg@10", "mrr@10", "recall@10", "bpref", "judged_share_outside_list")
-            cells = [m[x] for x in keys]
-            lines.append(f"| {system} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
-    if tests:
-        lines += [
+            lines.append(f"| {system} | " + " | ".join(f"{m[x]:.3f}" for x in keys) + " |")
+        return lines
+
+    def _significance_table(self) -> list[str]:
+        if not self.tests:
+            return []
+        return [
             "",
             "## Significance (paired Student's t-test, two-sided)",
             "",
             "| system | vs | Δ nDCG@10 | p | Δ P@10 | p |",
             "|---|---|---|---|---|---|",
+        ] + [
+            f"| {t['system']} | {t['against']} | {t['ndcg@10']['delta']:+.4f} | {_p(t['ndcg@10']['p'])} | "
+            f"{t['precision@10']['delta']:+.4f} | {_p(t['precision@10']['p'])} |"
+            for t in self.tests
         ]
-        for t in tests:
-            lines.append(
-                f"| {t['system']} | {t['against']} | {t['ndcg@10']['delta']:+.4f} | "
-                f"{_p(t['ndcg@10']['p'])} | {t['precision@10']['delta']:+.4f} | "
-                f"{_p(t['precision@10']['p'])} |"
-            )
-    for key, title in (("year", "By year of the query"), ("list_length", "By length of the curated list")):
-        systems = list(result.runs)
-        lines += [
-            "",
-            f"## {title} (nDCG@10)",
-            "",
-            "| " + key.replace("_", " ") + " | queries | " + " | ".join(systems) + " |",
-            "|---|---|" + "---|" * len(systems),
-        ]
-        for bucket, row in by[key].items():
-            lines.append(
-                f"| {bucket} | {row['queries']} | " + " | ".join(f"{row[s]['ndcg@10']:.3f}" for s in systems) + " |"
-            )
-    judged_by = result.extra.get("confidence_label", CURATED)
-    for system, c in calibration.items():
+
+    def _breakdown_tables(self) -> list[str]:
+        lines: list[str] = []
+        systems = list(self.result.runs)
+        for key, title in (("year", "By year of the query"), ("list_length", "By length of the curated list")):
+            lines += [
+                "",
+                f"## {title} (nDCG@10)",
+                "",
+                "| " + key.replace("_", " ") + " | queries | " + " | ".join(systems) + " |",
+                "|---|---|" + "---|" * len(systems),
+            ]
+            for bucket, row in self.by[key].items():
+                cells = " | ".join(f"{row[s]['ndcg@10']:.3f}" for s in systems)
+                lines.append(f"| {bucket} | {row['queries']} | {cells} |")
+        return lines
+
+    def _calibration_tables(self) -> list[str]:
+        lines: list[str] = []
+        judged_by = self.result.extra.get("confidence_label", CURATED)
         meaning = (
-            "A suggestion shown with confidence 0.7 is in the curated list about 70% of the time."
+            ""
             if judged_by == CURATED
-            else f"Its confidence is the probability that a blind judge calls the suggestion {judged_by} "
-            "(calibrated on judged items; its error on them is in the judged table). A curated list keeps the 10 "
-            "nearest in date of a story, so against the lists the confidence runs above the in-list rate."
+            else f" Its confidence is the probability that a blind judge calls the suggestion {judged_by} "
+            "(calibrated on judged items; its error on them is in the judged table); a curated list keeps only the "
+            "10 nearest in date of a story, so against the lists it runs above the in-list rate."
         )
-        lines += [
-            "",
-            f"## Confidence of {system} against the curated lists",
-            "",
-            f"Expected calibration error over its {c['items']:,} suggestions (top {result.config.k} of each query, "
-            f"10 equal-width bins): **{c['expected_calibration_error']:.4f}**. {meaning}",
-            "",
-            "| confidence bin | suggestions | mean confidence | in the curated list |",
-            "|---|---|---|---|",
-        ]
-        for b in c["reliability"]:
-            lines.append(
+        for system, c in self.calibration.items():
+            lines += [
+                "",
+                f"## Confidence of {system} against the curated lists",
+                "",
+                f"Expected calibration error over its {c['items']:,} suggestions (top {self.result.config.k} of "
+                f"each query, 10 equal-width bins): **{c['expected_calibration_error']:.4f}**. "
+                + calibration_sentence(c["reliability"])
+                + meaning,
+                "",
+                "| confidence bin | suggestions | mean confidence | in the curated list |",
+                "|---|---|---|---|",
+            ]
+            lines += [
                 f"| {b['bin'] / 10:.1f}-{(b['bin'] + 1) / 10:.1f} | {b['items']:,} | {b['confidence']:.3f} | "
                 f"{b['observed']:.3f} |"
-            )
-    if "judged" in result.extra:
-        lines += [
+                for b in c["reliability"]
+            ]
+        return lines
+
+    def _judged_table(self) -> list[str]:
+        figures = self.result.extra.get("judged")
+        if not figures:
+            return []
+        windowed = " (within each event's calendar month)" if self.result.config.window else ""
+        return [
             "",
             "## Blind judgments (same story / related / unrelated)",
             "",
-            "Each system's top 10 of the judged events (eval/judged/), ranked as above"
-            + (" (within each event's calendar month)" if result.config.window else "")
-            + ": same-story and related-or-better P@10 over the judged items; unjudged items are left out, never "
-            "counted right or wrong. `heldout`: events no fit or choice saw; `dev`: the rest. ECE: the confidence "
-            'against "judged related or same story".',
+            f"Each system's top 10 of the judged events (eval/judged/){windowed}: same-story and related-or-better "
+            "P@10 over the judged items; unjudged items are left out, never counted right or wrong. `heldout`: "
+            'events no fit or choice saw; `dev`: the rest. ECE: the confidence against "judged related or same '
+            'story".',
             "",
-            *judged_table(result.extra["judged"]),
+            *judged_table(figures),
         ]
-    if decided:
-        lines += [
+
+    def _decisions_table(self) -> list[str]:
+        decided = self.result.extra.get("decisions")
+        if not decided:
+            return []
+        return [
             "",
             "## Precision on pairs decided in review",
             "",
@@ -272,20 +361,28 @@ def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date
             "",
             "| system | decided pairs in the top 10 | precision | accepted recall |",
             "|---|---|---|---|",
-        ]
-        lines += [
+        ] + [
             f"| {system} | {m['decided_in_top10']:,} | {m['precision']:.3f} | {m['accepted_recall']:.3f} |"
             for system, m in decided.items()
         ]
-    lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
-    lines += [
-        "",
-        "Lenient P@10: share of the top 10 whose own curated `_Context:_` story names intersect the "
-        "query's (read for scoring only; no system sees them).",
-    ]
-    report = out / "report.md"
-    write_text(report, "\n".join(lines) + "\n")
-    return report
+
+
+def calibration_sentence(bins: list[dict[str, Any]]) -> str:
+    """What the confidence means, said from the measured bins: in the bin that holds the most suggestions, the
+    mean confidence shown against the share found in the curated list."""
+    filled = [b for b in bins if b["items"]]
+    if not filled:
+        return "No suggestion had a confidence to measure."
+    b = max(filled, key=lambda b: b["items"])
+    return (
+        f"Measured here: of the {b['items']:,} suggestions shown with confidence {b['bin'] / 10:.1f}-"
+        f"{(b['bin'] + 1) / 10:.1f} (mean {b['confidence']:.2f}), {b['observed']:.0%} are in the curated list."
+    )
+
+
+def write_report(result: EvalResult, out: Path, archive_dates: dict[str, dt.date], command: str = "") -> Path:
+    """Write report.md, metrics.json, run-<system>.json and PNG plots into `out`; returns report.md."""
+    return EvalReport.of(result, archive_dates, command).write(out)
 
 
 def _p(value: float) -> str:

@@ -14,10 +14,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from recommender.archive import Archive
 from recommender.rank import Query, Recommender
 from recommender.rank.candidates import allowed_rows
 from recommender.truth import Truth, split_of, time_split_of
@@ -54,6 +56,34 @@ class EvalConfig:
     def systems_ranked(self) -> tuple[str, ...]:
         """The systems that are not baselines."""
         return tuple(s for s in self.systems if s not in BASELINES)
+
+    @classmethod
+    def from_options(
+        cls,
+        queries: str,
+        seed: int,
+        systems: str,
+        split: str,
+        split_by: str,
+        deep: int,
+        since: dt.date | None,
+        until: dt.date | None,
+        window: str | None = None,
+    ) -> EvalConfig:
+        """The config of `recommender eval`'s options; a ValueError names the option that is off."""
+        if queries != "all" and not (queries.isdigit() and int(queries) > 0):
+            raise ValueError(f"--queries: {queries!r} is neither a positive number nor 'all'")
+        if split not in ("all", "train", "test"):
+            raise ValueError(f"--split: {split!r} is not one of all, train, test")
+        if split_by not in ("hash", "time"):
+            raise ValueError(f"--split-by: {split_by!r} is not one of hash, time")
+        if window not in (None, "month"):
+            raise ValueError(f"--window: {window!r} is not 'month'")
+        if window and (since or until):
+            raise ValueError("--window ranks each query within its own window: leave out --since and --until")
+        chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
+        queried = None if queries == "all" else int(queries)
+        return cls(queried, seed, chosen, split, split_by, since, until, K, deep, window)
 
 
 def month_of(day: dt.date) -> tuple[dt.date, dt.date]:
@@ -99,6 +129,41 @@ class EvalResult:
     ranx: Any = field(default=None, repr=False)  # (Qrels, {system: Run}), built once by _ranx
     # metrics honest about incomplete judgments: condensed lists (unjudged candidates dropped) and bpref
     condensed: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def _deep_rows(
+    recommender: Recommender,
+    baselines: Baselines,
+    system: str,
+    query: Query,
+    allowed: Any,
+    config: EvalConfig,
+    window: tuple[dt.date | None, dt.date | None],
+) -> list[int]:
+    """A system's ranking `config.deep` deep within `window` (since, until), for the condensed lists and bpref."""
+    if system in BASELINES:
+        return list(baselines.rank(system, query, allowed, config.deep))
+    return [int(r) for r in recommender.rank(query, config.deep, system, *window).rows]
+
+
+def _condensed(
+    truth: Truth,
+    query_ids: list[str],
+    condensed_runs: dict[str, dict[str, dict[str, float]]],
+    bpref: dict[str, list[float]],
+    outside: dict[str, list[int]],
+    k: int,
+) -> dict[str, dict[str, float]]:
+    """Each system's condensed-list metrics, bpref and share of judged events in its top k outside the list."""
+    condensed_metrics, _ = score_runs(truth, query_ids, condensed_runs, k)
+    return {
+        system: {m: condensed_metrics[system][m] for m in ("precision@10", "ndcg@10", "mrr@10", "recall@10")}
+        | {
+            "bpref": round(float(np.mean(bpref[system])), 4),
+            "judged_share_outside_list": round(outside[system][1] / max(outside[system][0], 1), 4),
+        }
+        for system in condensed_runs
+    }
 
 
 def select_queries(truth: Truth, config: EvalConfig, dates: dict[str, dt.date] | None = None) -> list[str]:
@@ -208,10 +273,7 @@ def run_eval(
             outside[system][0] += len(others)
             outside[system][1] += sum(r in judged for r in others)
             if config.deep:
-                if system in BASELINES:
-                    deep = deep_baselines.rank(system, query, allowed, config.deep)
-                else:
-                    deep = [int(r) for r in recommender.rank(query, config.deep, system, since, until).rows]
+                deep = _deep_rows(recommender, deep_baselines, system, query, allowed, config, (since, until))
                 kept = [r for r in deep if r in relevant_rows or r in judged][: config.k]
                 condensed_runs[system][query_id] = _run_scores(index.ids, kept, [0.0] * len(kept))
                 bpref[system].append(binary_preference(deep, relevant_rows, judged))
@@ -223,16 +285,7 @@ def run_eval(
     )
     for system in runs:
         metrics[system]["seconds_per_query"] = round(seconds[system] / len(query_ids), 5)
-    condensed: dict[str, dict[str, float]] = {}
-    if config.deep:
-        condensed_metrics, _ = score_runs(truth, query_ids, condensed_runs, config.k)
-        for system in runs:
-            condensed[system] = {
-                m: condensed_metrics[system][m] for m in ("precision@10", "ndcg@10", "mrr@10", "recall@10")
-            } | {
-                "bpref": round(float(np.mean(bpref[system])), 4),
-                "judged_share_outside_list": round(outside[system][1] / max(outside[system][0], 1), 4),
-            }
+    condensed = _condensed(truth, query_ids, condensed_runs, bpref, outside, config.k) if config.deep else {}
     calibrated = {s: (np.asarray(c), np.asarray(y)) for s, (c, y) in sure.items()}
     result = EvalResult(
         config, runs, metrics, per_query, query_ids, truth, dict(seconds), confidence=calibrated, condensed=condensed
@@ -333,3 +386,33 @@ def decision_precision(
             "accepted_recall": round(hits / accepted, 4) if accepted else 0.0,
         }
     return out
+
+
+def evaluate_archive(
+    recommender: Recommender,
+    archive: Archive,
+    config: EvalConfig,
+    gold: Path | None = None,
+    judged: dict[str, dict[str, int]] | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] = lambda _: None,
+    judgments: Path | None = None,
+) -> EvalResult:
+    """The eval of `recommender eval`: the truth from `gold` (JSON lines) or the archive's curated lists, every
+    system ranked and scored, with `judged` (pairs decided in review) each system's precision on them, and with
+    `judgments` (a folder of blind judgments, `recommender.judgments`) each system's judged figures."""
+    from recommender.truth import truth_from_archive, truth_from_file
+
+    known = set(recommender.index.ids)
+    truth = truth_from_file(gold, known, archive) if gold else truth_from_archive(archive, known)
+    result = run_eval(recommender, truth, config, progress=progress, log=log)
+    if judged is not None:
+        result.extra["decisions"] = decision_precision(recommender, judged, config.systems)
+    if judgments is not None:
+        from recommender.evaluate.judged import judged_figures
+        from recommender.judgments import load_judged
+
+        listed = set(truth.relevant)
+        figures = judged_figures(recommender, load_judged(judgments), listed, config.systems_ranked, config.window)
+        result.extra["judged"] = figures
+    return result

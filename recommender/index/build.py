@@ -26,6 +26,7 @@ from recommender.index.layout import (
     BM25,
     COLUMNS,
     DEFAULT_INDEX,
+    FAISS_VECTORS,
     FORMAT_VERSION,
     META,
     NAME_GENERIC,
@@ -34,15 +35,14 @@ from recommender.index.layout import (
     RECORDS,
     TOKENS,
     VECTORS,
-    VECTORS_MAP,
     Columns,
     IndexLoadError,
     IndexMeta,
     damaged,
     load_npy,
     new_build_id,
+    read_faiss_vectors,
     read_file,
-    read_vectors,
     write_vectors,
 )
 from recommender.index.records import write_records
@@ -125,12 +125,12 @@ class Previous:
                 f"{embedder.backend} ({embedder.fingerprint}): re-embedding every event"
             )
             return previous
-        if VECTORS_MAP in meta.files:  # read once, where the FAISS file would be read, then copied
-            vectors = load_npy(read_file(out, meta, VECTORS_MAP))
-        else:
-            vectors = read_vectors(out, meta)[1].copy()
+        if not (FAISS_VECTORS in meta.files and VECTORS not in meta.files):
+            name, vectors = VECTORS, load_npy(read_file(out, meta, VECTORS))
+        else:  # an index written before vectors.npy; this update writes vectors.npy and drops vectors.faiss
+            name, vectors = FAISS_VECTORS, read_faiss_vectors(out, meta).copy()
         if vectors.shape != (n, meta.dim) or vectors.dtype != np.float32:
-            raise damaged(out, f"{VECTORS} does not match {COLUMNS}")
+            raise damaged(out, f"{name} does not match {COLUMNS}")
         previous.vectors = vectors
         return previous
 

@@ -2,9 +2,9 @@
 
     meta.json            model name and weights fingerprint, dimension, counts, archive name and fingerprint, a
                          build id, and the size and checksum of every other file
-    vectors.faiss        the unit vectors as a FAISS flat inner-product index (row i is event i)
-    vectors.npy          the same vectors as an aligned .npy file, memory-mapped by queries (processes serving
-                         the index share its pages; the FAISS file's vectors start at an unaligned offset)
+    vectors.npy          the unit vectors, (n, dim) float32 (row i is event i), memory-mapped by queries:
+                         processes serving the index share its pages. (An index written before it kept them
+                         in vectors.faiss, a FAISS flat index, still read here without FAISS; an update drops it.)
     columns.json         id, date, headline, summary, text hash, file digest and story density of every event
     records.jsonl        the full event (sources, curated Related) one per line, read by byte offset
     records.offsets.npy  (start, end) byte span of each row's line in records.jsonl
@@ -20,9 +20,10 @@ Every file but meta.json is checked against its size and BLAKE2b checksum when i
 so a damaged file is a clear error, never an answer from garbage. An index written before checksums has
 sizes only.
 
-Queries read the vectors out of the FAISS file into one numpy array and score every event with one matrix
-product: the fused ranker needs every event's cosine (its candidates come from dense, BM25 and a date window,
-and each is scored on its dense similarity), which a top-k search would not give.
+Queries score every event with one matrix product over the mapped vectors: the fused ranker needs every
+event's cosine (its candidates come from dense, BM25 and a date window, and each is scored on its dense
+similarity), which a top-k search would not give. No FAISS index is kept: an exact one is the same product
+from a private copy of the vectors, no faster at this size (eval/RESULTS.md, "FAISS (issue 28)").
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import io
 import json
 import mmap
 import secrets
+import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -44,8 +46,8 @@ FORMAT_VERSION = 3
 DEFAULT_INDEX = Path("models") / "default"
 
 META = "meta.json"
-VECTORS = "vectors.faiss"
-VECTORS_MAP = "vectors.npy"  # optional: an index written before it had none
+VECTORS = "vectors.npy"
+FAISS_VECTORS = "vectors.faiss"  # where an index written before vectors.npy kept its vectors (read-only)
 COLUMNS = "columns.json"
 RECORDS = "records.jsonl"
 RECORD_SPANS = "records.offsets.npy"
@@ -90,8 +92,7 @@ def index_files(folder: Path) -> list[str]:
     bm25 = sorted(f"{BM25}/{f.name}" for f in (folder / BM25).iterdir()) if (folder / BM25).is_dir() else []
     optional = [name for name in (NAME_GENERIC,) if (folder / name).exists()]
     lists = [f"{LISTS}/{name}.npy" for name in LIST_ARRAYS if (folder / LISTS / f"{name}.npy").exists()]
-    mapped = [VECTORS_MAP] if (folder / VECTORS_MAP).exists() else []
-    return [*REQUIRED_FILES, *optional, *mapped, *bm25, *lists]
+    return [*REQUIRED_FILES, *optional, *bm25, *lists]
 
 
 def checksum(data: bytes | memoryview) -> str:
@@ -251,46 +252,43 @@ class PackedStrings(Sequence[str]):
     __hash__ = None  # type: ignore[assignment]
 
 
-def read_vectors(folder: Path, meta: IndexMeta | None = None) -> tuple[Any, np.ndarray]:
-    """The FAISS index in vectors.faiss (checked against `meta`) and its (n, dim) float32 vectors, a view on its
-    storage (not a copy): keep the first as long as the second is used. Raises IndexLoadError when it is damaged."""
-    import faiss
+def read_faiss_vectors(folder: Path, meta: IndexMeta | None = None) -> np.ndarray:
+    """The (n, dim) float32 vectors of vectors.faiss (checked against `meta`), for an index written before
+    vectors.npy. Read without FAISS: the file is `faiss.write_index` of a flat index, a 4-byte kind (IxFI inner
+    product, IxF2 L2), dim (int32), n (int64), three more header fields, the metric (int32), then n * dim (uint64)
+    and the floats. Raises IndexLoadError when it is damaged."""
+    data = read_file(folder, meta, FAISS_VECTORS)
+    if len(data) < FAISS_HEADER or data[:4] not in (b"IxFI", b"IxF2"):
+        raise damaged(folder, f"{FAISS_VECTORS} is not a flat FAISS index")
+    dim, rows = struct.unpack_from("<iq", data, 4)
+    (floats,) = struct.unpack_from("<Q", data, FAISS_HEADER - 8)
+    if dim <= 0 or rows < 0 or floats != rows * dim or len(data) != FAISS_HEADER + 4 * floats:
+        raise damaged(folder, f"{FAISS_VECTORS} holds {len(data):,} bytes, not the {rows:,} x {dim} vectors it says")
+    return np.frombuffer(data, dtype="<f4", offset=FAISS_HEADER).reshape(rows, dim)
 
-    data = read_file(folder, meta, VECTORS)
-    try:
-        flat: Any = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
-    except RuntimeError as exc:
-        raise damaged(folder, f"{VECTORS} cannot be read ({str(exc).splitlines()[0][:120]})") from None
-    if not isinstance(flat, faiss.IndexFlat):
-        raise damaged(folder, f"{VECTORS} is not a flat index")
-    if not flat.ntotal:
-        return flat, np.zeros((0, flat.d), dtype=np.float32)
-    return flat, faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
+
+FAISS_HEADER = 45  # bytes before a flat FAISS index's floats
 
 
 def map_vectors(folder: Path, meta: IndexMeta, rows: int) -> np.ndarray | None:
     """The (rows, meta.dim) float32 vectors of vectors.npy as a read-only memory map (checked against `meta`), so
-    that processes serving the same index share its pages; None for an index written without it."""
-    if VECTORS_MAP not in meta.files:
+    that processes serving the same index share its pages; None for an index written before it (vectors.faiss).
+    (A build's own folder, read before its meta is sealed, lists no file yet: vectors.npy is there.)"""
+    if FAISS_VECTORS in meta.files and VECTORS not in meta.files:
         return None
     try:
-        with open(folder / VECTORS_MAP, "rb") as handle:
-            verify(folder, meta, VECTORS_MAP, memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)))
+        with open(folder / VECTORS, "rb") as handle:
+            verify(folder, meta, VECTORS, memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)))
         # a plain view of the map: numpy's memmap subclass costs a Python call on every row read
-        vectors: np.ndarray = np.asarray(np.load(folder / VECTORS_MAP, mmap_mode="r", allow_pickle=False))
+        vectors: np.ndarray = np.asarray(np.load(folder / VECTORS, mmap_mode="r", allow_pickle=False))
     except FileNotFoundError:
-        raise damaged(folder, f"{VECTORS_MAP} is missing") from None
+        raise damaged(folder, f"{VECTORS} is missing") from None
     except (OSError, ValueError) as exc:
-        raise damaged(folder, f"{VECTORS_MAP} is unreadable ({str(exc)[:120]})") from None
+        raise damaged(folder, f"{VECTORS} is unreadable ({str(exc)[:120]})") from None
     if vectors.shape != (rows, meta.dim) or vectors.dtype != np.float32:
-        raise damaged(folder, f"{VECTORS_MAP} does not match {COLUMNS}")
+        raise damaged(folder, f"{VECTORS} does not match {COLUMNS}")
     return vectors
 
 
 def write_vectors(folder: Path, vectors: np.ndarray) -> None:
-    import faiss
-
-    flat = faiss.IndexFlatIP(vectors.shape[1])
-    flat.add(vectors)
-    faiss.write_index(flat, str(folder / VECTORS))
-    np.save(folder / VECTORS_MAP, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+    np.save(folder / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)

@@ -27,12 +27,14 @@ from recommender.index.layout import (
     BM25,
     COLUMNS,
     DEFAULT_INDEX,
+    FAISS_VECTORS,
     FORMAT_VERSION,
     META,
     NAME_GENERIC,
     NAMES,
     RECORD_SPANS,
     RECORDS,
+    VECTORS,
     Columns,
     IndexLoadError,
     IndexMeta,
@@ -40,8 +42,8 @@ from recommender.index.layout import (
     damaged,
     load_npy,
     map_vectors,
+    read_faiss_vectors,
     read_file,
-    read_vectors,
     verify,
 )
 from recommender.index.lists import ReadyLists
@@ -64,7 +66,6 @@ class Index:
         self.story_density: np.ndarray = np.asarray(columns.story_density, dtype=np.float32)
         self.position: dict[str, int] = {event_id: i for i, event_id in enumerate(self.ids)}
         self.aliases = columns.aliases
-        self._flat: Any = None  # the FAISS index whose storage `vectors` views, for an index without vectors.npy
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -78,16 +79,16 @@ class Index:
     # --- vectors ---------------------------------------------------------------------------------------
     @cached_property
     def vectors(self) -> np.ndarray:
-        """All vectors as one (n, dim) float32 array of unit rows, a read-only map of vectors.faiss (processes
+        """All vectors as one (n, dim) float32 array of unit rows, a read-only map of vectors.npy (processes
         serving the index share it)."""
         vectors = map_vectors(self.path, self.meta, len(self.ids))
-        if vectors is None:  # an index written before vectors.npy: its FAISS file's vectors, read into memory
-            flat, vectors = read_vectors(self.path, self.meta)
-            self._flat = flat  # `vectors` is a view on its storage
+        name = VECTORS
+        if vectors is None:  # an index written before vectors.npy: its vectors.faiss, read into memory
+            vectors, name = read_faiss_vectors(self.path, self.meta), FAISS_VECTORS
         if vectors.shape != (len(self.ids), self.meta.dim):
-            raise damaged(self.path, "vectors.faiss does not match columns.json")
+            raise damaged(self.path, f"{name} does not match {COLUMNS}")
         if not self.meta.checksums and not np.isfinite(vectors).all():
-            raise damaged(self.path, "vectors.faiss holds values that are not numbers")
+            raise damaged(self.path, f"{name} holds values that are not numbers")
         return vectors
 
     @cached_property

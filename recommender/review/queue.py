@@ -20,10 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recommender.archive import Archive, Event, EventParseError, parse_event, read_archive
+from recommender.archive import Archive, Event, EventParseError, parse_event
 from recommender.embed import Embedder
 from recommender.index import build_index, load_index
 from recommender.rank import Recommender, Suggestion
+from recommender.reading import read_archive_cached
 from recommender.review.edit import StaleFileError, accept, digest, drop_suggested, read_checked, write_atomic
 from recommender.suggest import (
     DECISIONS_FILE,
@@ -124,7 +125,7 @@ class Reviewer:
         root = root.resolve()
         if not root.is_dir():
             raise ReviewError(f"--archive: {root} must be a folder of event files (review writes into them)")
-        archive = read_archive(root)
+        archive = read_archive_cached(root)
         if archive.packed:
             raise ReviewError(f"--archive: {root} holds tarballs, which cannot be written in place; unpack them")
         recommender = Recommender(load_index(index_path))

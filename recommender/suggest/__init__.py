@@ -1,7 +1,8 @@
 """Batch Related suggestions for editors, in the archive's own format, with editors in control.
 
     rules.py (editors.toml) -> batch.py (suggestions per event, in blocks) -> render.py (jsonl, csv, markdown)
-    -> write.py (the `### Suggested related:` section of each file); run.py drives one batch run.
+    -> write.py (the `### Suggested related:` section of each file); run.py drives one batch run, and plan.py
+    plans one from an editor's request (`recommender suggest`).
 
 `--write` adds or replaces a `### Suggested related:` section in each event file and never touches
 `### Related:` or anything else; decisions.py remembers what editors removed from it.
@@ -23,6 +24,7 @@ from recommender.suggest.decisions import (
     load_decisions,
     save_decisions,
 )
+from recommender.suggest.plan import BatchPlan, BatchRequest, PlanError, plan_batch
 from recommender.suggest.render import FORMATS, SECTION, markdown_block, render
 from recommender.suggest.rules import EditorRules, RulesError, append_never, load_rules, remove_never
 from recommender.suggest.run import ArchiveRows, BatchSummary, archive_rows, file_states, run_batch
@@ -34,6 +36,10 @@ __all__ = [
     "SECTION",
     "ArchiveRows",
     "BatchOptions",
+    "BatchPlan",
+    "BatchRequest",
+    "PlanError",
+    "plan_batch",
     "BatchSummary",
     "Decisions",
     "FileState",
