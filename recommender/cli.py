@@ -429,6 +429,9 @@ def tune(
             "(eval/judged; held-out events left out)."
         ),
     ] = None,
+    keep_stage: Annotated[
+        bool, typer.Option(help="With --judged: keep the judged stage in --out, refit its confidence alone.")
+    ] = False,
 ) -> None:
     """Train the fused ranker and its ablations on the train split of the curated lists, then fit the fused
     ranker's confidence (calibrated probability) on train-split queries; with --judged, fit its judged stage
@@ -468,7 +471,7 @@ def tune(
                 f"--out: no fused ranker in {out} to calibrate; run `recommender tune` without --calibrate-only"
             )
         if judgments is not None:
-            fit_judged_stage(trained, judgments, out, log=typer.echo)
+            fit_judged_stage(trained, judgments, out, log=typer.echo, keep_stage=keep_stage)
         else:
             fit_calibration(trained, truth, calibration_queries, seed, out, log=typer.echo, progress=progress)
     typer.echo(f"rankers and calibration written to {out}")

@@ -310,34 +310,40 @@ def fit_judged_stage(
     judged: Judged,
     out: Path = RANKER_DIR,
     log: Callable[[str], None] = lambda _: None,
+    keep_stage: bool = False,
 ) -> JudgedStage:
     """Fit the fused ranker's judged stage on the judged pairs of events not held out, write it into the
-    manifest in `out`, and fit its confidence on the judged items of the same events' top 10 by the new ranker:
-    the calibrated probability that a judge calls a suggestion related or the same story."""
+    manifest in `out`, and fit its confidence on the same pairs and the judged items of the same events' top 10
+    by the new ranker: the calibrated probability that a judge calls a suggestion related or the same story.
+    `keep_stage`: the stage already in `out` is kept (its order unchanged) and the confidence alone refitted."""
     development = judged.development()
     inputs, gains, events = judged_stage_data(recommender, development)
     log(
-        f"judged stage: {len(gains):,} judged pairs of {len(np.unique(events))} events not held out "
+        f"judged pairs: {len(gains):,} of {len(np.unique(events))} events not held out "
         f"({int((gains == 2).sum())} same story, {int((gains == 1).sum())} related); "
         f"{len(judged.heldout)} held-out events left out"
     )
-    stage = JudgedStage(
-        STAGE_INPUTS,
-        fit_logistic(inputs, gains == 2),
-        fit_logistic(inputs, gains >= 1),
-        SAME_STORY_WEIGHT,
-        STORY_TREES,
-    )
     manifest_path = out / "rankers.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["systems"]["fused"]["judged_stage"] = stage.as_dict()
-    manifest["judged_stage_fitted_on"] = {
-        "pairs": len(gains),
-        "events": len(np.unique(events)),
-        "heldout_events_left_out": len(judged.heldout),
-        "l2": STAGE_L2,
-    }
-    write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
+    if keep_stage:
+        stage = JudgedStage.from_dict(manifest["systems"]["fused"]["judged_stage"])
+        log("judged stage kept as it is in the manifest; the confidence alone is refitted")
+    else:
+        stage = JudgedStage(
+            STAGE_INPUTS,
+            fit_logistic(inputs, gains == 2),
+            fit_logistic(inputs, gains >= 1),
+            SAME_STORY_WEIGHT,
+            STORY_TREES,
+        )
+        manifest["systems"]["fused"]["judged_stage"] = stage.as_dict()
+        manifest["judged_stage_fitted_on"] = {
+            "pairs": len(gains),
+            "events": len(np.unique(events)),
+            "heldout_events_left_out": len(judged.heldout),
+            "l2": STAGE_L2,
+        }
+        write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
     # the confidence: fitted on every judged pair (its low scores are where filler lies) and again on the judged
     # items of the new ranker's own top 10s (what an editor is shown, where selection shifts the rate)
     shown, shown_related = shown_judged(Recommender(recommender.index, rankers=load_rankers(out)), development)

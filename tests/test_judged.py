@@ -94,12 +94,16 @@ def test_tune_fits_the_judged_stage_on_development_events_only(recommender, tmp_
     logged: list[str] = []
     trained = Recommender(recommender.index, rankers=load_rankers(out))
     stage = tune.fit_judged_stage(trained, load_judged(folder), out, log=logged.append)
-    assert f"{pairs:,} judged pairs of 2 events not held out" in logged[0] and "1 held-out events left out" in logged[0]
+    assert f"judged pairs: {pairs:,} of 2 events not held out" in logged[0]
+    assert "1 held-out events left out" in logged[0]
     assert stage.related.weights[stage.inputs.index("dense")] > 0  # meaning raises P(related)
     manifest = json.loads((out / "rankers.json").read_text())
     assert manifest["systems"]["fused"]["judged_stage"] == stage.as_dict()
     calibration = load_calibration(out)
     assert calibration is not None and calibration.label == JUDGED
+    # --keep-stage: the order stays, the confidence alone is refitted
+    kept = tune.fit_judged_stage(trained, load_judged(folder), out, keep_stage=True)
+    assert kept == stage and json.loads((out / "rankers.json").read_text()) == manifest
 
     fitted = Recommender(recommender.index, rankers=load_rankers(out))
     fitted.calibration = calibration

@@ -64,6 +64,7 @@ class JudgedStage:
     # where the trees are this sure (their score at least this) and a judge would likely call the item related,
     # the trees order it first: the same story near in time, what the lists and the trees know best
     story_trees: float | None = None
+    story_related: float = 0.5  # ... and P(related or same story) at least this
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JudgedStage:
@@ -76,6 +77,7 @@ class JudgedStage:
             logistic(data["related"]),
             float(data["same_story_weight"]),
             None if data.get("story_trees") is None else float(data["story_trees"]),
+            float(data.get("story_related", 0.5)),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -88,6 +90,7 @@ class JudgedStage:
             "related": logistic(self.related),
             "same_story_weight": self.same_story_weight,
             "story_trees": self.story_trees,
+            "story_related": self.story_related,
         }
 
     @staticmethod
@@ -104,7 +107,7 @@ class JudgedStage:
         if self.story_trees is None:
             return gain
         trees = inputs[:, self.inputs.index(TREES)]
-        sure = (trees >= self.story_trees) & (related >= 0.5)
+        sure = (trees >= self.story_trees) & (related >= self.story_related)
         return np.where(sure, self.same_story_weight + 1 + trees, gain)
 
     def score(self, features: np.ndarray, trees: np.ndarray) -> np.ndarray:
