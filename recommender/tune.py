@@ -329,13 +329,14 @@ def fit_judged_stage(
         stage = JudgedStage.from_dict(manifest["systems"]["fused"]["judged_stage"])
         log("judged stage kept as it is in the manifest; the confidence alone is refitted")
     else:
-        stage = JudgedStage(
+        fitted = JudgedStage(
             STAGE_INPUTS,
             fit_logistic(inputs, gains == 2),
             fit_logistic(inputs, gains >= 1),
             SAME_STORY_WEIGHT,
             STORY_TREES,
         )
+        stage = JudgedStage.from_dict(fitted.as_dict())  # as the manifest keeps it (rounded), so as queries use it
         manifest["systems"]["fused"]["judged_stage"] = stage.as_dict()
         manifest["judged_stage_fitted_on"] = {
             "pairs": len(gains),
