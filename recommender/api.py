@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -43,8 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recommender.archive import MAX_ID
 from recommender.index import DEFAULT_INDEX, IndexLoadError, IndexMeta, load_index
-from recommender.index.layout import READY_K
-from recommender.rank import Recommender, Suggestion
+from recommender.rank import Recommender, RelatedRequest, Suggestion
 from recommender.rank.threads import ranking
 
 MAX_TEXT = 10_000  # characters of a free text
@@ -277,14 +277,15 @@ def _json_problem(body: bytes) -> str | None:
 
 
 class Served:
-    """The recommender over the index being served, replaced whole when a new build appears at its path."""
+    """The recommender over the index being served, replaced whole when a new build appears at its path, and the
+    JSON of its ready answers (kept per build)."""
 
     def __init__(self, path: Path, recommender: Recommender):
         self.path = path
         self.recommender = recommender
         self.failed = ""  # a build id that would not load: not retried until the build changes
         self.lock = threading.Lock()
-        self.answers: dict[tuple[int, int, bool, float], bytes] = {}  # ready answers of this build, as JSON
+        self.answers: dict[tuple[int, RelatedRequest], bytes] = {}  # ready answers of this build, as JSON
         self.kept = 0  # their bytes
 
     @property
@@ -293,6 +294,24 @@ class Served:
         read from a list or ranked live)."""
         recommender = self.recommender
         return f'W/"{recommender.index.meta.build_id}.{recommender.fingerprint}"'
+
+    def ready_json(self, recommender: Recommender, row: int, request: RelatedRequest) -> bytes | None:
+        """The JSON of `Recommender.ready_answer` (kept while `recommender` is the one served), or None: the
+        answer must be ranked live."""
+        answers = self.answers if self.recommender is recommender else {}
+        found = answers.get((row, request))
+        if found is None:
+            suggestions = recommender.ready_answer(row, request)
+            if suggestions is None:
+                return None
+            found = answer_bytes(suggestions)
+            if answers is self.answers:
+                if self.kept + len(found) > KEPT_BYTES:  # forget the older half (a dict keeps insertion order)
+                    for old in list(answers)[: len(answers) // 2 + 1]:
+                        self.kept -= len(answers.pop(old))
+                answers[(row, request)] = found
+                self.kept += len(found)
+        return found
 
     def reload_if_rebuilt(self) -> bool:
         """Load the build now at `path` if its build id is new (a blocking call: run it in a thread)."""
@@ -321,28 +340,56 @@ class Served:
             return True
 
 
-def create_app(
-    index_path: str | Path = DEFAULT_INDEX,
-    recommender: Recommender | None = None,
-    threads: int = 2,
-    time_budget: float = TIME_BUDGET,
-    reload_every: float = RELOAD_EVERY,
-    queue: int = QUEUE,
-    cache_seconds: int = CACHE_SECONDS,
-) -> FastAPI:
-    """The API over the index at `index_path` (or an already loaded `recommender`, then never reloaded):
-    `threads` live rankings at once, `queue` more waiting (see the module docstring)."""
-    reloads = recommender is None
-    recommender = recommender or Recommender(load_index(index_path))
-    recommender.warm_up(text=True)
-    recommender.index.load_all()
-    served = Served(Path(index_path), recommender)
-    limiter = anyio.CapacityLimiter(threads)
-    live = {"waiting": 0}  # live rankings holding or waiting for a worker thread
+@dataclass(frozen=True)
+class Limits:
+    """How much a server takes on: `threads` live rankings at once, `queue` more waiting, `time_budget` seconds
+    a request, answers by id cached `cache_seconds`, a new build looked for every `reload_every` seconds (when
+    `reloads`)."""
+
+    threads: int = 2
+    queue: int = QUEUE
+    time_budget: float = TIME_BUDGET
+    cache_seconds: int = CACHE_SECONDS
+    reload_every: float = RELOAD_EVERY
+    reloads: bool = True
+
+
+RELATED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified (If-None-Match holds the ETag)"},
+    503: {"description": "Busy"},
+}
+# (method, path, endpoint, response model, responses); `{event_id:path}/related` before `{event_id:path}`
+ROUTES: tuple[tuple[str, str, str, Any, dict[int | str, dict[str, Any]] | None], ...] = (
+    ("GET", "/health", "health", Health, None),
+    ("GET", "/events/{event_id:path}/related", "related", list[SuggestionOut], RELATED_RESPONSES),
+    ("GET", "/events/{event_id:path}", "event", EventOut, None),
+    ("POST", "/similar", "similar", list[SuggestionOut], None),
+    ("POST", "/related/batch", "batch", BatchResponse, None),
+)
+
+
+class Api:
+    """The endpoints over one served index: each parses its request, asks the recommender (`Recommender.answer`,
+    or `ready_answer` on the event loop) and formats the answer. Live rankings run in worker threads, at most
+    `limits.threads` at once with `limits.queue` more waiting (`waiting` counts both)."""
+
+    def __init__(self, served: Served, limits: Limits):
+        self.served = served
+        self.limits = limits
+        self.limiter = anyio.CapacityLimiter(limits.threads)
+        self.waiting = 0
+
+    def router(self, app: FastAPI) -> FastAPI:
+        """`app` with the route table's endpoints and the validation errors' handler."""
+        app.add_exception_handler(RequestValidationError, invalid)  # type: ignore[arg-type]
+        for method, path, name, model, responses in ROUTES:
+            app.add_api_route(path, getattr(self, name), methods=[method], response_model=model, responses=responses)
+        return app
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if not reloads:
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        """While the app runs, load a new build at the index path: every `reload_every` seconds and on SIGHUP."""
+        if not self.limits.reloads:
             yield
             return
         wake = asyncio.Event()
@@ -352,9 +399,9 @@ def create_app(
         async def watch() -> None:
             while True:
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), reload_every)
+                    await asyncio.wait_for(wake.wait(), self.limits.reload_every)
                 wake.clear()
-                await anyio.to_thread.run_sync(served.reload_if_rebuilt)
+                await anyio.to_thread.run_sync(self.served.reload_if_rebuilt)
 
         task = asyncio.create_task(watch())
         try:
@@ -362,93 +409,46 @@ def create_app(
         finally:
             task.cancel()
 
-    app = FastAPI(
-        title="recommender",
-        summary="Related events for a news-event archive.",
-        version="0.1.0",
-        lifespan=lifespan,
-    )
-    app.add_middleware(BodyGuard)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = list(exc.errors())
-        detail = [_short_error(e) for e in errors[:10]]
-        if len(errors) > 10:
-            detail.append({"type": "more", "loc": [], "msg": f"and {len(errors) - 10} more errors"})
-        return JSONResponse({"detail": detail}, status_code=422)
-
-    async def work(deadline: float, call: Callable[[], T]) -> T:
+    # --- live work in worker threads ------------------------------------------------------------------------
+    async def work(self, deadline: float, call: Callable[[], T]) -> T:
         """Run CPU work in a worker thread, once one is free; Saturated at once when `threads` run and `queue`
         wait already; BudgetSpent if the request's time is up by the time a thread is free."""
-        if live["waiting"] >= threads + queue:
+        if self.waiting >= self.limits.threads + self.limits.queue:
             raise Saturated
-        live["waiting"] += 1
+        self.waiting += 1
         try:
-            async with limiter:
+            async with self.limiter:
                 if time.monotonic() > deadline:
                     raise BudgetSpent
-                return await anyio.to_thread.run_sync(counted, call)
+                return await anyio.to_thread.run_sync(_ranked, call)
         finally:
-            live["waiting"] -= 1
+            self.waiting -= 1
 
-    def counted(call: Callable[[], T]) -> T:
-        with ranking():  # a query alone in this worker may spread over every core (threads.query_cores)
-            return call()
-
-    def busy(detail: str) -> HTTPException:
-        return HTTPException(status_code=503, detail=detail, headers={"Retry-After": "1"})
-
-    async def one(deadline: float, call: Callable[[], T]) -> T:
+    async def one(self, deadline: float, call: Callable[[], T]) -> T:
+        """`work` for a request of one answer: a 503 with Retry-After when it cannot be done now."""
+        limits = self.limits
         try:
-            return await work(deadline, call)
+            return await self.work(deadline, call)
         except BudgetSpent:
-            raise busy(f"busy: over the {time_budget:g}s time budget, retry") from None
+            detail = f"busy: over the {limits.time_budget:g}s time budget, retry"
         except Saturated:
-            raise busy(f"busy: {threads} rankings running and {queue} waiting, retry in a second") from None
+            detail = f"busy: {limits.threads} rankings running and {limits.queue} waiting, retry in a second"
+        raise HTTPException(status_code=503, detail=detail, headers={"Retry-After": "1"})
 
-    def ready_answer(
-        recommender: Recommender, row: int, k: int, exclude_curated: bool, min_confidence: float
-    ) -> bytes | None:
-        """The JSON answer for `row` read from the ready lists (kept per build), or None: ranked live then."""
-        if k > READY_K or recommender.lists_state != "ready":
-            return None
-        key = (row, k, exclude_curated, min_confidence)
-        answers = served.answers if served.recommender is recommender else {}
-        found = answers.get(key)
-        if found is None:
-            curated = set(recommender.index.record(row).curated)
-            skip = frozenset(recommender.index.position[c] for c in curated) if exclude_curated else frozenset()
-            suggestions = recommender.from_lists(row, k, skip - {row}, curated)
-            if suggestions is None:
-                return None
-            if min_confidence > 0:
-                suggestions = [s for s in suggestions if s.confidence is None or s.confidence >= min_confidence]
-            found = answer_bytes(suggestions)
-            if answers is served.answers:
-                if served.kept + len(found) > KEPT_BYTES:  # forget the older half (a dict keeps insertion order)
-                    for old in list(answers)[: len(answers) // 2 + 1]:
-                        served.kept -= len(answers.pop(old))
-                answers[key] = found
-                served.kept += len(found)
-        return found
+    def deadline(self) -> float:
+        return time.monotonic() + self.limits.time_budget
 
-    def cached(request: Request, body: bytes | None = None) -> Response:
+    def cached(self, request: Request, body: bytes | None = None) -> Response:
         """`body` with the build's ETag and Cache-Control, or a 304 when the client holds it already."""
-        headers = {"ETag": served.etag, "Cache-Control": f"public, max-age={cache_seconds}"}
-        if served.etag in request.headers.get("if-none-match", ""):
+        etag = self.served.etag
+        headers = {"ETag": etag, "Cache-Control": f"public, max-age={self.limits.cache_seconds}"}
+        if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
         return Response(body, media_type="application/json", headers=headers)
 
-    def row_of(recommender: Recommender, event_id: str) -> int:
-        row = recommender.find(event_id)  # as indexed, or as the archive links it (leading slash, padding)
-        if row is None:
-            raise HTTPException(status_code=404, detail=f"unknown event id {excerpt(event_id)!r}")
-        return row
-
-    @app.get("/health", response_model=Health)
-    async def health() -> Health:
-        recommender = served.recommender
+    # --- endpoints ------------------------------------------------------------------------------------------
+    async def health(self) -> Health:
+        recommender = self.served.recommender
         index = recommender.index
         meta = index.meta
         return Health(
@@ -464,12 +464,8 @@ def create_app(
             worker=os.getpid(),
         )
 
-    @app.get(
-        "/events/{event_id:path}/related",
-        response_model=list[SuggestionOut],
-        responses={304: {"description": "Not modified (If-None-Match holds the ETag)"}, 503: {"description": "Busy"}},
-    )
     async def related(
+        self,
         request: Request,
         event_id: Annotated[str, PathParam(max_length=MAX_ID)],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -478,28 +474,20 @@ def create_app(
         exclude_curated: bool = False,
         min_confidence: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
     ) -> Response:
-        deadline = time.monotonic() + time_budget
-        recommender = served.recommender
+        deadline = self.deadline()
+        recommender = self.served.recommender
         row = row_of(recommender, event_id)
-        if served.etag in request.headers.get("if-none-match", ""):
-            return cached(request)
-        ready = None
-        if since is None and until is None:
-            ready = ready_answer(recommender, row, k, exclude_curated, min_confidence)
+        if self.served.etag in request.headers.get("if-none-match", ""):
+            return self.cached(request)
+        asked = RelatedRequest(k, since, until, min_confidence=min_confidence, exclude_curated=exclude_curated)
+        ready = self.served.ready_json(recommender, row, asked)
         if ready is not None:
-            return cached(request, ready)
-        event_id = recommender.index.ids[row]
-        suggestions = await one(
-            deadline,
-            lambda: recommender.related(
-                event_id, k, since=since, until=until, exclude_curated=exclude_curated, min_confidence=min_confidence
-            ),
-        )
-        return cached(request, answer_bytes(suggestions))
+            return self.cached(request, ready)
+        suggestions = await self.one(deadline, lambda: recommender.answer(row, asked))
+        return self.cached(request, answer_bytes(suggestions))
 
-    @app.get("/events/{event_id:path}", response_model=EventOut)
-    async def event(event_id: Annotated[str, PathParam(max_length=MAX_ID)]) -> EventOut:
-        recommender = served.recommender
+    async def event(self, event_id: Annotated[str, PathParam(max_length=MAX_ID)]) -> EventOut:
+        recommender = self.served.recommender
         record = recommender.index.record(row_of(recommender, event_id))
         return EventOut(
             id=record.id,
@@ -510,23 +498,22 @@ def create_app(
             related=[RelatedLinkOut(**r) for r in record.related],
         )
 
-    @app.post("/similar", response_model=list[SuggestionOut])
-    async def similar(request: SimilarRequest) -> Response:
-        deadline = time.monotonic() + time_budget
-        recommender = served.recommender
-        suggestions = await one(
+    async def similar(self, request: SimilarRequest) -> Response:
+        deadline = self.deadline()
+        recommender = self.served.recommender
+        suggestions = await self.one(
             deadline, lambda: recommender.similar(request.text, request.k, since=request.since, until=request.until)
         )
         return Response(answer_bytes(suggestions), media_type="application/json")  # as SuggestionOut, no pydantic
 
-    @app.post("/related/batch", response_model=BatchResponse)
-    async def batch(request: Annotated[BatchRequest, Body()]) -> Response:
+    async def batch(self, request: Annotated[BatchRequest, Body()]) -> Response:
         """Ids answered from the ready lists first (a few at a time, so /health and other requests get their
         turns), then the others ranked one by one, each in its turn for a worker, so that a batch never holds
         the others up for long; unknown ids are listed, never guessed at; those not ranked within the time
         budget are listed as unfinished."""
-        deadline = time.monotonic() + time_budget
-        recommender = served.recommender
+        deadline = self.deadline()
+        recommender = self.served.recommender
+        asked = RelatedRequest(request.k)
         results: dict[str, bytes] = {}
         unknown: list[str] = []
         unfinished: list[str] = []
@@ -537,11 +524,10 @@ def create_app(
                 await asyncio.sleep(0)
                 turn = time.monotonic()
             row = recommender.find(event_id)  # exact, or as the archive links it: never a guess
+            ready = None if row is None else self.served.ready_json(recommender, row, asked)
             if row is None:
                 unknown.append(event_id)
-                continue
-            ready = ready_answer(recommender, row, request.k, False, 0.0)
-            if ready is None:
+            elif ready is None:
                 to_rank.append((event_id, row))
             else:
                 results[event_id] = ready
@@ -550,7 +536,7 @@ def create_app(
                 unfinished.append(event_id)
                 continue
             try:
-                found = await work(deadline, _bind(recommender.related, recommender.index.ids[row], request.k))
+                found = await self.work(deadline, _bind(recommender.answer, row, asked))
                 results[event_id] = answer_bytes(found)
             except (BudgetSpent, Saturated):
                 unfinished.append(event_id)
@@ -562,7 +548,50 @@ def create_app(
         }
         return Response(orjson.dumps(body), media_type="application/json")
 
-    return app
+
+def _ranked(call: Callable[[], T]) -> T:
+    with ranking():  # a query alone in this worker may spread over every core (threads.query_cores)
+        return call()
+
+
+async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """A 422 that echoes only short excerpts of the bad input, at most ten errors."""
+    errors = list(exc.errors())
+    detail = [_short_error(e) for e in errors[:10]]
+    if len(errors) > 10:
+        detail.append({"type": "more", "loc": [], "msg": f"and {len(errors) - 10} more errors"})
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def row_of(recommender: Recommender, event_id: str) -> int:
+    """The row of an id as indexed, or as the archive links it (leading slash, padding); a 404 otherwise."""
+    row = recommender.find(event_id)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"unknown event id {excerpt(event_id)!r}")
+    return row
+
+
+def create_app(
+    index_path: str | Path = DEFAULT_INDEX,
+    recommender: Recommender | None = None,
+    threads: int = 2,
+    time_budget: float = TIME_BUDGET,
+    reload_every: float = RELOAD_EVERY,
+    queue: int = QUEUE,
+    cache_seconds: int = CACHE_SECONDS,
+) -> FastAPI:
+    """The API over the index at `index_path` (or an already loaded `recommender`, then never reloaded):
+    `threads` live rankings at once, `queue` more waiting (see the module docstring)."""
+    limits = Limits(threads, queue, time_budget, cache_seconds, reload_every, reloads=recommender is None)
+    recommender = recommender or Recommender(load_index(index_path))
+    recommender.warm_up(text=True)
+    recommender.index.load_all()
+    api = Api(Served(Path(index_path), recommender), limits)
+    app = FastAPI(
+        title="recommender", summary="Related events for a news-event archive.", version="0.1.0", lifespan=api.lifespan
+    )
+    app.add_middleware(BodyGuard)
+    return api.router(app)
 
 
 def _bind(call: Callable[..., T], *args: Any) -> Callable[[], T]:

@@ -13,10 +13,8 @@ Ids that differ only in the zero padding of month or day name one link: `Archive
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import pickle
-import re
 import tarfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -24,61 +22,56 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import unquote
 
 from recommender.atomic import atomic_path
+from recommender.eventfile import (
+    CONTEXT,
+    DATE_LINK,
+    ISO_DATE,
+    LIST_LINK,
+    NEWS_PATH,
+    RELATED_HEADING,
+    SOURCE_HEADING,
+    SUGGESTED_HEADING,
+    Event,
+    EventParseError,
+    RelatedLink,
+    Source,
+    event_text,
+    link_key,
+    padded_variants,
+    parse_event,
+)
 
-DATE_LINK = re.compile(r"^###\s*\[(?P<date>[^\]]*)\]\((?P<href>[^)]*)\)")
-ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-LIST_LINK = re.compile(r"^\s*\d+\.\s*\[(?P<text>.*)\]\((?P<href>[^)\s]*)\)\s*(?P<rest>.*)$")
-CONTEXT = re.compile(r"_Context:\s*(?P<items>.*?)\s*_\s*$")
-NEWS_PATH = re.compile(r"^news/(\d{4})/(\d{1,2})/(\d{1,2})/(.+)$")
+__all__ = [  # the event file's names, read here, are found here too
+    "CONTEXT",
+    "DATE_LINK",
+    "ISO_DATE",
+    "LIST_LINK",
+    "NEWS_PATH",
+    "RELATED_HEADING",
+    "SOURCE_HEADING",
+    "SUGGESTED_HEADING",
+    "Archive",
+    "ArchiveError",
+    "Event",
+    "EventParseError",
+    "archive_fingerprint",
+    "RelatedLink",
+    "Source",
+    "event_text",
+    "link_key",
+    "padded_variants",
+    "parse_event",
+    "read_archive",
+]
 
 MAX_ID = 300  # characters of an event id: a file whose id is longer is skipped
 MAX_FILE = 1_000_000  # bytes of an event file: a larger one is skipped
 
-RELATED_HEADING = "related"
-SUGGESTED_HEADING = "suggested related"
-SOURCE_HEADING = "source"
-
 
 class ArchiveError(Exception):
     """The archive path cannot be read at all (missing, not an archive)."""
-
-
-@dataclass(frozen=True)
-class Source:
-    name: str
-    url: str | None
-
-
-@dataclass(frozen=True)
-class RelatedLink:
-    """One curated (or suggested) link: the link text, its target as written, and its `_Context:_` items."""
-
-    text: str
-    href: str
-    context: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Event:
-    id: str
-    date: dt.date
-    headline: str
-    summary: str = ""
-    sources: tuple[Source, ...] = ()
-    related: tuple[RelatedLink, ...] = ()
-    suggested: tuple[RelatedLink, ...] = ()
-
-    @property
-    def text(self) -> str:
-        return event_text(self.headline, self.summary)
-
-
-def event_text(headline: str, summary: str) -> str:
-    """What the embedder and every text signal see of an event: headline and summary, never a Related section."""
-    return f"{headline} {summary}".strip()
 
 
 @dataclass(frozen=True)
@@ -119,102 +112,6 @@ class Archive:
         ]
 
 
-def link_key(href: str) -> str:
-    """A canonical key for an event path or link: no leading slash, month and day without zero padding,
-    percent-encoding decoded (how a link writes a target with spaces or parentheses)."""
-    path = unquote(href.strip().split("#", 1)[0]).lstrip("/")
-    match = NEWS_PATH.match(path)
-    if match:
-        year, month, day, rest = match.groups()
-        return f"news/{year}/{int(month)}/{int(day)}/{rest}"
-    return path
-
-
-def padded_variants(key: str) -> tuple[str, ...]:
-    """The ids a link key (`link_key`) can stand for when only the zero padding of its month and day differs."""
-    match = NEWS_PATH.match(key)
-    if match is None:
-        return ()
-    year, month, day, rest = match.groups()
-    months, days = {month, month.zfill(2)}, {day, day.zfill(2)}
-    return tuple(f"news/{year}/{m}/{d}/{rest}" for m in sorted(months) for d in sorted(days))
-
-
-class EventParseError(ValueError):
-    """An event file that cannot be parsed; the message is the reason."""
-
-
-def parse_event(event_id: str, text: str) -> Event:
-    """Parse one event file's text. Raises EventParseError with the reason when it is not a valid event."""
-    lines = text.lstrip("\ufeff").splitlines()
-    first = lines[0].strip() if lines else ""
-    match = DATE_LINK.match(first)
-    if not match:
-        raise EventParseError("first line is not a date link '### [YYYY-MM-DD](...)'")
-    date = _parse_date(match.group("date").strip())
-    headline = ""
-    summary: list[list[str]] = []
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in lines[1:]:
-        stripped = line.strip()
-        if stripped.startswith("### "):
-            current = sections.setdefault(stripped[4:].strip().rstrip(":").strip().lower(), [])
-        elif current is not None:
-            current.append(stripped)
-        elif stripped.startswith("# ") and not headline:
-            headline = stripped[2:].strip()
-        elif headline and stripped:
-            if not summary or not summary[-1]:
-                summary.append([])
-            summary[-1].append(stripped)
-        elif headline and summary and summary[-1]:
-            summary.append([])  # a blank line ends a paragraph
-    if not headline:
-        raise EventParseError("no '# headline' line")
-    return Event(
-        id=event_id,
-        date=date,
-        headline=headline,
-        summary="\n\n".join(" ".join(p) for p in summary if p),
-        sources=tuple(_sources(sections.get(SOURCE_HEADING, []))),
-        related=tuple(_links(sections.get(RELATED_HEADING, []))),
-        suggested=tuple(_links(sections.get(SUGGESTED_HEADING, []))),
-    )
-
-
-def _parse_date(value: str) -> dt.date:
-    match = ISO_DATE.match(value)
-    if not match:
-        raise EventParseError(f"bad date {value!r} in the date link (expected YYYY-MM-DD)")
-    try:
-        return dt.date(*(int(g) for g in match.groups()))
-    except ValueError as exc:
-        raise EventParseError(f"bad date {value!r} in the date link ({exc})") from None
-
-
-def _sources(lines: list[str]) -> Iterator[Source]:
-    for line in lines:
-        match = LIST_LINK.match(line)
-        if match:
-            url = match.group("href").strip()
-            yield Source(name=match.group("text").strip(), url=None if url in ("", "#") else url)
-
-
-def _links(lines: list[str]) -> Iterator[RelatedLink]:
-    for line in lines:
-        match = LIST_LINK.match(line)
-        if not match:
-            continue
-        context = CONTEXT.search(match.group("rest"))
-        items = context.group("items").split(",") if context else []
-        yield RelatedLink(
-            text=match.group("text").strip(),
-            href=match.group("href").strip(),
-            context=tuple(i.strip() for i in items if i.strip()),
-        )
-
-
 def read_archive(path: str | Path, cache: Path | None = None) -> Archive:
     """Read every event under `path`: a folder of .md files, a .tar.gz of them, or a folder of tarballs.
 
@@ -230,7 +127,6 @@ def read_archive(path: str | Path, cache: Path | None = None) -> Archive:
     events: dict[str, Event] = {}
     digests: dict[str, str] = {}
     skipped: list[SkippedFile] = []
-    digest = hashlib.sha256()
     packed = False
     for file in sorted(files, key=lambda f: f.id):
         packed = packed or file.display != str(root / file.id) and file.display != str(root)
@@ -243,17 +139,24 @@ def read_archive(path: str | Path, cache: Path | None = None) -> Archive:
         else:
             events[file.id] = file.outcome
             digests[file.id] = file.sha256.hex()
-            digest.update(file.id.encode() + b"\0" + file.sha256)
     if not events and not skipped and not _looks_like_archive(root):
         raise ArchiveError(f"no event files (.md or .tar.gz) under {root}")
     return Archive(
         events=events,
         skipped=skipped,
-        fingerprint=digest.hexdigest()[:16],
+        fingerprint=archive_fingerprint(digests),
         packed=packed,
         digests=digests,
         warnings=_duplicate_slugs(events),
     )
+
+
+def archive_fingerprint(digests: dict[str, str]) -> str:
+    """The archive's version: a digest of every event's id and file digest (`Archive.digests`), in id order."""
+    total = hashlib.sha256()
+    for event_id in sorted(digests):
+        total.update(event_id.encode() + b"\0" + bytes.fromhex(digests[event_id]))
+    return total.hexdigest()[:16]
 
 
 def _duplicate_slugs(events: dict[str, Event]) -> list[str]:
@@ -325,8 +228,10 @@ def parse_file(event_id: str, display: str, data: bytes | str) -> ParsedFile:
     return ParsedFile(event_id, display, event, hashlib.sha256(data).digest())
 
 
-# What a cache entry was parsed with: a change to this module invalidates every entry.
-_PARSER = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+# What a cache entry was parsed with: a change to this module or to the file format's invalidates every entry.
+_PARSER = hashlib.sha256(
+    Path(__file__).read_bytes() + Path(__file__).with_name("eventfile.py").read_bytes()
+).hexdigest()[:16]
 
 FileReader = Callable[[], Iterable[tuple[str, str, bytes | str]]]
 

@@ -18,6 +18,7 @@ import typer
 
 from recommender.archive import MAX_ID, Archive, ArchiveError
 from recommender.embed import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderError
+from recommender.eventfile import related_ids
 from recommender.index import DEFAULT_INDEX, IndexLoadError
 from recommender.rank.calibration import MIN_CONFIDENCE
 from recommender.reading import read_archive_cached
@@ -259,20 +260,11 @@ def related(
         if event_id is not None:
             row = recommender.row_of(event_id)
             index = recommender.index
-            curated = set(index.record(row).curated)
-            if archive is not None:
-                curated = _curated_in_file(recommender, read(archive), index.ids[row], archive)
-            exclude = {index.position[c] for c in curated if c in index.position} if exclude_curated else set()
-            suggestions = recommender.related_to_row(
-                row,
-                k,
-                exclude_rows=exclude,
-                since=start,
-                until=end,
-                system=system,
-                curated=curated,
-                min_confidence=min_confidence,
-            )
+            curated = None if archive is None else _curated_in_file(recommender, read(archive), index.ids[row], archive)
+            from recommender.rank import RelatedRequest
+
+            request = RelatedRequest(k, start, end, system, min_confidence, exclude_curated, curated)
+            suggestions = recommender.answer(row, request)
             title = f"{index.date(row)}  {index.headlines[row][:120]}"
             if system == "fused" and recommender.lists_state == "stale":
                 typer.echo("warning: the index's ready lists were made by another ranker: ranking live", err=True)
@@ -283,12 +275,12 @@ def related(
     _print_suggestions(suggestions, as_json, title)
 
 
-def _curated_in_file(recommender: Any, data: Archive, event_id: str, archive: Path) -> set[str]:
+def _curated_in_file(recommender: Any, data: Archive, event_id: str, archive: Path) -> frozenset[str]:
     """The ids of the event's Related list as its file in `data` has it now."""
     event = data.events.get(event_id)
     if event is None:
         raise UsageError(f"--archive: {archive} has no event {event_id}")
-    return {i for i in map(recommender.find_id, (link.href for link in event.related)) if i is not None}
+    return related_ids(event, recommender.find_id)
 
 
 @app.command(name="eval")

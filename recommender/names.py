@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -253,6 +253,87 @@ def span_names(span: Span, generic: Mapping[str, float] | None = None) -> tuple[
     if last not in COMMON and len(last) > 1 and generic.get(last, 0.0) < GENERIC_LAST_WORD:
         endings.append(last)
     return [span.whole], endings
+
+
+TITLE_WORD = 0.2  # a word written in lower case this often (`president` 0.22, `minister` 0.22) can be a title
+PLACE_STARTS = {"new", "st"}  # left out of a span as function words, yet they begin names: New Orleans, St Louis
+
+
+def whole_names(
+    text: str, generic: Mapping[str, float] | None = None, known: Container[str] = ()
+) -> list[tuple[str, int, int]]:
+    """The names `text` writes whole, lower-cased, with where they are written (start, end), in its order: each
+    span's whole name (one word only when the archive nearly always capitalises it: not `International`), and
+    around a title before a person's name, the place and the person (`Michigan Governor Gretchen Whitmer`:
+    `michigan` when `known` holds it as a name, and `gretchen whitmer`; the person two words or more, not
+    beginning with a title). Never another part of a longer name: not `airlines flight` of `Malaysia Airlines
+    Flight`, not `korea` of `North Korea`, not `putin` of `Vladimir Putin`, not `orleans` of `New Orleans`, not
+    `abu musab` of `Abu Musab al-Barnawi` or `Jeanine` of `Jeanine Áñez` (words the spans cannot hold)."""
+    generic = generic or {}
+
+    def title(word: str) -> bool:
+        return word in COMMON or generic.get(word, 0.0) >= TITLE_WORD
+
+    def proper(word: str) -> bool:
+        return word not in COMMON and word not in CONNECTORS and generic.get(word, 0.0) < GENERIC_LAST_WORD
+
+    found = []
+    spans = list(name_spans(text))
+    joined: set[int] = set()  # the spans read as a name's end already
+    for number, span in enumerate(spans):
+        words, end = span.words, span.end
+        if number in joined or _cut(text, span.start, end):
+            continue
+        if len(words[-1]) == 1 and text[end : end + 2] == ". " and number + 1 < len(spans):
+            after = spans[number + 1]  # an initial: `George W. Bush` is one name
+            if after.start == end + 2 and not _cut(text, after.start, after.end):
+                found.append((f"{span.whole}. {after.whole}", span.start, after.end))
+                joined.add(number + 1)
+            continue
+        if end < len(text) and text[end] == "." and "." in text[span.starts[-1] : end]:
+            end += 1  # an abbreviation's last dot: `D.C.`
+        whole, _ = span_names(span, generic)
+        if whole and (len(words) > 1 or proper(words[0])):
+            found.append((whole[0], span.start, end))
+        for cut in range(len(words) - 2):  # place (or none), title(s), person
+            titles = cut
+            while titles < len(words) and title(words[titles]):
+                titles += 1
+            person = words[titles:]
+            if titles == cut or len(person) < 2 or not proper(person[0]):
+                continue
+            found.append((" ".join(person), span.starts[titles], end))
+            place = words[:cut]
+            if all(proper(w) for w in place) and " ".join(place) in known:
+                found.append((" ".join(place), span.start, _word_end(text, span.starts[cut - 1])))
+            break
+    return found
+
+
+def _word_end(text: str, start: int) -> int:
+    match = WORD.match(text, start)
+    return match.end() if match else start
+
+
+def _cut(text: str, start: int, end: int) -> bool:
+    """The span at `start`..`end` is part of a longer name its rules could not read: after `New` or `St`, or next
+    to a word that begins with a capital outside A-Z (`Áñez`) or a particle (`al-Barnawi`)."""
+    before = text[:start].rstrip(" ").rsplit(" ", 1)[-1] if text[:start].endswith(" ") else ""
+    if before.rstrip(".").lower() in PLACE_STARTS and before[:1].isupper():
+        return True
+    if before[:1].isupper() and not before[:1].isascii():
+        return True
+    after = text[end:]
+    if after.startswith(" ") and len(after) > 1:
+        word = after[1:].split(" ", 1)[0]
+        if word[:1].isupper() and not word[:1].isascii():
+            return True
+        if PARTICLE.match(word):
+            return True
+    return False
+
+
+PARTICLE = re.compile(r"(?:al|el|ul|ad|as|ash|an|ar|at|az|bin|ibn)-[A-Z]")
 
 
 def extract_names(text: str, generic: Mapping[str, float] | None = None) -> list[str]:

@@ -62,22 +62,27 @@ def test_free_text_finds_the_withdrawal_events(full_recommender):
 
 
 def test_contexts_are_whole_names_as_written(full_recommender):
-    """3,000 suggestions for 300 random events: every context item is a piece of the suggestion's text, as
-    written and in its order (never split, reordered or lower-cased), and at most 2% show none (measured: 49 of
-    3,000, 1.6%; 1.0% to 2.6% by sample of 1,000). A blank one shares no name or rare word with the event or its story:
-    weak fill for a one-off event, left blank rather than dressed up."""
+    """3,000 suggestions for 300 random events: every context item is a name written in both texts, as the
+    suggestion writes it and in its order (never split, reordered or lower-cased), or a story label of the
+    suggestion's (issue 30: only what is true; a blank rather than a common word or a name the event lacks).
+    Measured on the full index of a0c77fb (models-full): 1,237 of 3,000 blank (41%), 119 story labels shown."""
     index = full_recommender.index
     events = random.Random(15).sample(range(len(index)), 300)
     shown = blank = 0
     for row in events:
+        event = index.text(row).lower()
         for suggestion in full_recommender.related(index.ids[row], k=10):
             shown += 1
-            text = index.text(index.position[suggestion.id])
+            at_row = index.position[suggestion.id]
+            text, labels = index.text(at_row), set(index.story_labels(at_row))
             blank += not suggestion.context
             at = 0
             for item in suggestion.context:
+                if item in labels:
+                    continue
                 found = text.find(item, at)
                 assert found >= 0, (item, suggestion.context, text)
+                assert item.lower() in event, (item, event)
                 at = found + len(item)
     assert shown == 3000
-    assert blank <= 0.02 * shown, blank
+    assert blank < 0.7 * shown, blank

@@ -24,6 +24,8 @@ FILES = [
     "names.npz",
     "names.json",
     "names.generic.json",
+    "stories.npz",
+    "stories.json",
     "tokens.npz",
     "tokens.json",
     "bm25/data.csc.index.npy",

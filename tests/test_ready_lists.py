@@ -122,9 +122,9 @@ def test_batch_suggestions_from_lists_equal_live_ones(ready, recommender):
     first = ready.related(index.ids[rows[0]], 1)[0].id
     rules = EditorRules(never={frozenset((index.ids[rows[0]], first))})
     options = BatchOptions(k=10)
-    from_lists = list(suggest_all(ready, rows, 10, rules, False, states=states, options=options))
+    from_lists = list(suggest_all(ready, rows, rules, options, states=states))
     # ranked one by one (a block's shared dense product can differ from a query's own in the last bit)
-    live = [suggest_for(recommender, r, 10, rules, state=states[r], options=options) for r in rows]
+    live = [suggest_for(recommender, r, rules, options, state=states[r]) for r in rows]
     assert recommender.lists_state == "none"
     assert [plain(a.suggestions) for a in from_lists] == [plain(b.suggestions) for b in live]
     assert first not in {s.id for s in from_lists[0].suggestions}
@@ -227,3 +227,42 @@ def test_a_new_build_is_served_with_its_lists(lists_path, sample_archive, tmp_pa
         assert client.get("/health").json()["lists"] == "ready"
         found = client.get(f"/events/{event}/related").json()
         assert {s["source"] for s in found} == {"ready"} and all(s["confidence"] is not None for s in found)
+
+
+def test_one_request_path_answers_alike_from_lists_and_live(ready):
+    """`Recommender.answer` with every part of a request (exclusions, curated left out, min_confidence, pins):
+    `ready_answer` (what a server answers on its event loop) is the live answer, or None when a pin asks for
+    ranking; pins come first, marked, and ranks are places in the answer."""
+    from recommender.rank import RelatedRequest
+
+    index = ready.index
+    for row in range(0, len(index), 5):
+        exclude = frozenset({(row + 1) % len(index), (row + 2) % len(index)})
+        for request in (
+            RelatedRequest(10),
+            RelatedRequest(10, exclude_curated=True, exclude=exclude),
+            RelatedRequest(5, min_confidence=0.3),
+        ):
+            live = ready.answer(row, request, ready=False)
+            assert plain(ready.answer(row, request)) == plain(live), (row, request)
+            from_lists = ready.ready_answer(row, request)
+            assert from_lists is None or plain(from_lists) == plain(live), (row, request)
+            assert [s.rank for s in live] == list(range(1, len(live) + 1))
+            assert all(s.confidence is None or s.confidence >= request.min_confidence for s in live)
+            assert not {index.position[s.id] for s in live} & request.exclude
+    pin = (3 + 1) % len(index)
+    pinned = RelatedRequest(4, pins=(pin,))
+    assert ready.ready_answer(3, pinned) is None
+    found = ready.answer(3, pinned)
+    assert found[0].id == index.ids[pin] and found[0].pinned and found[0].rank == 1
+    assert len(found) == 4 and index.ids[pin] not in {s.id for s in found[1:]}
+
+
+def test_batch_options_past_only_is_honoured(ready):
+    """`suggest_for` with options: its `past_only` holds (it was once ignored when options were given)."""
+    index = ready.index
+    rows = list(range(0, len(index), 97))
+    for row in rows:
+        item = suggest_for(ready, row, EditorRules(), BatchOptions(k=10, past_only=True))
+        assert item.suggestions and all(s.date <= index.date(row) for s in item.suggestions), row
+        assert {s.source for s in item.suggestions} == {"live"}  # the lists were ranked over every date

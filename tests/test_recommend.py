@@ -21,10 +21,11 @@ def test_related_for_the_putin_event(recommender):
     assert len({s.headline for s in suggestions}) == 10
     scores = [s.score for s in suggestions]
     assert scores == sorted(scores, reverse=True)
-    # measured: 4 of the top 10 are in the curated list, and most share names with the query
+    # measured: 4 of the top 10 are in the curated list; 7 have a context (5 name Syria as both texts write it,
+    # 1 the story both are filed under, the Syrian Civil War), 3 share nothing true to show and are blank
     assert sum(s.curated for s in suggestions) >= 3
-    assert sum(1 for s in suggestions if s.context) >= 8
-    assert sum("Syria" in " ".join(s.context) for s in suggestions) >= 8  # the story's place, named as written
+    assert sum(1 for s in suggestions if s.context) >= 6
+    assert sum("Syria" in " ".join(s.context) for s in suggestions) >= 5  # the story's place, named as written
     assert all(s.signals is not None and s.signals.days_apart is not None for s in suggestions)
 
 

@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 
 from recommender.archive import parse_event, read_archive
 from recommender.cli import app as cli
+from recommender.eventfile import related_href, related_line
 from recommender.index import load_index
 from recommender.review import Reviewer, ReviewError, StaleFileError, create_review_app
-from recommender.review.edit import accept, add_related, drop_suggested, read_checked, related_href, related_line
+from recommender.review.edit import accept, add_related, drop_suggested, read_checked
 from recommender.suggest import (
     DECISIONS_FILE,
     append_never,

@@ -62,7 +62,8 @@ def test_write_twice_is_idempotent_and_leaves_curated_lists_alone(archive_copy, 
     event = archive.events[PUTIN]
     assert len(event.suggested) == 5 and event.related  # curated list still read as curated
     assert all(archive.resolve(link.href) for link in event.suggested)
-    assert sum(bool(link.context) for link in event.suggested) >= 4  # the names both share, as written
+    # what both truly share (the names both write, or the story both are filed under); blank where nothing: 3 of 5
+    assert sum(bool(link.context) for link in event.suggested) >= 3
 
 
 def test_markdown_output_is_the_seed_format_and_parses_back(archive_copy, sample_index_path, tmp_path):
@@ -146,14 +147,14 @@ def test_read_only_files_are_reported_and_skipped_and_deleted_ones_not_processed
 
 
 def test_batched_and_parallel_suggestions_equal_one_at_a_time(recommender):
-    from recommender.suggest import EditorRules, suggest_all
+    from recommender.suggest import BatchOptions, EditorRules, suggest_all
     from recommender.suggest.batch import BLOCK
 
     rows = list(range(0, len(recommender.index), 2))[: 2 * BLOCK + 10]  # three blocks, the last one short
     # batches offer what `related` offers at the default minimum confidence
     one_by_one = [recommender.related(recommender.index.ids[r], k=5, min_confidence=MIN_CONFIDENCE) for r in rows]
     for jobs in (1, 2):
-        batched = list(suggest_all(recommender, rows, 5, EditorRules(), past_only=False, jobs=jobs))
+        batched = list(suggest_all(recommender, rows, EditorRules(), BatchOptions(k=5), jobs=jobs))
         assert [item.id for item in batched] == [recommender.index.ids[r] for r in rows]
         assert [[s.id for s in item.suggestions] for item in batched] == [[s.id for s in x] for x in one_by_one]
         # the judged stage reads the dense cosine itself: a block's matrix product and one event's may differ in

@@ -33,6 +33,7 @@ from recommender.index.layout import (
     NAMES,
     RECORD_SPANS,
     RECORDS,
+    STORIES,
     TOKENS,
     VECTORS,
     Columns,
@@ -45,7 +46,7 @@ from recommender.index.layout import (
     read_file,
     write_vectors,
 )
-from recommender.index.records import write_records
+from recommender.index.records import resolve_link, story_labels, write_records
 from recommender.index.terms import Terms, tokenize, write_bm25
 from recommender.names import VERSION as NAMES_VERSION
 from recommender.names import extract_names, lower_case_shares
@@ -237,6 +238,13 @@ def build_index(
             aliases=aliases,
         ).write(tmp)
         write_records(tmp, events, digests, previous.records, previous.spans, previous.digests, same_id)
+        position = {event_id: row for row, event_id in enumerate(ids)}
+        labels = story_labels(
+            ids,
+            [[(link.href, link.context) for link in e.related] for e in events],
+            lambda href: resolve_link(href, position, aliases),
+        )
+        Terms.assemble(None, np.full(len(events), -1), labels).save(tmp, STORIES)
 
         log("indexing BM25 and names")
         term_source = same_text if previous.tokens is not None else np.full(len(events), -1)

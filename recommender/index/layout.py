@@ -12,6 +12,9 @@
     tokens.npz .json     the BM25 term counts of each event (sparse rows) and their vocabulary
     names.npz names.json the names of each event (sparse rows) and their vocabulary
     names.generic.json   the words the archive mostly writes in lower case, which names leave out (names.py)
+    stories.npz .json    the story labels of each event (sparse rows) and their vocabulary: the `_Context:_` items
+                         of its curated links and of the links made to it, for the contexts shown (never a
+                         ranking feature: they are read from Related sections)
     lists/               ready lists (optional, `recommender index --no-lists` skips them): each event's top
                          READY_K suggestions by the fused ranker and their signals, and the thresholds an update
                          uses to find the lists a changed event can enter (`index/lists.py`)
@@ -55,6 +58,7 @@ BM25 = "bm25"
 TOKENS = "tokens"  # tokens.npz and tokens.json
 NAMES = "names"  # names.npz and names.json
 NAME_GENERIC = "names.generic.json"  # absent from indexes built before it: no word is then generic
+STORIES = "stories"  # stories.npz and stories.json; absent from indexes built before them: read from the records
 LISTS = "lists"  # the ready lists: one .npy file per array of LIST_ARRAYS
 READY_K = 50  # suggestions kept ready per event
 # (n, READY_K) arrays, row -1 past a list's end: the suggested rows, the ranker's score and the signals that
@@ -90,7 +94,7 @@ def damaged(path: Path, why: str) -> IndexLoadError:
 def index_files(folder: Path) -> list[str]:
     """Every file of a written index but meta.json, as names relative to it (bm25/ holds several)."""
     bm25 = sorted(f"{BM25}/{f.name}" for f in (folder / BM25).iterdir()) if (folder / BM25).is_dir() else []
-    optional = [name for name in (NAME_GENERIC,) if (folder / name).exists()]
+    optional = [name for name in (NAME_GENERIC, f"{STORIES}.npz", f"{STORIES}.json") if (folder / name).exists()]
     lists = [f"{LISTS}/{name}.npy" for name in LIST_ARRAYS if (folder / LISTS / f"{name}.npy").exists()]
     return [*REQUIRED_FILES, *optional, *bm25, *lists]
 

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import scipy.sparse as sp
 
-from recommender.archive import event_text, link_key, padded_variants
+from recommender.archive import event_text
 from recommender.embed import Embedder
 from recommender.index.layout import (
     BM25,
@@ -34,6 +35,7 @@ from recommender.index.layout import (
     NAMES,
     RECORD_SPANS,
     RECORDS,
+    STORIES,
     VECTORS,
     Columns,
     IndexLoadError,
@@ -47,7 +49,7 @@ from recommender.index.layout import (
     verify,
 )
 from recommender.index.lists import ReadyLists
-from recommender.index.records import EventRecord, parse_record
+from recommender.index.records import EventRecord, parse_record, resolve_link, story_labels
 from recommender.index.terms import Terms, bm25_scores, document_frequency, load_bm25
 from recommender.names import extract_names
 
@@ -146,8 +148,8 @@ class Index:
     @cached_property
     def generic_words(self) -> dict[str, float]:
         """The words the archive mostly writes in lower case, which names leave out (names.generic.json)."""
-        if NAME_GENERIC not in self.meta.files:
-            return {}
+        if NAME_GENERIC not in self.meta.files and not (self.path / NAME_GENERIC).exists():
+            return {}  # (an index being built has its files before its meta names them: its ready lists read them)
         saved = json.loads(read_file(self.path, self.meta, NAME_GENERIC))
         return dict(saved["shares"]) if isinstance(saved, dict) and "shares" in saved else {}
 
@@ -214,14 +216,35 @@ class Index:
     def load_all(self) -> None:
         """Read every file a query may need now (a server keeps serving them while the folder is rebuilt)."""
         _ = self.vectors, self.bm25, self.names, self.name_idf, self.name_lookup, self._records, self._spans
-        _ = self.lists
+        _ = self.lists, self._stories
 
     def resolve(self, href: str) -> str | None:
         """The id of the indexed event a link points to, whatever its day padding or leading slash; else None."""
-        key = link_key(href)
-        if key in self.position:
-            return key
-        return next((v for v in padded_variants(key) if v in self.position), None) or self.aliases.get(key)
+        return resolve_link(href, self.position, self.aliases)
+
+    # --- story labels (for contexts only) --------------------------------------------------------------
+    @cached_property
+    def _stories(self) -> Terms:
+        """stories.npz/.json; for an index built before them, read from every record once (about 1 s for the
+        full archive)."""
+        if f"{STORIES}.npz" in self.meta.files or (self.path / f"{STORIES}.npz").exists():
+            terms = Terms.load(self.path, STORIES, self.meta)
+            if terms.rows != len(self.ids):
+                raise damaged(self.path, f"{STORIES}.npz does not match {COLUMNS}")
+            return terms
+        data, spans = self._records[0 : len(self._records)], self._spans
+        links = []
+        for start, end in spans.tolist():
+            related = orjson.loads(data[start:end])["related"]
+            links.append([(link["href"], link["context"]) for link in related])
+        return Terms.assemble(None, np.full(len(self.ids), -1), story_labels(self.ids, links, self.resolve))
+
+    def story_labels(self, row: int) -> list[str]:
+        """The story labels editors use for the event at `row` (`records.story_labels`): shown as a context,
+        never read by a ranking feature (they come from Related sections)."""
+        stories = self._stories
+        columns = stories.matrix.indices[stories.matrix.indptr[row] : stories.matrix.indptr[row + 1]]
+        return [stories.vocab[c] for c in sorted(columns.tolist())]
 
 
 class RecordsFile:

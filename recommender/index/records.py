@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from recommender.archive import Event
+from recommender.archive import Event, link_key, padded_variants
 from recommender.index.layout import RECORD_SPANS, RECORDS
 
 
@@ -44,6 +45,34 @@ def parse_record(line: bytes, resolve: Any) -> EventRecord:
         related=related,
         curated=[link["id"] for link in related if link["id"] is not None],
     )
+
+
+def resolve_link(href: str, position: Mapping[str, int], aliases: Mapping[str, str]) -> str | None:
+    """The id among `position`'s that a link points to, whatever its day padding or leading slash; else None."""
+    key = link_key(href)
+    if key in position:
+        return key
+    return next((v for v in padded_variants(key) if v in position), None) or aliases.get(key)
+
+
+def story_labels(
+    ids: Sequence[str], links: Sequence[Sequence[tuple[str, Sequence[str]]]], resolve: Callable[[str], str | None]
+) -> list[list[str]]:
+    """Each event's story labels as its editors title them: the `_Context:_` items of its own curated links
+    (`links[i]`: (href, context) of event `ids[i]`'s) and of the links other events make to it, each once (case,
+    dash style and spacing aside), in the order first seen. Read from Related sections: for the contexts shown
+    to editors only, never for a ranking feature."""
+    row_of = {event_id: row for row, event_id in enumerate(ids)}
+    labels: list[dict[str, str]] = [{} for _ in ids]
+    for row, own in enumerate(links):
+        for href, context in own:
+            target = resolve(href)
+            for label in context:
+                key = " ".join(label.lower().replace("\u2013", "-").replace("\u2014", "-").split())
+                labels[row].setdefault(key, label)
+                if target is not None and target in row_of:
+                    labels[row_of[target]].setdefault(key, label)
+    return [list(found.values()) for found in labels]
 
 
 def record_line(event: Event) -> bytes:

@@ -9,7 +9,7 @@ from recommender.rank.explain import Ranked, Signals, Suggestion
 from recommender.rank.features import FEATURE_NAMES, FEATURES, GROUPS
 from recommender.rank.query import Query
 from recommender.rank.ranker import CASCADE, RANKER_DIR, Ranker, load_rankers
-from recommender.rank.recommender import Recommender, UnknownEventError
+from recommender.rank.recommender import Recommender, RelatedRequest, UnknownEventError
 
 __all__ = [
     "CASCADE",
@@ -21,6 +21,7 @@ __all__ = [
     "Ranked",
     "Ranker",
     "Recommender",
+    "RelatedRequest",
     "Signals",
     "Suggestion",
     "UnknownEventError",

@@ -1,20 +1,26 @@
-"""Ranked rows turned into `Suggestion`s, with why: the names both events share, days apart, the signals."""
+"""Ranked rows turned into `Suggestion`s, with why: what both events truly share, days apart, the signals."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
 
 from recommender.index import Index
-from recommender.index.terms import bm25s_module, stem, tokenize_query
-from recommender.names import COMMON, name_spans, span_names
+from recommender.names import (
+    COMMON,
+    CONNECTORS,
+    GENERIC_ALONE,
+    GENERIC_LAST_WORD,
+    WORD,
+    _clean,
+    whole_names,
+)
 from recommender.rank.calibration import Calibration
-from recommender.rank.candidates import LOCAL_DAYS
 from recommender.rank.features import shared_name_weight
 from recommender.rank.query import Query
 
@@ -49,7 +55,8 @@ class Suggestion:
 
     @property
     def context(self) -> tuple[str, ...]:
-        """What the two events share, for an editor: names, like the archive's `_Context:_`."""
+        """What the two events share, for an editor, like the archive's `_Context:_`: names both write, else a
+        story label of the suggestion's that the event's text supports, else nothing (`Contexts`)."""
         return self.signals.shared_names if self.signals else ()
 
 
@@ -127,193 +134,134 @@ def built(
     return out
 
 
+# of the rules below (`Contexts`): ready lists keep contexts, and those made by other rules are stale
+CONTEXTS_VERSION = 2
+MAX_NAMES = 4
+MAX_LABELS = 2
+
+
 class Contexts:
-    """The context of each suggestion for one query: the names both share; where none, what the suggestion
-    shares with the query's story (its nearest events, found once, on first need). `query` may be a function
-    that makes it, called on first need: a ready list keeps most contexts, and its answer then needs no query."""
+    """The context of each suggestion for one query, what an editor may write as its `_Context:_`, and only what
+    is true of both events, in one rule that live answers and the ready lists' kept contexts share:
+
+    1. the proper names both texts write whole (`names.whole_names`), as the suggestion writes them, the rarest
+       first, in its order: never a fragment of a longer name, never a word the archive mostly writes in lower
+       case; a name made only of such words (`Defence Ministry`, `National Assembly`) only beside another;
+    2. else the story labels editors use for the suggestion (its curated links' `_Context:_`, `Index.
+       story_labels`) that the event is filed under too (the archive's own `_Context:_` of the pair), then those
+       whose every word the event's own text writes too (`Syrian` for `Syria`; a year in the label is the
+       event's year or written in it; `relations` is said by naming both sides);
+    3. else nothing: a blank is better than a context that is not true.
+
+    `query` may be a function that makes it, called on first need: a ready list keeps most contexts, and its
+    answer then needs no query."""
 
     def __init__(self, index: Index, query: Query | Callable[[], Query]):
         self.index = index
         self._query = query
-        self.story_rows: list[int] | None = None
 
     @cached_property
     def query(self) -> Query:
         return self._query if isinstance(self._query, Query) else self._query()
 
     @cached_property
-    def wanted(self) -> set[int]:
-        return {int(n) for n in self.query.names}
+    def names(self) -> set[str]:
+        index = self.index
+        return {name for name, _, _ in whole_names(self.query.text, index.generic_words, index.name_lookup)}
+
+    @cached_property
+    def words(self) -> set[str]:
+        return label_words(self.query.text)
+
+    @cached_property
+    def year(self) -> int | None:
+        query = self.query
+        return dt.date.fromordinal(query.day).year if query.day is not None and query.dated else None
+
+    @cached_property
+    def own_labels(self) -> set[str]:
+        row = self.query.row
+        return {label.lower() for label in self.index.story_labels(row)} if row is not None else set()
 
     def __call__(self, row: int) -> tuple[str, ...]:
-        index, query = self.index, self.query
-        shared = [int(n) for n in index.names_of(row) if int(n) in self.wanted]
-        context = display_names(index, shared, index.text(row), query)
-        if not context:  # nothing in common with the event itself: what it shares with the event's story
-            if self.story_rows is None:
-                self.story_rows = nearest_events(index, query)
-            story = story_of(index, query, [r for r in self.story_rows if r != row])
-            in_story = set(story.names.tolist())
-            names_in_story = [int(n) for n in index.names_of(row) if n in in_story]
-            context = display_names(index, names_in_story, index.text(row), story)
-        return context
+        return self.shared_names(row) or self.story_labels(row)
+
+    def shared_names(self, row: int) -> tuple[str, ...]:
+        """The names both texts write whole, as the suggestion at `row` writes them (rule 1)."""
+        index, text, generic = self.index, self.index.text(row), self.index.generic_words
+        found = whole_names(text, generic, index.name_lookup)
+        shared = [(name, start, end) for name, start, end in found if name in self.names]
+        # the longest shared name of each span: a shorter one inside it says less
+        shared = [x for x in shared if not any(o[1] <= x[1] and x[2] <= o[2] and o != x for o in shared)]
+        lookup, idf = index.name_lookup, index.name_idf
+        top = float(idf.max()) if len(idf) else 0.0
+        ranked = sorted(shared, key=lambda x: -(float(idf[lookup[x[0]]]) if x[0] in lookup else top))
+        picked: list[tuple[str, int, int]] = []
+        for name, start, end in ranked:
+            said = any(_within(name, other) or _within(other, name) for other, _, _ in picked)
+            if len(picked) < MAX_NAMES and not said:
+                picked.append((name, start, end))
+        if not any(not _generic_only(name, generic) for name, _, _ in picked):
+            return ()  # only names like `Supreme Court` or `National Assembly`: which one, neither text says
+        return tuple(text[start:end] for _, start, end in sorted(picked, key=lambda x: x[1]))
+
+    def story_labels(self, row: int) -> tuple[str, ...]:
+        """The suggestion's story labels that the event is filed under too, then those its text supports (rule 2)."""
+        generic, labels = self.index.generic_words, self.index.story_labels(row)
+        shared = [label for label in labels if label.lower() in self.own_labels]
+        backed = [x for x in labels if x not in shared and supported(x, self.words, self.year, generic)]
+        return tuple((shared + backed)[:MAX_LABELS])
 
 
-def nearest_events(index: Index, query: Query, events: int = 5) -> list[int]:
-    """The rows of the query's `events` most similar events within LOCAL_DAYS (any date for undated text), items
-    with its text left out: its story, as the ranker's story features take it."""
-    if query.day is None:
-        rows, dense = np.arange(len(index)), query.scores.dense
-    else:  # only the events within LOCAL_DAYS are scored, so a ready answer costs no scan of the whole index
-        rows = np.sort(index.rows_within(query.day, LOCAL_DAYS))
-        dense = index.vectors[rows] @ query.vector
-    order = rows[np.argsort(-dense, kind="stable")[: events + 3]]
-    return [int(r) for r in order if r != query.row and index.text_sha[r] != query.text_sha][:events]
+def _within(short: str, long: str) -> bool:
+    """`short` is a word or words of the name `long` (`putin` of `vladimir putin`)."""
+    return f" {short} " in f" {long} "
 
 
-def story_of(index: Index, query: Query, rows: list[int]) -> Query:
-    """The query and the events at `rows` as one query: their names, words and text."""
-    texts = [query.text, *(index.text(r) for r in rows)]
-    names = np.unique(np.concatenate([query.names, *(index.names_of(r) for r in rows)])).astype(np.int64)
-    return replace(query, text="\n".join(texts), tokens=tokenize_query(" ".join(texts)), names=names)
+def _generic_only(name: str, generic: Mapping[str, float]) -> bool:
+    """Every word of `name` is one the archive often writes in lower case, or a connector: a name only beside
+    another (which `Supreme Court`, which `Defence Ministry`?)."""
+    return all(w in CONNECTORS or w in COMMON or generic.get(w, 0.0) >= GENERIC_LAST_WORD for w in name.split())
 
 
-def display_names(
-    index: Index, name_ids: list[int], text: str, query: Query | None = None, limit: int = 4
-) -> tuple[str, ...]:
-    """What a suggestion shares with its query, for an editor, as written in its `text`: the rarest shared names,
-    each the whole name as the text writes it (or the part of it the query names too: `Federal Reserve` of
-    `U.S. Federal Reserve`), in the text's order and case. Where no name is shared, the rarest words shared with
-    `query` (when given)."""
-    shared = {index.name_vocab[n]: float(index.name_idf[n]) for n in name_ids}
-    found: dict[str, tuple[float, int, str]] = {}  # lower-cased shown text: (weight, position, as written)
-    generic = index.generic_words
-    for span in name_spans(text):
-        whole, endings = span_names(span, generic)
-        for name in [*whole, *endings]:
-            if name in shared:
-                start, end = span.ending(name.count(" ") + 1)
-                written = text[start:end]
-                key = written.lower()
-                if key not in found or found[key][0] < shared[name]:
-                    found[key] = (shared[name], start, written)
-                break  # the longest shared piece of this span
-    candidates = sorted(found.values(), key=lambda x: -x[0])
-    if not candidates and query is not None:
-        candidates = [(0.0, start, word) for start, word in shared_words(index, text, query)]
-    picked: list[tuple[float, int, str]] = []
-    for item in candidates:
-        if not any(_repeats(item[2].lower(), other[2].lower()) for other in picked):
-            picked.append(item)
-    return tuple(written for _, _, written in sorted(picked[:limit], key=lambda x: x[1]))
+LABEL_STOP_WORDS = CONNECTORS | {"a", "an", "and", "or", "in", "on", "at", "to", "by", "with", "from", "into", "vs"}
+IMPLIED = {"relations"}  # `Cuba–United States relations` is said by naming both
+FORM_ENDINGS = ("s", "es", "n", "an", "i")  # plurals, and a place's people: Syria/Syrian, Iraq/Iraqi
+YEAR_RANGE = re.compile(r"\b(\d{4})\s*[-\u2013\u2014/]\s*(\d{2}|\d{4})\b")
 
 
-def _repeats(a: str, b: str) -> bool:
-    """`a` says what `b` says: the same word in another form (`Iraqi`, `Iraq`) or a part of it."""
-    return a in b or b in a or _same_stem(a, b)
+@lru_cache(maxsize=4096)
+def label_words(text: str) -> set[str]:
+    """The words of `text`, lower-cased, possessives left out: what a story label's words are looked up in."""
+    return {w for m in WORD.finditer(text) if (w := _clean(m.group()))}
 
 
-def shared_words(index: Index, text: str, query: Query) -> list[tuple[int, str]]:
-    """(position, words as written) of the words of `text` that the query also uses, rarest first: the same BM25
-    token, or the same stem as written (`Libyan` for `Libya`, `presidential` for `president`); neighbours in the
-    text are shown together (`Syrian Arab`). Words used by more than RARE_WORD of the archive's events, stop
-    words and news style (`says`, `however`) say nothing."""
-    most = RARE_WORD * len(index)
-    mine = _words_by_prefix(query.text)
-    query_tokens = set(query.tokens)
-    found: list[tuple[int, int, int]] = []  # (start, end, events using it)
-    for start, end, key, token in _content_words(text):
-        frequency = index.document_frequency(token)
-        if 0 < frequency <= most and (
-            token in query_tokens or any(_same_stem(key, other) for other in mine.get(key[:4], ()))
-        ):
-            found.append((start, end, frequency))
-    runs: list[tuple[int, int, int]] = []
-    for start, end, frequency in found:
-        if runs and not text[runs[-1][1] : start].strip():
-            runs[-1] = (runs[-1][0], end, min(runs[-1][2], frequency))
-        else:
-            runs.append((start, end, frequency))
-    seen: set[str] = set()
-    out = []
-    for start, end, _ in sorted(runs, key=lambda run: run[2]):
-        if text[start:end].lower() not in seen:
-            seen.add(text[start:end].lower())
-            out.append((start, text[start:end]))
-    return out
+def supported(label: str, words: set[str], year: int | None, generic: Mapping[str, float]) -> bool:
+    """Every word of the story `label` is in `words` (the event's text), in the same or a near form (`Syrian`
+    for `Syria`, `bombings` for `bombing`); a year (or a season, `2015-16`) is the event's `year` or written in
+    it; never a label that is one word the archive mostly writes in lower case."""
+    years: set[int] = set()
+    for first, last in YEAR_RANGE.findall(label):
+        end = int(last) if len(last) == 4 else int(first[:2] + last)
+        years.update(range(int(first), end + 1))
+    keys = [w for m in WORD.finditer(YEAR_RANGE.sub(" ", label)) if (w := _clean(m.group()))]
+    keys = [w for w in keys if w not in LABEL_STOP_WORDS]
+    years.update(int(w) for w in keys if len(w) == 4 and w.isdigit())
+    keys = [w for w in keys if not (len(w) == 4 and w.isdigit())]
+    if not keys or (len(keys) == 1 and (keys[0] in COMMON or generic.get(keys[0], 0.0) >= GENERIC_ALONE)):
+        return False
+    if years and year not in years and not any(str(y) in words for y in years):
+        return False
+    return all(_written(w, words) or w in IMPLIED for w in keys)
 
 
-# a batch's contexts read the same texts again and again (the same events are suggested to many)
-@lru_cache(maxsize=8192)
-def _content_words(text: str) -> tuple[tuple[int, int, str, str], ...]:
-    """(start, end, lower-cased, BM25 token) of each word of `text` that can say something: not a stop word, not
-    news style, not a function word; a possessive's 's left out."""
-    bm25s_module()  # imported as this project imports it, before its stop words
-    from bm25s.stopwords import STOPWORDS_EN_PLUS
-
-    words = []
-    for match in CONTENT_WORD.finditer(text):
-        word = match.group().removesuffix("'s").removesuffix("’s")
-        key = word.lower()
-        if key not in COMMON and key not in SAY_NOTHING and key not in STOPWORDS_EN_PLUS:
-            words.append((match.start(), match.start() + len(word), key, stem(word)))
-    return tuple(words)
-
-
-@lru_cache(maxsize=1024)
-def _words_by_prefix(text: str) -> dict[str, list[str]]:
-    """The words of a query's `text`, lower-cased, by their first 4 letters: all `_same_stem` can match (read
-    only)."""
-    mine: dict[str, list[str]] = {}
-    for word in {m.group().lower() for m in CONTENT_WORD.finditer(text)}:
-        mine.setdefault(word[:4], []).append(word)
-    return mine
-
-
-RARE_WORD = 0.1
-# words of news style that any two items share without being about the same thing
-SAY_NOTHING = frozenset(
-    [
-        "will",
-        "would",
-        "could",
-        "should",
-        "says",
-        "said",
-        "announces",
-        "announced",
-        "reports",
-        "reported",
-        "claims",
-        "claimed",
-        "states",
-        "stated",
-        "calls",
-        "called",
-        "tells",
-        "told",
-        "according",
-        "also",
-        "first",
-        "last",
-        "new",
-        "year",
-        "years",
-        "week",
-        "month",
-        "today",
-        "yesterday",
-        "however",
-    ]
-)
-CONTENT_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]{2,}")
-
-
-def _same_stem(a: str, b: str) -> bool:
-    """Two proper words of one stem: a shared beginning of 4 letters or more covering most of the shorter."""
-    common = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        common += 1
-    return common >= 4 and common >= 0.75 * min(len(a), len(b))
+def _written(word: str, words: set[str]) -> bool:
+    if word in words:
+        return True
+    for ending in FORM_ENDINGS:
+        if word + ending in words:
+            return True
+        base = word.removesuffix(ending)
+        if base != word and len(base) >= 4 and base in words:
+            return True
+    return False

@@ -3,13 +3,16 @@
 Systems: `dense` (cosine of the MiniLM vectors), `bm25` (over the text the embedder sees), and `fused` (the
 default) and its ablations: a candidate pool scored by a learned ranker over dense similarity, BM25, the names
 both events share and closeness in time. One ranking path serves the CLI, the API, batch suggestions and the
-eval. Nothing here reads a Related section: `curated` only marks suggestions already in the event's list.
+eval, and one request path (`RelatedRequest` -> `Recommender.answer`) decides the whole answer for an indexed
+event, ready lists or live, for the CLI, the API, batch suggestions and the review page alike. Nothing here reads
+a Related section: `curated` only marks suggestions already in the event's list (or leaves them out).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -43,6 +46,29 @@ class UnknownEventError(KeyError):
     def __str__(self) -> str:
         hint = "".join(f"\n  {i}" for i in self.closest)  # one per line: ids run to 150 characters
         return f"unknown event id {self.event_id!r}" + (f"; closest ids:{hint}" if hint else "")
+
+
+@dataclass(frozen=True)
+class RelatedRequest:
+    """Everything an answer for an indexed event depends on besides the event: the one request that the CLI, the
+    API, batch suggestions and the review page hand to `Recommender.answer`.
+
+    `curated`: the ids of the event's Related list as its file has it now (None: as indexed); they are marked
+    `curated`, and left out with `exclude_curated`. `exclude`: rows never suggested (editors' exclusions and
+    never-pairs, rejections). `pins`: rows put first, marked `pinned` (an editor's pins). `past_only`: only
+    events up to the event's own date. `min_confidence`: only suggestions at least that sure (so perhaps fewer
+    than `k`)."""
+
+    k: int = 10
+    since: dt.date | None = None
+    until: dt.date | None = None
+    system: str = "fused"
+    min_confidence: float = 0.0
+    exclude_curated: bool = False
+    curated: frozenset[str] | None = None
+    exclude: frozenset[int] = frozenset()
+    pins: tuple[int, ...] = ()
+    past_only: bool = False
 
 
 class Recommender:
@@ -130,7 +156,7 @@ class Recommender:
         calibration = self.calibration
         return calibration if calibration is not None and calibration.system == system else None
 
-    # --- suggestions -----------------------------------------------------------------------------------
+    # --- suggestions ---------------------------------------------------------------------------------------
     def related(
         self,
         event_id: str,
@@ -141,16 +167,9 @@ class Recommender:
         system: str = "fused",
         min_confidence: float = 0.0,
     ) -> list[Suggestion]:
-        """Suggestions for an indexed event; `curated` marks those already in its Related list. With
-        `min_confidence`, only suggestions at least that confident (so perhaps fewer than `k`)."""
-        row = self.row_of(event_id)
-        exclude: set[int] = set()
-        if exclude_curated:
-            position = self.index.position
-            exclude = {position[c] for c in self.index.record(row).curated if c in position}
-        return self.related_to_row(
-            row, k, exclude_rows=exclude, since=since, until=until, system=system, min_confidence=min_confidence
-        )
+        """Suggestions for an indexed event (see `RelatedRequest`)."""
+        request = RelatedRequest(k, since, until, system, min_confidence, exclude_curated)
+        return self.answer(self.row_of(event_id), request)
 
     def related_to_row(
         self,
@@ -166,28 +185,92 @@ class Recommender:
         min_confidence: float = 0.0,
         ready: bool = True,
     ) -> list[Suggestion]:
-        """`related` for the event at `row`, for batch callers: `exclude_rows` are never suggested; `dense` is
-        the event's row of `dense_scores`, when computed for a block of events at once; `curated`: the ids of
-        its Related list as the file has it now (default: as indexed). Read from the ready lists when they can
-        answer (`ready`), else ranked now: the same answer either way (each Suggestion's `source` says which).
+        """`answer` for the event at `row`, its request given as keywords (`exclude_rows`: never suggested)."""
+        request = RelatedRequest(
+            k,
+            since,
+            until,
+            system,
+            min_confidence,
+            curated=None if curated is None else frozenset(curated),
+            exclude=frozenset(exclude_rows),
+        )
+        return self.answer(row, request, dense=dense, ready=ready)
+
+    def answer(
+        self, row: int, request: RelatedRequest, dense: np.ndarray | None = None, ready: bool = True
+    ) -> list[Suggestion]:
+        """The whole answer for the event at `row`: read from the ready lists when they can answer (`ready`
+        and `lists_answer`), else ranked now, the same answer either way (each Suggestion's `source` says
+        which); then `min_confidence` applied and the pins put first. `dense`: the event's row of
+        `dense_scores`, when computed for a block of events at once.
 
         Excluded rows are filtered out of the ranked list (they stay in the pool, as a ready list has them);
         only when that leaves fewer than `k` are they taken out of the pool and the event ranked again."""
-        skip = frozenset(exclude_rows) - {row}
-        if curated is None:
-            curated = set(self.index.record(row).curated)
-        usable = ready and system == "fused" and since is None and until is None
-        found = self.from_lists(row, k, skip, curated) if usable else None
+        curated, skip = self._curated_and_skip(row, request)
+        found = self._from_lists(row, request.k, skip, curated) if ready and self.lists_answer(request) else None
         if found is None:
-            found = self._live(row, k, skip, since, until, system, dense, curated)
-        return confident(found, min_confidence)
+            until = request.until
+            if request.past_only:
+                until = min(until, self.index.date(row)) if until is not None else self.index.date(row)
+            found = self._live(row, request.k, skip, request.since, until, request.system, dense, curated)
+        return self._finished(row, request, curated, found)
 
-    def from_lists(self, row: int, k: int, skip: frozenset[int], curated: set[str]) -> list[Suggestion] | None:
-        """The fused ranker's answer read from the ready lists, or None where they cannot give the live answer
-        (no current lists, k over their length, or too few left once `skip` is filtered out)."""
-        lists = self.index.lists
-        if lists is None or k > lists.rows.shape[1] or "fused" not in self.rankers or self.lists_state != "ready":
+    def ready_answer(self, row: int, request: RelatedRequest) -> list[Suggestion] | None:
+        """`answer` when the ready lists alone can give it (a fraction of a millisecond: a server answers it on
+        its event loop), else None."""
+        if request.pins or not self.lists_answer(request):
             return None
+        curated, skip = self._curated_and_skip(row, request)
+        found = self._from_lists(row, request.k, skip, curated)
+        return None if found is None else self._finished(row, request, curated, found)
+
+    def lists_answer(self, request: RelatedRequest) -> bool:
+        """Whether the ready lists may answer `request`: lists made by this fused ranker, at least `k` long, and
+        no date window (they were ranked over every date). They may still not, for an event whose exclusions
+        leave too few (`_from_lists`)."""
+        lists = self.index.lists
+        return (
+            lists is not None
+            and request.system == "fused"
+            and "fused" in self.rankers
+            and request.since is None
+            and request.until is None
+            and not request.past_only
+            and request.k <= min(READY_K, lists.rows.shape[1])
+            and self.lists_state == "ready"
+        )
+
+    def _curated_and_skip(self, row: int, request: RelatedRequest) -> tuple[set[str], frozenset[int]]:
+        """The event's curated ids (as its file has them now, else as indexed) and the rows not to rank: the
+        request's exclusions, its pins (put first instead), its curated items with `exclude_curated`."""
+        curated = set(self.index.record(row).curated if request.curated is None else request.curated)
+        skip = set(request.exclude) | set(request.pins)
+        if request.exclude_curated:
+            position = self.index.position
+            skip |= {position[c] for c in curated if c in position}
+        skip.discard(row)
+        return curated, frozenset(skip)
+
+    def _finished(
+        self, row: int, request: RelatedRequest, curated: set[str], found: list[Suggestion]
+    ) -> list[Suggestion]:
+        """`found` at least `min_confidence` sure, after the pins; ranks renumbered 1.. when pins or the
+        confidence changed the list (a rank is the place in the answer given)."""
+        shown = confident(found, request.min_confidence)
+        pins = [p for p in request.pins if p != row]
+        if pins:
+            pinned = [replace(s, pinned=True) for s in self.describe_row(row, pins, curated=curated)]
+            shown = (pinned + shown)[: request.k]
+        if pins or len(shown) < len(found):
+            shown = [replace(s, rank=i + 1) for i, s in enumerate(shown)]
+        return shown
+
+    def _from_lists(self, row: int, k: int, skip: frozenset[int], curated: set[str]) -> list[Suggestion] | None:
+        """The fused ranker's answer read from the ready lists, which may answer (`lists_answer`), or None where
+        they cannot give the live answer (too few left once `skip` is filtered out)."""
+        lists = self.index.lists
+        assert lists is not None
         stored, score, dense, bm25, names, contexts = lists.entry(row)
         length = int(np.count_nonzero(stored >= 0))
         keep = [i for i in range(length) if int(stored[i]) not in skip][:k]

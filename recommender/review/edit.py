@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
-from recommender.archive import LIST_LINK, NEWS_PATH, RELATED_HEADING, SUGGESTED_HEADING, link_key
 from recommender.atomic import atomic_path
+from recommender.eventfile import (
+    LIST_LINK,
+    RELATED_HEADING,
+    SUGGESTED_HEADING,
+    Section,
+    append_block,
+    line_ending,
+    link_key,
+    related_line,
+    sections,
+)
 
 RELATED_SECTION = "### Related:"
 
@@ -26,74 +35,6 @@ class StaleFileError(Exception):
 def digest(data: bytes) -> str:
     """What a page remembers of a file, to tell whether it changed since: SHA-256 of its bytes."""
     return hashlib.sha256(data).hexdigest()
-
-
-def related_href(event_id: str) -> str:
-    """The link to an event as the archive's Related lists write it: `/news/YYYY/MM/D/slug.md` (month padded to
-    two digits, day not), the characters a link target cannot hold bare percent-encoded."""
-    from urllib.parse import quote
-
-    match = NEWS_PATH.match(event_id)
-    path = event_id
-    if match:
-        year, month, day, rest = match.groups()
-        path = f"news/{year}/{int(month):02d}/{int(day)}/{rest}"
-    return "/" + quote(path, safe="/!$&'*+,;=:@~-._")
-
-
-def clean_context(text: str) -> str:
-    """An editor's Context text as one line: no line breaks, single spaces, no stray commas."""
-    items = [" ".join(part.split()) for part in text.replace("\r", " ").replace("\n", " ").split(",")]
-    return ", ".join(item for item in items if item)
-
-
-def related_line(number: int, headline: str, event_id: str, context: str) -> str:
-    """One Related item, as the archive writes it: `N. [headline](/news/YYYY/MM/D/slug.md) _Context: ..._`."""
-    text = " ".join(headline.split())
-    context = clean_context(context)
-    return f"{number}. [{text}]({related_href(event_id)})" + (f" _Context: {context}_" if context else "")
-
-
-@dataclass(frozen=True)
-class Section:
-    """A `### ` section of a file: where its heading starts, where its last non-blank line ends (end of line
-    included), and its list items as (start, end) spans of whole lines."""
-
-    name: str
-    start: int
-    end: int
-    items: tuple[tuple[int, int], ...]
-
-
-def sections(text: str) -> list[Section]:
-    """Every `### ` section after the first line (the date link), as the archive reader keys them."""
-    found: list[Section] = []
-    current: dict[str, object] | None = None
-    offset = 0
-    lines = text.splitlines(keepends=True)
-    for number, line in enumerate(lines):
-        stripped = line.strip()
-        if number > 0 and stripped.startswith("### "):
-            if current is not None:
-                found.append(_section(current))
-            name = stripped[4:].strip().rstrip(":").strip().lower()
-            current = {"name": name, "start": offset, "end": offset + len(line), "items": []}
-        elif current is not None and stripped:
-            current["end"] = offset + len(line)
-            if LIST_LINK.match(line):
-                current["items"].append((offset, offset + len(line)))  # type: ignore[attr-defined]
-        offset += len(line)
-    if current is not None:
-        found.append(_section(current))
-    return found
-
-
-def _section(raw: dict[str, object]) -> Section:
-    return Section(str(raw["name"]), int(raw["start"]), int(raw["end"]), tuple(raw["items"]))  # type: ignore[call-overload, arg-type]
-
-
-def _eol(text: str) -> str:
-    return "\r\n" if "\r\n" in text else "\n"
 
 
 def _number_of(line: str) -> int:
@@ -110,7 +51,7 @@ def item_target(line: str) -> str | None:
 def add_related(text: str, event_id: str, headline: str, context: str) -> str:
     """`text` with one item appended to its Related list (numbered after the list's last item), or with a new
     `### Related:` section holding it (before a Suggested related section, else at the end of the file)."""
-    eol = _eol(text)
+    eol = line_ending(text)
     related = next((s for s in sections(text) if s.name == RELATED_HEADING), None)
     if related is not None:
         last = text[related.items[-1][0] : related.items[-1][1]] if related.items else ""
@@ -126,11 +67,7 @@ def add_related(text: str, event_id: str, headline: str, context: str) -> str:
     suggested = next((s for s in sections(text) if s.name == SUGGESTED_HEADING), None)
     if suggested is not None:
         return text[: suggested.start] + block + eol + text[suggested.start :]
-    if text and not text.endswith("\n"):
-        text += eol
-    if text.strip() and not text.endswith(eol + eol):
-        text += eol
-    return text + block
+    return append_block(text, block)
 
 
 def drop_suggested(text: str, event_id: str) -> str:
@@ -155,7 +92,7 @@ def _without_section(text: str, section: Section) -> str:
     before, after = text[: section.start], text[section.end :]
     if after.strip():
         return before + after.lstrip("\r\n")
-    eol = _eol(text)
+    eol = line_ending(text)
     kept = before.rstrip("\r\n")
     return kept + eol if kept else ""
 

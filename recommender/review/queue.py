@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recommender.archive import Archive, Event, EventParseError, parse_event
+from recommender.archive import Archive, Event, EventParseError, archive_fingerprint, parse_event
 from recommender.embed import Embedder
+from recommender.eventfile import related_ids
 from recommender.index import build_index, load_index
 from recommender.rank import Recommender, Suggestion
 from recommender.reading import read_archive_cached
@@ -182,7 +183,7 @@ class Reviewer:
             self.log("index not updated: it does not hold exactly the archive's events (the files are kept current)")
             return
         meta = old.index.meta
-        archive = Archive(events=events, digests=digests, fingerprint=_fingerprint(digests))
+        archive = Archive(events=events, digests=digests, fingerprint=archive_fingerprint(digests))
         build_index(archive, self.index_path, Embedder(backend=meta.backend, model=meta.embedder), meta.archive)
         fresh = Recommender(load_index(self.index_path), rankers=old.rankers)
         fresh.calibration = old.calibration
@@ -242,11 +243,10 @@ class Reviewer:
                 return cached.suggestions
             recommender = self.recommender
             rules, decisions = self.rules(), self.decisions()
-        curated = frozenset(i for i in view.curated if i is not None)
-        state = FileState(curated, frozenset(decisions.rejected.get(event_id, ())))
+        state = FileState(related_ids(view.event, recommender.find_id), frozenset(decisions.rejected.get(event_id, ())))
         row = recommender.index.position[event_id]
         options = BatchOptions(k=self.k, include_curated=True)
-        found = suggest_for(recommender, row, self.k, rules, state=state, options=options).suggestions
+        found = suggest_for(recommender, row, rules, options, state=state).suggestions
         with self.lock:
             self._cache[event_id] = _Cached(view.digest, found)
         return found
@@ -409,7 +409,7 @@ class Reviewer:
             "rank": shown.get("rank"),
             "score": shown.get("score"),
             "confidence": shown.get("confidence"),
-            "ranker": _ranker_fingerprint(recommender),
+            "ranker": recommender.fingerprint or "dense",  # "dense": no trained ranker loaded
             "model": recommender.index.meta.model_fingerprint,
             "by": "review",
         }
@@ -436,26 +436,6 @@ def _stamp(path: Path) -> tuple[int, int]:
     except FileNotFoundError:
         return (-1, -1)
     return stat.st_size, stat.st_mtime_ns
-
-
-def _fingerprint(digests: dict[str, str]) -> str:
-    total = hashlib.sha256()
-    for event_id in sorted(digests):
-        total.update(event_id.encode() + b"\0" + bytes.fromhex(digests[event_id]))
-    return total.hexdigest()[:16]
-
-
-_RANKERS: dict[str, str] = {}
-
-
-def _ranker_fingerprint(recommender: Recommender) -> str:
-    ranker = recommender.rankers.get("fused")
-    if ranker is None:
-        return "dense"
-    key = str(ranker.model_file)
-    if key not in _RANKERS:
-        _RANKERS[key] = hashlib.sha256(Path(key).read_bytes()).hexdigest()[:16]
-    return _RANKERS[key]
 
 
 def _now() -> str:

@@ -27,7 +27,7 @@ from recommender.suggest.decisions import (
 from recommender.suggest.plan import BatchPlan, BatchRequest, PlanError, plan_batch
 from recommender.suggest.render import FORMATS, SECTION, markdown_block, render
 from recommender.suggest.rules import EditorRules, RulesError, append_never, load_rules, remove_never
-from recommender.suggest.run import ArchiveRows, BatchSummary, archive_rows, file_states, run_batch
+from recommender.suggest.run import ArchiveRows, BatchRun, BatchSummary, archive_rows, file_states, run_batch
 from recommender.suggest.write import WriteOutcome, with_section, write_suggestions
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "BatchOptions",
     "BatchPlan",
     "BatchRequest",
+    "BatchRun",
     "PlanError",
     "plan_batch",
     "BatchSummary",

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 
-from recommender.index.layout import READY_K
-from recommender.rank import Recommender, Suggestion
+from recommender.rank import Recommender, RelatedRequest, Suggestion
 from recommender.rank.calibration import MIN_CONFIDENCE
 from recommender.rank.threads import use_cores
 from recommender.suggest.rules import EditorRules
@@ -92,44 +91,54 @@ def excluded_rows(recommender: Recommender, rules: EditorRules) -> set[int]:
 def suggest_for(
     recommender: Recommender,
     row: int,
-    k: int,
     rules: EditorRules,
-    past_only: bool = False,
+    options: BatchOptions | None = None,
     excluded: set[int] | None = None,
     dense: np.ndarray | None = None,
     state: FileState | None = None,
-    options: BatchOptions | None = None,
 ) -> EventSuggestions:
     """Suggestions for one event with the editors' rules applied: exclusions, never-pairs, pins first (marked).
 
-    `dense`: the event's row of `Recommender.dense_scores`, when computed for a batch; `state`: the event's file
-    as it is now (its Related items are not suggested unless `options.include_curated`; rejected items never)."""
+    `excluded`: `excluded_rows` of the rules, when computed once for a batch; `dense`: the event's row of
+    `Recommender.dense_scores`; `state`: the event's file as it is now (its Related items are not suggested
+    unless `options.include_curated`; rejected items never)."""
     index = recommender.index
-    options = options or BatchOptions(k=k, past_only=past_only)
+    options = options or BatchOptions()
     event_id = index.ids[row]
     if rules.excluded(event_id, index.date(row)):
         return EventSuggestions(event_id, index.date(row), index.headlines[row], [], 0, excluded=True)
-    never = {index.position[i] for pair in rules.never if event_id in pair for i in pair if i in index.position}
+    found = recommender.answer(row, batch_request(recommender, row, rules, options, excluded, state), dense=dense)
+    count = len(state.curated) if state is not None else len(index.record(row).curated)
+    return EventSuggestions(event_id, index.date(row), index.headlines[row], found, count)
+
+
+def batch_request(
+    recommender: Recommender,
+    row: int,
+    rules: EditorRules,
+    options: BatchOptions,
+    excluded: set[int] | None = None,
+    state: FileState | None = None,
+) -> RelatedRequest:
+    """The request for one event of a batch: the editors' rules and the file's state as exclusions and pins."""
+    index = recommender.index
+    position = index.position
+    event_id = index.ids[row]
+    never = {position[i] for pair in rules.never if event_id in pair for i in pair if i in position}
     skip = (excluded if excluded is not None else excluded_rows(recommender, rules)) | never
-    curated = None
     if state is not None:
-        curated = set(state.curated)
-        skip |= {index.position[i] for i in state.rejected if i in index.position}
-        if not options.include_curated:
-            skip |= {index.position[i] for i in state.curated if i in index.position}
-    skip.discard(row)
-    until = index.date(row) if options.past_only else None
-    pinned = [p for p in rules.pins.get(event_id, []) if p in index.position and p != event_id]
-    exclude = skip | {index.position[p] for p in pinned}
-    suggestions = recommender.related_to_row(
-        row, k, until=until, exclude_rows=exclude, dense=dense, curated=curated, min_confidence=options.min_confidence
+        skip |= {position[i] for i in state.rejected if i in position}
+    pins = tuple(position[p] for p in rules.pins.get(event_id, []) if p in position and p != event_id)
+    return RelatedRequest(
+        options.k,
+        min_confidence=options.min_confidence,
+        # without the file's state, the indexed Related items are marked but not left out (as they always were)
+        exclude_curated=state is not None and not options.include_curated,
+        curated=None if state is None else state.curated,
+        exclude=frozenset(skip),
+        pins=pins,
+        past_only=options.past_only,
     )
-    if pinned:
-        pins = recommender.describe_row(row, [index.position[p] for p in pinned], curated=curated)
-        suggestions = [replace(s, pinned=True) for s in pins] + suggestions
-    suggestions = [replace(s, rank=i + 1) for i, s in enumerate(suggestions[:k])]
-    count = len(curated) if curated is not None else len(index.record(row).curated)
-    return EventSuggestions(event_id, index.date(row), index.headlines[row], suggestions, count)
 
 
 BLOCK = 256  # events whose dense scores are computed in one matrix product (256 x 113,512 floats: 116 MB)
@@ -140,18 +149,16 @@ _worker: tuple[Recommender, EditorRules, BatchOptions, set[int], dict[int, FileS
 def suggest_all(
     recommender: Recommender,
     rows: list[int],
-    k: int,
     rules: EditorRules,
-    past_only: bool,
+    options: BatchOptions | None = None,
     progress: bool = False,
     jobs: int = 1,
     states: dict[int, FileState] | None = None,
-    options: BatchOptions | None = None,
 ) -> Iterator[EventSuggestions]:
     """`suggest_for` every row, in order: blocks of events share one matrix product for their dense scores,
     and `jobs` > 1 processes share the blocks (forked, so the loaded index is shared, not copied). `states`:
     each row's file as it is now (see `suggest_for`)."""
-    for item, _ in suggest_each(recommender, rows, k, rules, past_only, _nothing, progress, jobs, states, options):
+    for item, _ in suggest_each(recommender, rows, rules, options, _nothing, progress, jobs, states):
         yield item
 
 
@@ -162,14 +169,12 @@ def _nothing(item: EventSuggestions) -> None:
 def suggest_each(
     recommender: Recommender,
     rows: list[int],
-    k: int,
     rules: EditorRules,
-    past_only: bool,
+    options: BatchOptions | None,
     then: Callable[[EventSuggestions], Outcome],
     progress: bool = False,
     jobs: int = 1,
     states: dict[int, FileState] | None = None,
-    options: BatchOptions | None = None,
 ) -> Iterator[tuple[EventSuggestions, Outcome]]:
     """`suggest_all`, each item with what `then` made of it, in the process that made the item: writing an
     event's file there spreads the writes over the processes too (the one that reads their answers would
@@ -178,7 +183,7 @@ def suggest_each(
     from tqdm import tqdm
 
     blocks = [rows[i : i + BLOCK] for i in range(0, len(rows), BLOCK)]
-    options = options or BatchOptions(k=k, past_only=past_only)
+    options = options or BatchOptions()
     _worker = (recommender, rules, options, excluded_rows(recommender, rules), states or {}, then)
     bar = tqdm(total=len(rows), disable=not progress, desc="suggest", unit="event", mininterval=1)
     if jobs > 1 and len(blocks) > 1:
@@ -207,20 +212,12 @@ def _suggest_block(rows: list[int]) -> list[tuple[EventSuggestions, Any]]:
     assert _worker is not None
     recommender, rules, options, excluded, states, then = _worker
     # read from the ready lists, events need no dense scores (the few that fall back to ranking compute theirs)
-    ready = recommender.lists_state == "ready" and not options.past_only and options.k <= READY_K
+    ready = recommender.lists_answer(RelatedRequest(options.k, past_only=options.past_only))
     dense = None if ready else recommender.dense_scores(rows)
     done = []
     for i, row in enumerate(rows):
         item = suggest_for(
-            recommender,
-            row,
-            options.k,
-            rules,
-            options.past_only,
-            excluded,
-            None if dense is None else dense[i],
-            states.get(row),
-            options,
+            recommender, row, rules, options, excluded, None if dense is None else dense[i], states.get(row)
         )
         done.append((item, then(item)))
     return done

@@ -17,7 +17,7 @@ from recommender.suggest.batch import BatchOptions, FileState, select_events
 from recommender.suggest.decisions import DECISIONS_FILE, Decisions, load_decisions, save_decisions
 from recommender.suggest.render import FORMATS
 from recommender.suggest.rules import EditorRules, RulesError, load_rules
-from recommender.suggest.run import BatchSummary, archive_rows, file_states, run_batch
+from recommender.suggest.run import BatchRun, BatchSummary, archive_rows, file_states, run_batch
 from recommender.suggest.write import WriteOutcome
 
 
@@ -61,25 +61,22 @@ class BatchPlan:
         fmt = request.fmt or "jsonl"
 
         def batch(fmt: str | None, stream: TextIO | None) -> None:
-            options = request.options  # k and past_only are the options' own
-            run_batch(
-                recommender,
+            run = BatchRun(
                 self.rows,
-                options.k,
                 self.rules,
+                request.options,  # k and past_only are the options' own
                 fmt,
                 stream,
-                options.past_only,
                 files=request.archive if self.in_files else None,
                 dry_run=not request.write,
                 progress=progress,
                 jobs=request.jobs,
                 on_skip=on_skip,
                 states=self.states,
-                options=options,
                 decisions=self.decisions,
                 summary=self.summary,
             )
+            run_batch(recommender, run)
 
         if request.fmt is None and request.write and request.out is None:
             batch(None, None)  # the files are the output

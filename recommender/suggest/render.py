@@ -7,8 +7,8 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
-from urllib.parse import quote
 
+from recommender.eventfile import link_target
 from recommender.rank import Suggestion
 from recommender.suggest.batch import EventSuggestions
 
@@ -28,12 +28,6 @@ def markdown_block(item: EventSuggestions) -> str:
         notes += [mark for mark, on in (("pinned", s.pinned), ("curated", s.curated)) if on]
         lines.append(f"{s.rank}. [{s.headline}]({link_target(s.id)}) ({'; '.join(notes)}){context}")
     return "\n".join(lines) + "\n"
-
-
-def link_target(event_id: str) -> str:
-    """The link to an event as the archive writes it (`/` + id), with the characters a markdown link target
-    cannot hold bare percent-encoded (spaces, parentheses, `<>`, `%`), as the archive reader decodes them."""
-    return "/" + quote(event_id, safe="/!$&'*+,;=:@~-._")
 
 
 def render(items: Iterable[EventSuggestions], fmt: str) -> Iterator[str]:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from recommender.eventfile import line_ending
+
 
 class RulesError(ValueError):
     """editors.toml is not valid; the message names the file and the field."""
@@ -150,7 +152,7 @@ def append_never(path: Path, event_id: str, other: str, reason: str = "", at: st
 
     old = path.read_bytes() if path.exists() else b""
     text = old.decode("utf-8")
-    eol = "\r\n" if "\r\n" in text else "\n"
+    eol = line_ending(text)
     block = never_block(event_id, other, reason, at).replace("\n", eol)
     if text and not text.endswith("\n"):
         block = eol + block

@@ -11,6 +11,7 @@ from typing import TextIO
 
 from recommender.archive import Archive
 from recommender.embed import text_hash
+from recommender.eventfile import related_ids
 from recommender.rank import Recommender
 from recommender.suggest.batch import BatchOptions, EventSuggestions, FileState, suggest_each
 from recommender.suggest.decisions import Decisions
@@ -68,34 +69,35 @@ def file_states(
         if removed:
             decisions.reject(event_id, removed)
             summary.rejections += len(removed)
-        curated = frozenset(i for i in map(resolve, (link.href for link in event.related)) if i is not None)
-        states[row] = FileState(curated, frozenset(decisions.rejected.get(event_id, ())))
+        states[row] = FileState(related_ids(event, resolve), frozenset(decisions.rejected.get(event_id, ())))
     return states
 
 
-def run_batch(
-    recommender: Recommender,
-    rows: list[int],
-    k: int,
-    rules: EditorRules,
-    fmt: str | None,
-    stream: TextIO | None,
-    past_only: bool = False,
-    files: Path | None = None,
-    dry_run: bool = True,
-    progress: bool = False,
-    jobs: int = 1,
-    on_skip: Callable[[WriteOutcome], None] = lambda _: None,
-    states: dict[int, FileState] | None = None,
-    options: BatchOptions | None = None,
-    decisions: Decisions | None = None,
-    summary: BatchSummary | None = None,
-) -> BatchSummary:
-    """Suggest for `rows` and render them to `stream` in `fmt` (None: no output); with `files` (the archive
-    folder), add, replace or remove each event file's Suggested related section (unless `dry_run`), reporting
-    each skipped file to `on_skip` and recording each new offer in `decisions`."""
-    summary = summary or BatchSummary()
-    options = options or BatchOptions(k=k, past_only=past_only)
+@dataclass
+class BatchRun:
+    """One batch run: `rows` suggested for under `rules` and `options`, rendered to `stream` in `fmt` (None: no
+    output); with `files` (the archive folder), each event file's Suggested related section added, replaced or
+    removed (unless `dry_run`), each skipped file reported to `on_skip` and each new offer recorded in
+    `decisions`. `states`: each row's file as it is now (`file_states`); `jobs` processes share the work."""
+
+    rows: list[int]
+    rules: EditorRules
+    options: BatchOptions
+    fmt: str | None = None
+    stream: TextIO | None = None
+    files: Path | None = None
+    dry_run: bool = True
+    progress: bool = False
+    jobs: int = 1
+    on_skip: Callable[[WriteOutcome], None] = lambda _: None
+    states: dict[int, FileState] = field(default_factory=dict)
+    decisions: Decisions | None = None
+    summary: BatchSummary = field(default_factory=BatchSummary)
+
+
+def run_batch(recommender: Recommender, run: BatchRun) -> BatchSummary:
+    """Make `run` (see `BatchRun`); its summary, counted as it goes."""
+    summary, files, dry_run, decisions = run.summary, run.files, run.dry_run, run.decisions
 
     def write(item: EventSuggestions) -> WriteOutcome | None:
         if files is None:
@@ -104,7 +106,7 @@ def run_batch(
 
     def counted() -> Iterator[EventSuggestions]:
         # each file is written by the process that made its suggestions
-        made = suggest_each(recommender, rows, k, rules, past_only, write, progress, jobs, states, options)
+        made = suggest_each(recommender, run.rows, run.rules, run.options, write, run.progress, run.jobs, run.states)
         for item, outcome in made:
             if not item.excluded:
                 summary.events += 1
@@ -115,15 +117,15 @@ def run_batch(
             if outcome is not None:
                 summary.files[outcome.status] += 1
                 if outcome.status == "skipped":
-                    on_skip(outcome)
+                    run.on_skip(outcome)
                 elif outcome.offered is not None and decisions is not None and not dry_run:
                     decisions.offer(item.id, outcome.offered)
             yield item
 
-    if fmt is None or stream is None:
+    if run.fmt is None or run.stream is None:
         for _ in counted():
             pass
     else:
-        for chunk in render(counted(), fmt):
-            stream.write(chunk)
+        for chunk in render(counted(), run.fmt):
+            run.stream.write(chunk)
     return summary

@@ -9,7 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from recommender.archive import SUGGESTED_HEADING, EventParseError, parse_event
+from recommender.eventfile import (
+    SUGGESTED_HEADING,
+    EventParseError,
+    append_block,
+    line_ending,
+    parse_event,
+    related_ids,
+    sections,
+)
 from recommender.suggest.batch import EventSuggestions
 from recommender.suggest.render import markdown_block
 
@@ -22,50 +30,21 @@ class WriteOutcome:
     offered: list[str] | None = None  # ids now in the file's Suggested section (None: the file was not changed)
 
 
-def _heading(line: str) -> str | None:
-    """A `### ` heading's name as the reader keys it (lower case, no colon), or None for other lines."""
-    stripped = line.strip()
-    return stripped[4:].strip().rstrip(":").strip().lower() if stripped.startswith("### ") else None
-
-
 def section_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each Suggested related section: its heading to its last non-blank line, end of line
     included (the blank lines before the next heading are not the section's)."""
-    spans: list[tuple[int, int]] = []
-    start: int | None = None
-    end = 0
-    offset = 0
-    for line in text.splitlines(keepends=True):
-        name = _heading(line)
-        if name is not None:
-            if start is not None:
-                spans.append((start, end))
-                start = None
-            if name == SUGGESTED_HEADING:
-                start, end = offset, offset + len(line)
-        elif start is not None and line.strip():
-            end = offset + len(line)
-        offset += len(line)
-    if start is not None:
-        spans.append((start, end))
-    return spans
+    return [(s.start, s.end) for s in sections(text) if s.name == SUGGESTED_HEADING]
 
 
 def with_section(text: str, block: str | None) -> str:
     """`text` with its Suggested related section replaced by `block` (or `block` appended; None: the section
     removed). The block takes the file's line endings; later duplicate sections are removed."""
-    eol = "\r\n" if "\r\n" in text else "\n"
+    eol = line_ending(text)
     if block is not None and eol != "\n":
         block = block.replace("\n", eol)
     spans = section_spans(text)
     if not spans:
-        if block is None:
-            return text
-        if text and not text.endswith("\n"):
-            text += eol
-        if text.strip() and not text.endswith(eol + eol):
-            text += eol
-        return text + block
+        return text if block is None else append_block(text, block)
     out = []
     last = 0
     for i, (start, end) in enumerate(spans):
@@ -124,7 +103,7 @@ def _without_curated_now(item: EventSuggestions, text: str, resolve: Callable[[s
         event = parse_event(item.id, text)
     except EventParseError:
         return item
-    curated = {resolve(link.href) for link in event.related}
+    curated = related_ids(event, resolve)
     kept = [s for s in item.suggestions if s.curated or s.id not in curated]
     if len(kept) == len(item.suggestions):
         return item
