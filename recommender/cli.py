@@ -23,6 +23,7 @@ from recommender.archive import MAX_ID, Archive, ArchiveError, Event, EventParse
 from recommender.embed import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderError
 from recommender.eventfile import related_ids
 from recommender.index import DEFAULT_INDEX, IndexLoadError
+from recommender.rank.calibration import MIN_CONFIDENCE
 from recommender.reading import read_archive_cached
 from recommender.wording import count
 
@@ -463,6 +464,14 @@ def eval_command(
     gold: Annotated[Path | None, typer.Option(help="JSON lines {id, related} to use as the truth.")] = None,
     since: Annotated[str | None, typer.Option(help="Candidates dated on or after this date.")] = None,
     until: Annotated[str | None, typer.Option(help="Candidates dated on or before this date.")] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(help="month: rank each query among the events of its own calendar month alone (windowed eval)."),
+    ] = None,
+    judgments: Annotated[
+        Path | None,
+        typer.Option("--judged", help="Also score each system on the blind judgments in this folder (eval/judged)."),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Folder for report.md, metrics.json, runs and plots (default: a new temporary folder)."),
@@ -479,7 +488,9 @@ def eval_command(
 
     with clear_errors():
         try:
-            config = EvalConfig.from_options(queries, seed, systems, split, split_by, deep, *date_window(since, until))
+            config = EvalConfig.from_options(
+                queries, seed, systems, split, split_by, deep, *date_window(since, until), window=window
+            )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         if gold is not None and not gold.is_file():
@@ -491,7 +502,9 @@ def eval_command(
         recommender = _recommender(index_path, rankers)
         data = read(archive)
         try:
-            result = evaluate_archive(recommender, data, config, gold, judged, sys.stderr.isatty(), _log)
+            result = evaluate_archive(
+                recommender, data, config, gold, judged, sys.stderr.isatty(), _log, judgments=judgments
+            )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         result.extra.update(index=str(index_path), archive=str(archive), wall_seconds=_since(started))
@@ -569,17 +582,33 @@ def tune(
         bool,
         typer.Option("--decisions", help="Also learn from review decisions (accepted: relevant; rejected: not)."),
     ] = False,
+    judged: Annotated[
+        Path | None,
+        typer.Option(
+            help="Fit the fused ranker's judged stage and its confidence on the blind judgments in this folder "
+            "(eval/judged; held-out events left out)."
+        ),
+    ] = None,
+    keep_stage: Annotated[
+        bool, typer.Option(help="With --judged: keep the judged stage in --out, refit its confidence alone.")
+    ] = False,
 ) -> None:
     """Train the fused ranker and its ablations on the train split of the curated lists, then fit the fused
-    ranker's confidence (calibrated probability) on train-split queries."""
+    ranker's confidence (calibrated probability) on train-split queries; with --judged, fit its judged stage
+    and the confidence on blind judgments instead. --calibrate-only keeps the trees in --out."""
+    from recommender.judgments import load_judged
     from recommender.rank import Recommender, load_rankers
     from recommender.truth import truth_from_archive
-    from recommender.tune import copy_packaged_rankers, fit_calibration, train_rankers
+    from recommender.tune import copy_packaged_rankers, fit_calibration, fit_judged_stage, train_rankers
 
     progress = sys.stderr.isatty()
     with clear_errors():
         if split_by not in ("hash", "time"):
             raise UsageError(f"--split-by: {split_by!r} is not one of hash, time")
+        try:
+            judgments = None if judged is None else load_judged(judged)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         recommender = _recommender(index_path)
         truth = truth_from_archive(read(archive), set(recommender.index.ids))
         out = out if out is not None else index_path / "rankers"  # never the installed package unless named
@@ -605,7 +634,10 @@ def tune(
             raise UsageError(
                 f"--out: no fused ranker in {out} to calibrate; run `recommender tune` without --calibrate-only"
             )
-        fit_calibration(trained, truth, calibration_queries, seed, out, log=typer.echo, progress=progress)
+        if judgments is not None:
+            fit_judged_stage(trained, judgments, out, log=typer.echo, keep_stage=keep_stage)
+        else:
+            fit_calibration(trained, truth, calibration_queries, seed, out, log=typer.echo, progress=progress)
     typer.echo(
         f"rankers and calibration written to {out}; the packaged ones are unchanged. Use these with "
         f"`recommender eval --rankers {out}` or `recommender related ... --rankers {out}`"
@@ -665,8 +697,8 @@ def suggest(
         bool, typer.Option(help="Also suggest items already in the file's Related list (marked curated).")
     ] = False,
     min_confidence: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Only suggestions at least this confident (0-1; see README).")
-    ] = 0.0,
+        float, typer.Option(min=0.0, max=1.0, help="Only suggestions at least this sure (0-1; 0: all; see README).")
+    ] = MIN_CONFIDENCE,
     fmt: Annotated[
         str | None, typer.Option("--format", help="jsonl, markdown or csv (default: jsonl; none with --write).")
     ] = None,

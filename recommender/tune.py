@@ -23,11 +23,13 @@ import numpy as np
 
 from recommender.atomic import atomic_path, write_text
 from recommender.index import Index
-from recommender.rank import CASCADE, FEATURE_NAMES, GROUPS, RANKER_DIR, Recommender
-from recommender.rank.calibration import CALIBRATION_FILE, Calibration, expected_calibration_error, fit_isotonic
+from recommender.judgments import GAIN, Judged
+from recommender.rank import CASCADE, FEATURE_NAMES, GROUPS, RANKER_DIR, Recommender, load_rankers
+from recommender.rank.calibration import CALIBRATION_FILE, JUDGED, Calibration, expected_calibration_error, fit_isotonic
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.features import feature_matrix, group_features
 from recommender.rank.query import query_for_row
+from recommender.rank.ranker import TREES, JudgedStage, Logistic
 from recommender.truth import TIME_SPLIT, Truth, split_of, time_split_of
 
 PARAMS = {
@@ -237,3 +239,145 @@ def fit_calibration(
     )
     log(f"calibration: {len(labels):,} suggestions, {labels.mean():.3f} relevant; train ECE {ece:.4f}")
     return calibration
+
+
+# --- the judged stage: meaning from blind judgments (issue 30) ------------------------------------------------
+STAGE_INPUTS = (TREES, "dense", "names", "bm25_raw")  # the trees' score and what carries meaning at any date
+SAME_STORY_WEIGHT = 2.0  # a same-story item's gain, against 1 for related: the judged sets' graded gain
+STAGE_L2 = 1.0  # ridge penalty on the standardised weights: a few thousand judged pairs, no more
+# the trees' score from which they order a likely-related item themselves, chosen on the judged development
+# events and on curated lists (eval/RESULTS.md, "Related by meaning (issue 30)")
+STORY_TREES = 1.0
+CALIBRATION_BLOCK = 100  # judged items per starting block of the confidence's isotonic fit
+
+
+def judged_stage_data(recommender: Recommender, judged: Judged) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The judged pairs of `judged` whose event is indexed: the fused ranker's trees' score and the stage's
+    other inputs of each, within the event's whole-archive pool (the judged candidates added, as review
+    decisions are), its gain (2 same story, 1 related, 0 unrelated) and the event's number per pair."""
+    index = recommender.index
+    ranker = recommender.rankers["fused"]
+    by_event: dict[str, dict[int, int]] = {}
+    for (event, candidate), label in judged.labels.items():
+        if event in index.position and candidate in index.position and event != candidate:
+            by_event.setdefault(event, {})[index.position[candidate]] = GAIN[label]
+    inputs, gains, events = [], [], []
+    for number, event in enumerate(sorted(by_event)):
+        query = recommender.query(index.position[event])
+        rows = np.asarray(sorted(by_event[event]), dtype=np.int64)
+        pool = candidate_pool(index, query, allowed_rows(index, query, None, None), extra=rows)
+        features = feature_matrix(index, query, pool)
+        at = np.searchsorted(pool, rows)
+        trees = ranker.tree_scores(features)[at]
+        inputs.append(JudgedStage.matrix_of(STAGE_INPUTS, features[at], trees))
+        gains.append([by_event[event][int(r)] for r in rows])
+        events.append(np.full(len(rows), number))
+    return np.vstack(inputs), np.concatenate(gains), np.concatenate(events)
+
+
+def fit_logistic(
+    inputs: np.ndarray, labels: np.ndarray, l2: float = STAGE_L2, weights: np.ndarray | None = None
+) -> Logistic:
+    """Ridge logistic regression by Newton's method on standardised inputs (the intercept unpenalised), each
+    row counted `weights` times (default once), returned in the inputs' own units."""
+    mean, scale = inputs.mean(axis=0), inputs.std(axis=0) + 1e-9
+    x = np.hstack([np.ones((len(inputs), 1)), (inputs - mean) / scale])
+    y = labels.astype(np.float64)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if not 0 < y.mean() < 1:
+        raise ValueError("the judged pairs hold one label only: a logistic model needs both")
+    penalty = np.full(x.shape[1], l2)
+    penalty[0] = 1e-9  # the intercept: all but unpenalised, the Hessian never singular
+    theta = np.zeros(x.shape[1])
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ theta, -35.0, 35.0)))
+        gradient = x.T @ (w * (p - y)) + penalty * theta
+        hessian = (x * (w * p * (1 - p))[:, None]).T @ x + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        theta -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    weights = theta[1:] / scale
+    return Logistic(tuple(float(w) for w in weights), float(theta[0] - weights @ mean))
+
+
+def shown_judged(recommender: Recommender, judged: Judged, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The fused ranker's score of each judged item of each judged event's top `k`, and whether a judge called it
+    related or the same story (unjudged items are left out)."""
+    index = recommender.index
+    scores, related = [], []
+    for event in judged.events:
+        if event not in index.position:
+            continue
+        ranked = recommender.rank(recommender.query(index.position[event]), k, "fused")
+        for row, score in zip(ranked.rows.tolist(), ranked.scores.tolist(), strict=True):
+            label = judged.labels.get((event, index.ids[row]))
+            if label is not None:
+                scores.append(score)
+                related.append(label != "unrelated")
+    return np.asarray(scores, dtype=np.float64), np.asarray(related, dtype=np.int32)
+
+
+def fit_judged_stage(
+    recommender: Recommender,
+    judged: Judged,
+    out: Path = RANKER_DIR,
+    log: Callable[[str], None] = lambda _: None,
+    keep_stage: bool = False,
+) -> JudgedStage:
+    """Fit the fused ranker's judged stage on the judged pairs of events not held out, write it into the
+    manifest in `out`, and fit its confidence on the same pairs and the judged items of the same events' top 10
+    by the new ranker: the calibrated probability that a judge calls a suggestion related or the same story.
+    `keep_stage`: the stage already in `out` is kept (its order unchanged) and the confidence alone refitted."""
+    development = judged.development()
+    inputs, gains, events = judged_stage_data(recommender, development)
+    log(
+        f"judged pairs: {len(gains):,} of {len(np.unique(events))} events not held out "
+        f"({int((gains == 2).sum())} same story, {int((gains == 1).sum())} related); "
+        f"{len(judged.heldout)} held-out events left out"
+    )
+    manifest_path = out / "rankers.json"
+    manifest = json.loads(manifest_path.read_text())
+    if keep_stage:
+        stage = JudgedStage.from_dict(manifest["systems"]["fused"]["judged_stage"])
+        log("judged stage kept as it is in the manifest; the confidence alone is refitted")
+    else:
+        fitted = JudgedStage(
+            STAGE_INPUTS,
+            fit_logistic(inputs, gains == 2),
+            fit_logistic(inputs, gains >= 1),
+            SAME_STORY_WEIGHT,
+            STORY_TREES,
+        )
+        stage = JudgedStage.from_dict(fitted.as_dict())  # as the manifest keeps it (rounded), so as queries use it
+        manifest["systems"]["fused"]["judged_stage"] = stage.as_dict()
+        manifest["judged_stage_fitted_on"] = {
+            "pairs": len(gains),
+            "events": len(np.unique(events)),
+            "heldout_events_left_out": len(judged.heldout),
+            "l2": STAGE_L2,
+        }
+        write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
+    # the confidence: fitted on every judged pair (its low scores are where filler lies) and again on the judged
+    # items of the new ranker's own top 10s (what an editor is shown, where selection shifts the rate)
+    shown, shown_related = shown_judged(Recommender(recommender.index, rankers=load_rankers(out)), development)
+    scores = np.concatenate([stage.gain(inputs), shown])
+    related = np.concatenate([(gains >= 1).astype(np.int32), shown_related])
+    block = min(CALIBRATION_BLOCK, max(10, len(related) // 20))  # a few judged pairs: smaller blocks, 20 at least
+    calibration = fit_isotonic(scores, related, min_block=block, label=JUDGED)
+    ece = expected_calibration_error(calibration(shown), shown_related)
+    calibration.save(
+        out / CALIBRATION_FILE,
+        {
+            "items": "every judged pair of the development events, and the judged items of their top 10 again",
+            "judged_pairs": len(gains),
+            "judged_items_shown": len(shown),
+            "events": len(development.events),
+            "train_ece_shown": round(ece, 4),
+        },
+    )
+    log(
+        f"confidence: P(judged related or same story), fitted on {len(gains):,} judged pairs and the "
+        f"{len(shown):,} judged items of the development events' top 10; ECE on those shown {ece:.4f}"
+    )
+    return stage

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 from conftest import PUTIN
 from typer.testing import CliRunner
 
 from recommender.archive import read_archive
 from recommender.cli import app
+from recommender.rank.calibration import MIN_CONFIDENCE
 
 MARCH_14 = "news/2016/03/14/"
 
@@ -43,6 +45,8 @@ def test_write_twice_is_idempotent_and_leaves_curated_lists_alone(archive_copy, 
         *one_day(archive_copy, sample_index_path),
         "--k",
         "5",
+        "--min-confidence",
+        "0",  # every event gets a section, however unsure (the default leaves unsure events without one)
     ]
     dry = invoke(*args, "--format", "jsonl")
     assert dry.exit_code == 0, dry.output
@@ -141,10 +145,7 @@ def test_read_only_files_are_reported_and_skipped_and_deleted_ones_not_processed
     files = sorted((archive_copy / MARCH_14).glob("*.md"))
     files[0].chmod(0o444)
     files[1].unlink()
-    result = invoke(
-        *one_day(archive_copy, sample_index_path),
-        "--write",
-    )
+    result = invoke(*one_day(archive_copy, sample_index_path), "--write", "--min-confidence", "0")
     assert result.exit_code == 0, result.output
     assert f"skipped {files[0]}: read-only file" in result.output
     # a file gone before the run is no event of the archive: not processed, not reported (issue 17)
@@ -160,12 +161,16 @@ def test_batched_and_parallel_suggestions_equal_one_at_a_time(recommender):
 
     rows = list(range(0, len(recommender.index), 2))[: 2 * BLOCK + 10]  # three blocks, the last one short
     seed = set(outside_layout(recommender.index))  # the seed page: never suggested in a batch
-    one_by_one = [recommender.related_to_row(r, k=5, exclude_rows=seed) for r in rows]
+    # batches offer what `related` offers at the default minimum confidence
+    one_by_one = [recommender.related_to_row(r, k=5, exclude_rows=seed, min_confidence=MIN_CONFIDENCE) for r in rows]
     for jobs in (1, 2):
         batched = list(suggest_all(recommender, rows, EditorRules(), BatchOptions(k=5), jobs=jobs))
         assert [item.id for item in batched] == [recommender.index.ids[r] for r in rows]
         assert [[s.id for s in item.suggestions] for item in batched] == [[s.id for s in x] for x in one_by_one]
-        assert [[s.score for s in item.suggestions] for item in batched] == [[s.score for s in x] for x in one_by_one]
+        # the judged stage reads the dense cosine itself: a block's matrix product and one event's may differ in
+        # float32's last bit, which can move a rounded score's last digit, never the ranking above
+        for item, alone in zip(batched, one_by_one, strict=True):
+            assert np.allclose([s.score for s in item.suggestions], [s.score for s in alone], atol=2e-4, rtol=0)
 
 
 def test_no_link_to_a_page_outside_the_event_layout_is_ever_written(archive_copy, sample_index_path, recommender):
@@ -175,7 +180,9 @@ def test_no_link_to_a_page_outside_the_event_layout_is_ever_written(archive_copy
     rows = [r for r in range(len(recommender.index)) if "2016-03-13" <= str(recommender.index.date(r)) <= "2016-03-15"]
     ranked = {s.id for r in rows for s in recommender.related_to_row(r, 10)}
     assert "SEED-EXAMPLE.md" in ranked  # `related` by id may show it: the batch must leave it out
-    done = invoke("--archive", str(archive_copy), "--index", str(sample_index_path), *window, "--write")
+    done = invoke(
+        "--archive", str(archive_copy), "--index", str(sample_index_path), *window, "--write", "--min-confidence", "0"
+    )
     assert done.exit_code == 0, done.output
     written = [p for p in archive_copy.rglob("*.md") if "### Suggested related:" in p.read_text()]
     assert len(written) > 10

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from recommender.atomic import atomic_path, write_text
+from recommender.evaluate.judged import judged_table
 from recommender.evaluate.run import BASELINES, METRICS, EvalResult
-from recommender.rank.calibration import expected_calibration_error, reliability
+from recommender.rank.calibration import CURATED, expected_calibration_error, reliability
 from recommender.wording import count
 
 
@@ -177,6 +178,7 @@ class EvalReport:
             *self._significance_table(),
             *self._breakdown_tables(),
             *self._calibration_tables(),
+            *self._judged_table(),
             *self._decisions_table(),
             *["", "## Plots", ""],
             *[f"![{p.stem}]({p.name})" for p in plots],
@@ -201,6 +203,8 @@ class EvalReport:
                 f"{system} confidence: expected calibration error {c['expected_calibration_error']:.4f} over "
                 f"{c['items']:,} suggestions"
             )
+        if "judged" in result.extra:
+            lines += judged_table(result.extra["judged"])
         decided: dict[str, dict[str, float]] | None = result.extra.get("decisions")
         if decided is not None:
             first = next(iter(decided.values()), {"pairs": 0, "accepted": 0, "rejected": 0, "events": 0})
@@ -219,6 +223,8 @@ class EvalReport:
     def _systems_table(self) -> list[str]:
         result, config, truth = self.result, self.result.config, self.result.truth
         window = f", dated {config.since or '...'} to {config.until or '...'}" if config.since or config.until else ""
+        if config.window == "month":
+            window = ", those of the query's own calendar month alone (windowed; its list cut to that month)"
         lines = [f"# Evaluation: {len(result.query_ids):,} queries", ""]
         if self.command:
             lines += ["```", self.command, "```", ""]
@@ -299,14 +305,23 @@ class EvalReport:
 
     def _calibration_tables(self) -> list[str]:
         lines: list[str] = []
+        judged_by = self.result.extra.get("confidence_label", CURATED)
+        meaning = (
+            ""
+            if judged_by == CURATED
+            else f" Its confidence is the probability that a blind judge calls the suggestion {judged_by} "
+            "(calibrated on judged items; its error on them is in the judged table); a curated list keeps only the "
+            "10 nearest in date of a story, so against the lists it runs above the in-list rate."
+        )
         for system, c in self.calibration.items():
             lines += [
                 "",
-                f"## Confidence of {system} (calibrated on the train split)",
+                f"## Confidence of {system} against the curated lists",
                 "",
                 f"Expected calibration error over its {c['items']:,} suggestions (top {self.result.config.k} of "
                 f"each query, 10 equal-width bins): **{c['expected_calibration_error']:.4f}**. "
-                + calibration_sentence(c["reliability"]),
+                + calibration_sentence(c["reliability"])
+                + meaning,
                 "",
                 "| confidence bin | suggestions | mean confidence | in the curated list |",
                 "|---|---|---|---|",
@@ -317,6 +332,23 @@ class EvalReport:
                 for b in c["reliability"]
             ]
         return lines
+
+    def _judged_table(self) -> list[str]:
+        figures = self.result.extra.get("judged")
+        if not figures:
+            return []
+        windowed = " (within each event's calendar month)" if self.result.config.window else ""
+        return [
+            "",
+            "## Blind judgments (same story / related / unrelated)",
+            "",
+            f"Each system's top 10 of the judged events (eval/judged/){windowed}: same-story and related-or-better "
+            "P@10 over the judged items; unjudged items are left out, never counted right or wrong. `heldout`: "
+            'events no fit or choice saw; `dev`: the rest. ECE: the confidence against "judged related or same '
+            'story".',
+            "",
+            *judged_table(figures),
+        ]
 
     def _decisions_table(self) -> list[str]:
         decided = self.result.extra.get("decisions")

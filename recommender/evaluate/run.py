@@ -1,8 +1,9 @@
 """Rank the queries with every system and score the runs against the truth (metrics by ranx).
 
 Queries are events with a curated list (or a seeded sample of them); candidates are the whole index except
-the query. No system reads a Related section: systems see only the index (text, vectors, dates); the truth
-(`recommender.truth`) is read from the archive for scoring alone.
+the query, or (`window="month"`, the windowed eval) the events of the query's own calendar month alone, scored
+against the part of its list in that month. No system reads a Related section: systems see only the index
+(text, vectors, dates); the truth (`recommender.truth`) is read from the archive for scoring alone.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import random as random_module
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,12 @@ class EvalConfig:
     until: dt.date | None = None
     k: int = K
     deep: int = 100  # ranking depth for the condensed-list metrics and bpref (0: not computed)
+    window: str | None = None  # "month": queries and candidates within each query's calendar month
+
+    @property
+    def systems_ranked(self) -> tuple[str, ...]:
+        """The systems that are not baselines."""
+        return tuple(s for s in self.systems if s not in BASELINES)
 
     @classmethod
     def from_options(
@@ -61,6 +68,7 @@ class EvalConfig:
         deep: int,
         since: dt.date | None,
         until: dt.date | None,
+        window: str | None = None,
     ) -> EvalConfig:
         """The config of `recommender eval`'s options; a ValueError names the option that is off."""
         if queries != "all" and not (queries.isdigit() and int(queries) > 0):
@@ -69,8 +77,41 @@ class EvalConfig:
             raise ValueError(f"--split: {split!r} is not one of all, train, test")
         if split_by not in ("hash", "time"):
             raise ValueError(f"--split-by: {split_by!r} is not one of hash, time")
+        if window not in (None, "month"):
+            raise ValueError(f"--window: {window!r} is not 'month'")
+        if window and (since or until):
+            raise ValueError("--window ranks each query within its own window: leave out --since and --until")
         chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
-        return cls(None if queries == "all" else int(queries), seed, chosen, split, split_by, since, until, K, deep)
+        queried = None if queries == "all" else int(queries)
+        return cls(queried, seed, chosen, split, split_by, since, until, K, deep, window)
+
+
+def month_of(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last day of `day`'s calendar month."""
+    first = day.replace(day=1)
+    following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return first, following - dt.timedelta(days=1)
+
+
+def window_of(window: str | None) -> Callable[[dt.date], tuple[dt.date | None, dt.date | None]]:
+    """Each query's candidate window: `month` (its calendar month) or None (no window of its own)."""
+    if window is None:
+        return lambda _: (None, None)
+    if window == "month":
+        return month_of
+    raise ValueError(f"--window: {window!r} is not 'month'")
+
+
+def within_windows(truth: Truth, dates: dict[str, dt.date], window: str) -> Truth:
+    """`truth` with each query's list cut to the events of its own window; queries left with none dropped."""
+    bounds = window_of(window)
+    relevant: dict[str, list[str]] = {}
+    for query_id, ids in truth.relevant.items():
+        since, until = bounds(dates[query_id])
+        inside = [i for i in ids if (since is None or dates[i] >= since) and (until is None or dates[i] <= until)]
+        if inside:
+            relevant[query_id] = inside
+    return replace(truth, relevant=relevant)
 
 
 @dataclass
@@ -91,12 +132,18 @@ class EvalResult:
 
 
 def _deep_rows(
-    recommender: Recommender, baselines: Baselines, system: str, query: Query, allowed: Any, config: EvalConfig
+    recommender: Recommender,
+    baselines: Baselines,
+    system: str,
+    query: Query,
+    allowed: Any,
+    config: EvalConfig,
+    window: tuple[dt.date | None, dt.date | None],
 ) -> list[int]:
-    """A system's ranking `config.deep` deep, for the condensed lists and bpref."""
+    """A system's ranking `config.deep` deep within `window` (since, until), for the condensed lists and bpref."""
     if system in BASELINES:
         return list(baselines.rank(system, query, allowed, config.deep))
-    return [int(r) for r in recommender.rank(query, config.deep, system, config.since, config.until).rows]
+    return [int(r) for r in recommender.rank(query, config.deep, system, *window).rows]
 
 
 def _condensed(
@@ -177,6 +224,11 @@ def run_eval(
         known = ", ".join([*BASELINES, *recommender.systems])
         raise ValueError(f"--systems: unknown {', '.join(unknown)}; known: {known}")
     dates = {event_id: index.date(row) for event_id, row in index.position.items()}
+    bounds = window_of(config.window)
+    if config.window is not None:
+        if config.since or config.until:
+            raise ValueError("--window ranks each query within its own window: leave out --since and --until")
+        truth = within_windows(truth, dates, config.window)
     query_ids = select_queries(truth, config, dates)
     if not query_ids:
         raise ValueError("no queries: no event with a curated list (or gold entry) is in the index")
@@ -197,7 +249,8 @@ def run_eval(
     for query_id in tqdm(query_ids, disable=not progress, desc="eval", unit="q"):
         started = time.perf_counter()
         query = recommender.query(index.position[query_id])
-        allowed = allowed_rows(index, query, config.since, config.until)
+        since, until = bounds(dates[query_id]) if config.window else (config.since, config.until)
+        allowed = allowed_rows(index, query, since, until)
         # scores every system may use, computed once per query and timed apart
         _ = query.scores.dense, query.scores.bm25
         seconds["shared"] += time.perf_counter() - started
@@ -207,7 +260,7 @@ def run_eval(
                 rows = baselines.rank(system, query, allowed, config.k)
                 scores = [float(config.k - i) for i in range(len(rows))]
             else:
-                ranked = recommender.rank(query, config.k, system, config.since, config.until)
+                ranked = recommender.rank(query, config.k, system, since, until)
                 rows, scores = [int(r) for r in ranked.rows], [float(s) for s in ranked.scores]
                 calibration = recommender.calibration
                 if calibration is not None and calibration.system == system:
@@ -222,7 +275,7 @@ def run_eval(
             outside[system][0] += len(others)
             outside[system][1] += sum(r in judged for r in others)
             if config.deep:
-                deep = _deep_rows(recommender, deep_baselines, system, query, allowed, config)
+                deep = _deep_rows(recommender, deep_baselines, system, query, allowed, config, (since, until))
                 kept = [r for r in deep if r in relevant_rows or r in judged][: config.k]
                 condensed_runs[system][query_id] = _run_scores(index.ids, kept, [0.0] * len(kept))
                 bpref[system].append(binary_preference(deep, relevant_rows, judged))
@@ -244,6 +297,8 @@ def run_eval(
         config, runs, metrics, per_query, query_ids, truth, dict(seconds), confidence=calibrated, condensed=condensed
     )
     result.extra["judged_events"] = len(judged)
+    if recommender.calibration is not None:
+        result.extra["confidence_label"] = recommender.calibration.label
     return result
 
 
@@ -384,9 +439,11 @@ def evaluate_archive(
     judged: dict[str, dict[str, int]] | None = None,
     progress: bool = False,
     log: Callable[[str], None] = lambda _: None,
+    judgments: Path | None = None,
 ) -> EvalResult:
     """The eval of `recommender eval`: the truth from `gold` (JSON lines) or the archive's curated lists, every
-    system ranked and scored, and with `judged` (pairs decided in review) each system's precision on them."""
+    system ranked and scored, with `judged` (pairs decided in review) each system's precision on them, and with
+    `judgments` (a folder of blind judgments, `recommender.judgments`) each system's judged figures."""
     from recommender.truth import truth_from_archive, truth_from_file
 
     known = set(recommender.index.ids)
@@ -394,4 +451,11 @@ def evaluate_archive(
     result = run_eval(recommender, truth, config, progress=progress, log=log)
     if judged is not None:
         result.extra["decisions"] = decision_precision(recommender, judged, config.systems)
+    if judgments is not None:
+        from recommender.evaluate.judged import judged_figures
+        from recommender.judgments import load_judged
+
+        listed = set(truth.relevant)
+        figures = judged_figures(recommender, load_judged(judgments), listed, config.systems_ranked, config.window)
+        result.extra["judged"] = figures
     return result

@@ -1,5 +1,7 @@
-"""The fused ranker's score as a confidence: the probability that a suggestion belongs in the event's Related
-list, by an isotonic map fitted on train-split queries (`recommender tune`), and its expected calibration error.
+"""The fused ranker's score as a confidence, by an isotonic map (`recommender tune`), and its expected calibration
+error. Fitted on blind judgments (`tune --judged`), it is the probability that a judge calls the suggestion related
+to the event or the same story (`calibration.json` says what it was fitted on); fitted on the curated lists, the
+probability that the suggestion is in the event's Related list.
 
 The map reads the ranker's score alone, so the confidence ranks suggestions exactly as the ranker does."""
 
@@ -14,6 +16,11 @@ import numpy as np
 from recommender.atomic import write_text
 
 CALIBRATION_FILE = "calibration.json"
+# `suggest` and the review page offer no suggestion less sure than this unless told otherwise: fewer items for an
+# event with little related in the archive, rather than filler (a judged-unrelated item is the likelier below it)
+MIN_CONFIDENCE = 0.3
+CURATED = "in the curated list"
+JUDGED = "judged related or same story"
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class Calibration:
     scores: np.ndarray
     probabilities: np.ndarray
     system: str = "fused"
+    label: str = CURATED  # what the probability is of: CURATED or JUDGED
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         values = np.interp(np.asarray(scores, dtype=np.float64), self.scores, self.probabilities)
@@ -33,7 +41,7 @@ class Calibration:
         data = {
             "system": self.system,
             "method": "isotonic (pool adjacent violators), linear between block means",
-            "fitted_on": fitted_on,
+            "fitted_on": {"label": self.label} | fitted_on,
             "scores": [round(float(s), 6) for s in self.scores],
             "probabilities": [round(float(p), 6) for p in self.probabilities],
         }
@@ -50,10 +58,11 @@ def load_calibration(folder: Path) -> Calibration | None:
         np.asarray(data["scores"], dtype=np.float64),
         np.asarray(data["probabilities"], dtype=np.float64),
         data["system"],
+        data.get("fitted_on", {}).get("label", CURATED),
     )
 
 
-def fit_isotonic(scores: np.ndarray, labels: np.ndarray, min_block: int = 200) -> Calibration:
+def fit_isotonic(scores: np.ndarray, labels: np.ndarray, min_block: int = 200, label: str = CURATED) -> Calibration:
     """Isotonic regression of 0/1 `labels` on `scores` (pool adjacent violators over score-sorted items, in
     starting blocks of `min_block` items so that each point is an average, not a single label)."""
     order = np.argsort(scores, kind="stable")
@@ -68,7 +77,7 @@ def fit_isotonic(scores: np.ndarray, labels: np.ndarray, min_block: int = 200) -
             last = blocks.pop()
             blocks[-1] = [a + b for a, b in zip(blocks[-1], last, strict=True)]
     points = np.asarray([(b[0] / b[2], b[1] / b[2]) for b in blocks])
-    return Calibration(points[:, 0], points[:, 1])
+    return Calibration(points[:, 0], points[:, 1], label=label)
 
 
 def expected_calibration_error(confidence: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:

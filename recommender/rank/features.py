@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from recommender.index import Index
-from recommender.rank.candidates import LOCAL_DAYS, MAX_POOL
+from recommender.rank.candidates import LOCAL_DAYS, MAX_POOL, allowed_rows, candidate_pool
 from recommender.rank.query import Query
 
 VERSION = 1  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
@@ -236,6 +236,18 @@ def feature_matrix(index: Index, query: Query, pool: np.ndarray) -> np.ndarray:
     for column, feature in enumerate(FEATURES):
         matrix[:, column] = feature.compute(signals)
     return matrix
+
+
+def window_features(index: Index, query: Query, pool: np.ndarray) -> np.ndarray:
+    """`feature_matrix` of a pool drawn from a window (the rows --since/--until leave), computed within
+    the pool the whole archive would give, the window's candidates added, and cut to `pool`.
+
+    Several features are relative to the pool (ranks, standardised values, the story around the query), and the
+    trees learned them over whole-archive pools: within a window's pool the best of a few becomes "the best", and
+    a one-off event's same-week neighbours look like its story. Relative to the whole archive, a candidate gets
+    the features it would have unwindowed; the window only says which may be suggested."""
+    context = candidate_pool(index, query, allowed_rows(index, query, None, None), extra=pool)
+    return feature_matrix(index, query, context)[np.isin(context, pool, assume_unique=True)]
 
 
 def shared_name_weight(index: Index, query: Query, rows: np.ndarray) -> np.ndarray:

@@ -49,6 +49,7 @@ def lists_recipe(
         "model": fused.digest,
         "features": ",".join(features.FEATURE_NAMES[c] for c in fused.columns.tolist()),
         "cascade": json.dumps([list(stage) for stage in (fused.cascade if cascade is None else cascade)]),
+        "judged_stage": json.dumps(fused.stage.as_dict() if fused.stage is not None else None, sort_keys=True),
         "calibration": _calibration_digest(calibration),
         "near_duplicate": repr(float(near_duplicate)),
         "k": str(READY_K),

@@ -26,7 +26,7 @@ from recommender.index.lists import decode_context
 from recommender.rank.calibration import Calibration, load_calibration
 from recommender.rank.candidates import allowed_rows, candidate_pool
 from recommender.rank.explain import Contexts, Ranked, Suggestion, built, suggestions
-from recommender.rank.features import feature_matrix
+from recommender.rank.features import feature_matrix, window_features
 from recommender.rank.fingerprint import fingerprint, lists_recipe
 from recommender.rank.fusion import ANCHOR_APART, ANCHORS, DEPTH, reciprocal_rank_fusion
 from recommender.rank.query import Query, anchored, anchored_at, event_cosines, query_for_row, query_for_text
@@ -447,7 +447,9 @@ class Recommender:
         allowed = [allowed_rows(index, query, since, until) for query in queries]
         if system in self.rankers:
             pools = [candidate_pool(index, query, mask) for query, mask in zip(queries, allowed, strict=True)]
-            tables = [feature_matrix(index, query, pool) for query, pool in zip(queries, pools, strict=True)]
+            # within a window, the features are those of the pool the whole archive would give, cut to the window
+            table = window_features if since is not None or until is not None else feature_matrix
+            tables = [table(index, query, pool) for query, pool in zip(queries, pools, strict=True)]
             ranker = self.rankers[system]
             cascade = ranker.cascade if self.cascade is None else self.cascade
             scored = ranker.score_many(tables, cascade_for(cascade, max(k, READY_K)))

@@ -15,6 +15,7 @@ import numpy as np
 from recommender.archive import in_event_layout
 from recommender.index import Index
 from recommender.rank import Recommender, RelatedRequest, Suggestion
+from recommender.rank.calibration import MIN_CONFIDENCE
 from recommender.rank.threads import use_cores
 from recommender.suggest.rules import EditorRules
 
@@ -42,7 +43,7 @@ class BatchOptions:
     k: int = 10
     past_only: bool = False
     include_curated: bool = False  # suggest items already in the file's Related list, marked curated
-    min_confidence: float = 0.0
+    min_confidence: float = MIN_CONFIDENCE
 
 
 def select_events(

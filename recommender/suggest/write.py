@@ -91,7 +91,10 @@ def _write_suggestions(
         new, status = with_section(old, None), "removed"
     else:
         item = _without_curated_now(item, old, resolve)
-        new, status = with_section(old, markdown_block(item)), "replaced" if had_section else "added"
+        if item.suggestions:
+            new, status = with_section(old, markdown_block(item)), "replaced" if had_section else "added"
+        else:  # nothing sure enough to offer (the minimum confidence): no section rather than an empty one
+            new, status = with_section(old, None), "removed"
     offered = [s.id for s in item.suggestions]
     if new == old:
         return WriteOutcome(path, "unchanged", offered=offered if had_section else None)
