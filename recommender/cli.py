@@ -229,7 +229,7 @@ def _print_coverage(report: dict[str, Any]) -> None:
     ]
     typer.echo(f"{'index':>18}: {index['path']} is not this archive's: " + "; ".join(differences))
     typer.echo(
-        f"{'ready lists':>18}: not checked against this archive; "
+        f"{'ready lists':>18}: {report['lists_reason']}; "
         f"`recommender index --archive {report['archive']} --out {index['path']}` brings the index up to date"
     )
 
