@@ -23,7 +23,7 @@ FLOW = [
     ),
     ("recommender.index",),
     ("recommender.rank", "recommender.lifecycle"),  # the lifecycle builds an index with the lists its ranker makes
-    ("recommender.truth",),
+    ("recommender.truth", "recommender.judgments"),
     ("recommender.evaluate", "recommender.tune", "recommender.finetune", "recommender.suggest"),
     (
         "recommender.api",

@@ -402,8 +402,10 @@ class Recommender:
 
         def placed(row: int) -> np.ndarray:
             # placed at an event, the text is read as about it: that event heads the ranking made there (the
-            # ranker, trained on pairs of distinct events, never saw a candidate that is the query itself)
-            there = self.rank(anchored_at(index, query, row), DEPTH, system, since, until).rows
+            # ranker, trained on pairs of distinct events, never saw a candidate that is the query itself); the
+            # trees alone order a placing: the judged stage, fitted on events' own pools, put other stories that
+            # share the text's words above the text's best matches (Putin's 2016 withdrawal fell from the top 3)
+            there = self.rank(anchored_at(index, query, row), DEPTH, system, since, until, judged=False).rows
             return np.concatenate([[row], there[there != row]])
 
         # the placings are independent, and their trees are scored without the GIL: one thread each
@@ -426,11 +428,13 @@ class Recommender:
         since: dt.date | None = None,
         until: dt.date | None = None,
         skip: frozenset[int] = frozenset(),
+        judged: bool = True,
     ) -> Ranked:
         """Top `k` rows for `query` by `system`, items with the query's own text and near-duplicates removed,
         and rows in `skip` filtered out of that list (a trained ranker's only). A trained ranker's cascade keeps
-        as many candidates for any k up to READY_K as for READY_K: its top k is then the ready list's."""
-        return self.rank_many([query], k, system, since, until, skip)[0]
+        as many candidates for any k up to READY_K as for READY_K: its top k is then the ready list's.
+        `judged=False`: a trained ranker's trees alone, without its judged stage."""
+        return self.rank_many([query], k, system, since, until, skip, judged)[0]
 
     def rank_many(
         self,
@@ -440,6 +444,7 @@ class Recommender:
         since: dt.date | None = None,
         until: dt.date | None = None,
         skip: frozenset[int] = frozenset(),
+        judged: bool = True,
     ) -> list[Ranked]:
         """`rank` of each of `queries`, a trained ranker's trees called once a cascade stage for all their
         pools (a block of ready lists): the same answer as each ranked alone, by the same code."""
@@ -452,7 +457,8 @@ class Recommender:
             tables = [table(index, query, pool) for query, pool in zip(queries, pools, strict=True)]
             ranker = self.rankers[system]
             cascade = ranker.cascade if self.cascade is None else self.cascade
-            scored = ranker.score_many(tables, cascade_for(cascade, max(k, READY_K)))
+            score_many = ranker.score_many if judged else ranker.tree_scores_many
+            scored = score_many(tables, cascade_for(cascade, max(k, READY_K)))
         elif system in SCORE_SYSTEMS:
             pools, scored = [], []
             for query, mask in zip(queries, allowed, strict=True):
