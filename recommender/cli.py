@@ -599,7 +599,13 @@ def tune(
     from recommender.judgments import load_judged
     from recommender.rank import Recommender, load_rankers
     from recommender.truth import truth_from_archive
-    from recommender.tune import copy_packaged_rankers, fit_calibration, fit_judged_stage, train_rankers
+    from recommender.tune import (
+        TrainingDataError,
+        copy_packaged_rankers,
+        fit_calibration,
+        fit_judged_stage,
+        train_rankers,
+    )
 
     progress = sys.stderr.isatty()
     with clear_errors():
@@ -637,7 +643,10 @@ def tune(
         if judgments is not None:
             fit_judged_stage(trained, judgments, out, log=typer.echo, keep_stage=keep_stage)
         else:
-            fit_calibration(trained, truth, calibration_queries, seed, out, log=typer.echo, progress=progress)
+            try:
+                fit_calibration(trained, truth, calibration_queries, seed, out, log=typer.echo, progress=progress)
+            except TrainingDataError as exc:
+                raise UsageError(str(exc)) from None
     typer.echo(
         f"rankers and calibration written to {out}; the packaged ones are unchanged. Use these with "
         f"`recommender eval --rankers {out}` or `recommender related ... --rankers {out}`"

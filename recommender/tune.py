@@ -45,6 +45,10 @@ PARAMS = {
 }
 
 
+class TrainingDataError(ValueError):
+    """The archive gives nothing to train or calibrate on (a one-line message for the CLI)."""
+
+
 def training_data(
     index: Index,
     truth: Truth,
@@ -229,6 +233,8 @@ def fit_calibration(
     train = sorted(q for q in truth.relevant if split_of(q) == "train")
     if queries is not None and queries < len(train):
         train = sorted(np.random.default_rng(seed).choice(train, size=queries, replace=False).tolist())
+    if not train:
+        raise TrainingDataError("--archive: no train-split event has a curated Related list: nothing to calibrate on")
     log(f"calibrating the fused ranker's confidence on {len(train):,} train-split queries")
     scores, labels = calibration_data(recommender, truth, train, progress=progress)
     calibration = fit_isotonic(scores, labels)
