@@ -1,6 +1,6 @@
 """The dense step of a query, numpy against FAISS (issue 28): is a FAISS index worth its file?
 
-    .venv/bin/python eval/bench_faiss.py --index /work/models-full [--queries 200]
+    .venv/bin/python eval/bench_faiss.py --index models/full [--queries 200]
 
 One query at a time on the index's own vectors (a row's vector as the query), in one process, alternating the
 methods query by query: the numpy product over the memory-mapped vectors.npy that queries use (every event's
