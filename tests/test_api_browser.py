@@ -4,16 +4,15 @@ docs/api-docs.png."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from conftest import ROOT
-from test_review_browser import ARGS, CHROMIUM, free_port
+from test_review_browser import ARGS, CHROMIUM
 
 from recommender.api import create_app
+from recommender.testing import serving_in_thread
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run does)"
@@ -22,19 +21,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def api_url(recommender) -> Iterator[str]:
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(create_app(recommender=recommender), host="127.0.0.1", port=port, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(10)
+    with serving_in_thread(create_app(recommender=recommender)) as url:
+        yield url
 
 
 def test_the_docs_render_every_operation_with_no_network(api_url):

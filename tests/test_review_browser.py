@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from conftest import PUTIN, ROOT
 from recommender.archive import parse_event
 from recommender.review import Reviewer, create_review_app
 from recommender.suggest import DECISIONS_FILE, load_rules
+from recommender.testing import serving_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -37,29 +35,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
 def server(archive_copy, index_copy) -> Iterator[tuple[str, Reviewer]]:
-    import uvicorn
-
     reviewer = Reviewer.open(archive_copy, index_copy, since=DAY, until=DAY)
     reviewer.start()
-    port = free_port()
-    config = uvicorn.Config(create_review_app(reviewer), host="127.0.0.1", port=port, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", reviewer
-    running.should_exit = True
-    thread.join(10)
+    with serving_in_thread(create_review_app(reviewer)) as url:
+        yield url, reviewer
     reviewer.wait_for_index(60)
     reviewer.stop()
 
