@@ -40,7 +40,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from recommender import webguard
 from recommender.archive import MAX_ID
@@ -277,16 +277,7 @@ class BodyGuard:
         if problem:
             await _error(422, ["body"], problem, "json_invalid")(scope, receive, send)
             return
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, webguard.replay(body, receive), send)
 
 
 def _json_problem(body: bytes) -> str | None:
