@@ -319,7 +319,7 @@ def _print_suggestions(suggestions: list[Any], as_json: bool, title: str, in_pag
         typer.echo(f"          {s.id}")
     if not suggestions:
         typer.echo("(no suggestion is confident enough)")
-    typer.echo("(columns: confidence that the item belongs in the list, 0-1; the ranker's score)")
+    typer.echo("(columns: confidence that a judge calls the item related or the same story, 0-1; the ranker's score)")
     if any(s.curated for s in suggestions):
         typer.echo("(* already in the event's curated Related list)")
     if in_page is not None:
