@@ -60,7 +60,16 @@ def spread_over_years(ids: list[str], year_of: dict[str, int], count: int, rng: 
     return chosen
 
 
-def sample(archive: Path, index_path: Path, events: int, seed: int, out: Path) -> None:
+def sample(
+    archive: Path,
+    index_path: Path,
+    events: int,
+    seed: int,
+    out: Path,
+    listed_share: float = 0.5,
+    split: str = "test",
+    development: bool = False,
+) -> None:
     from recommender.archive import read_archive
     from recommender.index import load_index
     from recommender.truth import split_of, truth_from_archive
@@ -70,13 +79,14 @@ def sample(archive: Path, index_path: Path, events: int, seed: int, out: Path) -
     judged_queries = {query for query, _ in known_judgments()}
     year_of = {event_id: index.date(row).year for row, event_id in enumerate(index.ids)}
     usable = [i for i in index.ids if i not in judged_queries and i != "SEED-EXAMPLE.md"]
-    listed = [i for i in usable if i in truth.relevant and split_of(i) == "test"]
+    listed = [i for i in usable if i in truth.relevant and split_of(i) == split]
     unlisted = [i for i in usable if i not in truth.relevant]
     rng = random.Random(seed)
-    chosen = spread_over_years(listed, year_of, events // 2, rng) + spread_over_years(
-        unlisted, year_of, events - events // 2, rng
+    with_list = round(events * listed_share)
+    chosen = spread_over_years(listed, year_of, with_list, rng) + spread_over_years(
+        unlisted, year_of, events - with_list, rng
     )
-    rows = [{"id": i, "listed": i in truth.relevant, "heldout": heldout(i)} for i in sorted(chosen)]
+    rows = [{"id": i, "listed": i in truth.relevant, "heldout": not development and heldout(i)} for i in sorted(chosen)]
     out.write_text(json.dumps({"seed": seed, "events": rows}, indent=1) + "\n")
     held = sum(r["heldout"] for r in rows)
     print(f"{len(rows)} events ({sum(r['listed'] for r in rows)} with a list), {held} held out -> {out}")
@@ -86,23 +96,33 @@ def packets(index_path: Path, set_path: Path, systems: list[str], per_file: int,
     from recommender import Recommender, load_index
 
     recommender = Recommender(load_index(index_path))
+    add_variants(recommender)
     index = recommender.index
     known = known_judgments()
     events = [row["id"] for row in json.loads(set_path.read_text())["events"]]
     rng = random.Random(seed)
     rng.shuffle(events)  # a judge's packets mix years and groups
+    todo: dict[str, list[str]] = {}
+    for query in events:
+        candidates = {s.id for system in systems for s in recommender.related(query, k=10, system=system)}
+        todo[query] = sorted(c for c in candidates if (query, c) not in known)
+    write_packets(index, todo, per_file, rng, out)
+
+
+def write_packets(index, todo: dict[str, list[str]], per_file: int, rng: random.Random, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """Packets of `per_file` events a file, each event's candidates (`todo`, in the events' order) shuffled and
+    coded, and keys.json (the codes' ids), which the judges never see."""
     out.mkdir(parents=True, exist_ok=True)
     keys: dict[str, dict[str, object]] = {}
     pages: list[str] = []
-    for number, query in enumerate(events, 1):
-        candidates = {s.id for system in systems for s in recommender.related(query, k=10, system=system)}
-        todo = sorted(c for c in candidates if (query, c) not in known)
-        rng.shuffle(todo)
+    for number, (query, candidates) in enumerate(todo.items(), 1):
+        candidates = list(candidates)
+        rng.shuffle(candidates)
         code = f"E{number:03d}"
-        keys[code] = {"query": query, "candidates": {f"C{n:02d}": c for n, c in enumerate(todo, 1)}}
+        keys[code] = {"query": query, "candidates": {f"C{n:02d}": c for n, c in enumerate(candidates, 1)}}
         row = index.position[query]
         lines = [f"## {code}", f"EVENT ({index.date(row)}): {index.text(row)}", ""]
-        for n, candidate in enumerate(todo, 1):
+        for n, candidate in enumerate(candidates, 1):
             c = index.position[candidate]
             lines.append(f"C{n:02d} ({index.date(c)}): {index.text(c)}")
         pages.append("\n".join(lines) + "\n")
@@ -110,6 +130,20 @@ def packets(index_path: Path, set_path: Path, systems: list[str], per_file: int,
         (out / f"packet-{start // per_file + 1:02d}.md").write_text("\n".join(pages[start : start + per_file]))
     (out / "keys.json").write_text(json.dumps(keys, indent=1) + "\n")
     print(f"{len(pages)} events, {sum(len(k['candidates']) for k in keys.values())} items to judge -> {out}")  # type: ignore[arg-type]
+
+
+def add_variants(recommender) -> None:  # type: ignore[no-untyped-def]
+    """Candidate orders of the fused ranker a stage refit may choose between, so that their top 10s are judged
+    too: `fused-trees` (the trees alone, no judged stage) and `fused-gain` (the stage's gain without the tier)."""
+    from dataclasses import replace
+
+    from recommender.rank.ranker import Ranker
+
+    fused = recommender.rankers["fused"]
+    for name, stage in (("fused-trees", None), ("fused-gain", fused.stage and replace(fused.stage, story_trees=None))):
+        variant = Ranker(fused.name, fused.model_file, [], fused.cascade, stage)
+        variant.columns = fused.columns
+        recommender.rankers[name] = variant
 
 
 def collect(keys_path: Path, answers: Path, judge_prefix: str, out: Path) -> None:
@@ -174,6 +208,9 @@ def main() -> int:
     s.add_argument("--events", type=int, default=100)
     s.add_argument("--seed", type=int, default=30)
     s.add_argument("--out", type=Path, default=HERE / "set-e.json")
+    s.add_argument("--listed-share", type=float, default=0.5, help="the share of events with a curated list")
+    s.add_argument("--split", choices=["test", "train"], default="test", help="the split events with a list come from")
+    s.add_argument("--development", action="store_true", help="no held-out half: every event may be fitted on")
     p = sub.add_parser("packets")
     p.add_argument("--index", type=Path, default=Path("models/full"))
     p.add_argument("--set", type=Path, default=HERE / "set-e.json")
@@ -193,7 +230,9 @@ def main() -> int:
     if args.command == "agreement":
         agreement(args.first, args.second)
     elif args.command == "sample":
-        sample(args.archive, args.index, args.events, args.seed, args.out)
+        sample(
+            args.archive, args.index, args.events, args.seed, args.out, args.listed_share, args.split, args.development
+        )
     elif args.command == "packets":
         packets(args.index, args.set, args.systems.split(","), args.per_file, args.seed, args.out)
     else:
