@@ -9,7 +9,6 @@ density of days that no change comes near.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import shutil
@@ -28,7 +27,6 @@ from recommender.index.layout import (
     DEFAULT_INDEX,
     FORMAT_VERSION,
     META,
-    NAME_GENERIC,
     NAMES,
     RECORDS,
     STORIES,
@@ -41,6 +39,8 @@ from recommender.index.layout import (
     load_vectors,
     new_build_id,
     read_file,
+    read_generic_words,
+    write_generic_words,
     write_vectors,
 )
 from recommender.index.records import resolve_link, story_labels, write_records
@@ -107,7 +107,7 @@ class Previous:
             aliases=dict(columns.aliases),
             days=np.asarray(columns.date, dtype=np.int32),
             density=np.asarray(columns.story_density, dtype=np.int32),
-            generic=_generic_words(out, meta),
+            generic=read_generic_words(out, meta, NAMES_VERSION),
         )
         previous.spans = load_spans(out, meta, n, len(previous.records))
         if n != meta.count or previous.names.rows != n or previous.tokens.rows != n:  # type: ignore[union-attr]
@@ -128,14 +128,6 @@ class Previous:
     def rows_by_id(self, ids: list[str]) -> np.ndarray:
         """For each id, its previous row, or -1."""
         return _rows_of(ids, self.ids)
-
-
-def _generic_words(out: Path, meta: IndexMeta) -> dict[str, float] | None:
-    """The previous build's generic words, or None when its names were extracted by other rules (or none)."""
-    if NAME_GENERIC not in meta.files:
-        return None
-    saved = json.loads(read_file(out, meta, NAME_GENERIC))
-    return dict(saved["shares"]) if saved.get("version") == NAMES_VERSION else None
 
 
 @dataclass
@@ -313,8 +305,7 @@ def _write_terms(tmp: Path, texts: list[str], previous: Previous, same_text: np.
         name_source = np.full(len(texts), -1)
     else:
         generic, name_source = previous.generic, term_source
-    saved = {"version": NAMES_VERSION, "shares": generic}
-    (tmp / NAME_GENERIC).write_text(json.dumps(saved, sort_keys=True), encoding="utf-8")
+    write_generic_words(tmp, generic, NAMES_VERSION)
     name_rows = np.flatnonzero(name_source < 0)
     names = [extract_names(texts[i], generic) for i in name_rows]
     Terms.assemble(previous.names, name_source, names).save(tmp, NAMES)

@@ -297,6 +297,24 @@ def map_vectors(folder: Path, meta: IndexMeta, rows: int) -> np.ndarray | None:
     return vectors
 
 
+def write_generic_words(folder: Path, shares: dict[str, float], version: int) -> None:
+    """names.generic.json: the words the archive mostly writes in lower case, with their lower-case `shares`, as
+    the name rules of `version` (`names.VERSION`) read them."""
+    saved = {"version": version, "shares": shares}
+    (folder / NAME_GENERIC).write_text(json.dumps(saved, sort_keys=True), encoding="utf-8")
+
+
+def read_generic_words(folder: Path, meta: IndexMeta, version: int | None = None) -> dict[str, float] | None:
+    """The shares of names.generic.json, or None when the index has none (or, given `version`, has those of other
+    name rules). An index being built has its files before its meta names them: its ready lists read it then."""
+    if NAME_GENERIC not in meta.files and not (folder / NAME_GENERIC).exists():
+        return None
+    saved = json.loads(read_file(folder, meta, NAME_GENERIC))
+    if not isinstance(saved, dict) or "shares" not in saved:
+        return None
+    return dict(saved["shares"]) if version is None or saved.get("version") == version else None
+
+
 def load_vectors(folder: Path, meta: IndexMeta, rows: int) -> np.ndarray:
     """The (rows, meta.dim) float32 vectors: vectors.npy mapped (`map_vectors`), or, for an index written before
     it, vectors.faiss read into memory. Raises IndexLoadError when they do not match the index."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
-import json
 import mmap
 import os
 from collections.abc import Callable
@@ -30,7 +29,6 @@ from recommender.index.layout import (
     DEFAULT_INDEX,
     FORMAT_VERSION,
     META,
-    NAME_GENERIC,
     NAMES,
     RECORDS,
     STORIES,
@@ -42,6 +40,7 @@ from recommender.index.layout import (
     load_spans,
     load_vectors,
     read_file,
+    read_generic_words,
     verify,
 )
 from recommender.index.lists import ReadyLists
@@ -136,10 +135,7 @@ class Index:
     @cached_property
     def generic_words(self) -> dict[str, float]:
         """The words the archive mostly writes in lower case, which names leave out (names.generic.json)."""
-        if NAME_GENERIC not in self.meta.files and not (self.path / NAME_GENERIC).exists():
-            return {}  # (an index being built has its files before its meta names them: its ready lists read them)
-        saved = json.loads(read_file(self.path, self.meta, NAME_GENERIC))
-        return dict(saved["shares"]) if isinstance(saved, dict) and "shares" in saved else {}
+        return read_generic_words(self.path, self.meta) or {}
 
     def name_ids(self, text: str) -> np.ndarray:
         lookup = self.name_lookup
