@@ -537,16 +537,17 @@ def eval_command(
     decisions: EvalDecisions = False,
 ) -> None:
     """Compare systems with the curated Related lists (P@k, R@10, nDCG@10, MRR, MAP, hit rate, lenient P@10)."""
-    from recommender.evaluate import EvalReport, evaluate_archive
+    from recommender.evaluate import EvalConfig, EvalReport, evaluate_archive
 
     with clear_errors():
-        config = _eval_config(queries, seed, systems, split, split_by, deep, since, until, window, gold)
+        dates = date_window(since, until)
+        with _usage_errors():
+            config = EvalConfig.from_options(queries, seed, systems, split, split_by, deep, *dates, window=window)
+        _file_option(gold, "--gold")
         judged = _judged(archive) if decisions else None  # a missing or bad decisions file fails before the run
-        out = out or _new_folder("recommender-eval-")
-        started = time.perf_counter()
+        out, started = out or _new_folder("recommender-eval-"), time.perf_counter()
         _log("loading the index and reading the archive")
-        recommender, data = _recommender(index_path, rankers), read(archive)
-        progress = sys.stderr.isatty()
+        recommender, data, progress = _recommender(index_path, rankers), read(archive), sys.stderr.isatty()
         with _usage_errors():
             result = evaluate_archive(recommender, data, config, gold, judged, progress, _log, judgments=judgments)
         result.extra.update(index=str(index_path), archive=str(archive), wall_seconds=_since(started))
@@ -557,28 +558,10 @@ def eval_command(
     typer.echo(f"{len(result.query_ids):,} queries in {_since(started)}s; report: {path}")
 
 
-def _eval_config(
-    queries: str,
-    seed: int,
-    systems: str,
-    split: str,
-    split_by: str,
-    deep: int,
-    since: str | None,
-    until: str | None,
-    window: str | None,
-    gold: Path | None,
-) -> Any:
-    """`eval`'s options as an EvalConfig, checked (a usage error names the option)."""
-    from recommender.evaluate import EvalConfig
-
-    with _usage_errors():
-        config = EvalConfig.from_options(
-            queries, seed, systems, split, split_by, deep, *date_window(since, until), window=window
-        )
-    if gold is not None and not gold.is_file():
-        raise UsageError(f"--gold: no such file {gold}")
-    return config
+def _file_option(path: Path | None, option: str) -> None:
+    """An option naming a file that is not there, as the usage error it is."""
+    if path is not None and not path.is_file():
+        raise UsageError(f"{option}: no such file {path}")
 
 
 @contextmanager
