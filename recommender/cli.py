@@ -234,10 +234,6 @@ def _print_coverage(report: dict[str, Any]) -> None:
     )
 
 
-OutOption = Annotated[Path, typer.Option("--out", help="Index folder to write.")]
-BackendOption = Annotated[str, typer.Option(help=f"Embedding backend: {', '.join(BACKENDS)}.")]
-FullOption = Annotated[bool, typer.Option("--full", help="Re-read and re-embed everything (no caches).")]
-BatchSizeOption = Annotated[int, typer.Option(min=1, max=1024, help="Texts per batch (torch only).")]
 ModelOption = Annotated[
     str, typer.Option(help="Embedding model: base, tuned (fine-tuned, shipped) or a `finetune` output folder.")
 ]
@@ -249,20 +245,19 @@ ListsOption = Annotated[
         "lists for a new one). --no-lists is kept by later builds until --lists.",
     ),
 ]
-ListJobsOption = Annotated[int, typer.Option(min=1, help="Processes making ready lists (default: one per core).")]
 CORES = os.cpu_count() or 1
 
 
 @app.command()
 def index(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
-    out: OutOption = DEFAULT_INDEX,
-    backend: BackendOption = DEFAULT_BACKEND,
-    full: FullOption = False,
-    batch_size: BatchSizeOption = 64,
+    out: Annotated[Path, typer.Option("--out", help="Index folder to write.")] = DEFAULT_INDEX,
+    backend: Annotated[str, typer.Option(help=f"Embedding backend: {', '.join(BACKENDS)}.")] = DEFAULT_BACKEND,
+    full: Annotated[bool, typer.Option("--full", help="Re-read and re-embed everything (no caches).")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Texts per batch (torch only).")] = 64,
     model: ModelOption = DEFAULT_MODEL,
     lists: ListsOption = None,
-    jobs: ListJobsOption = CORES,
+    jobs: Annotated[int, typer.Option(min=1, help="Processes making ready lists (default: one per core).")] = CORES,
 ) -> None:
     """Embed every event (only new or changed ones when an index is already there) and save the index, with
     every event's suggestions ready (only those that can have changed are remade on an update)."""
@@ -362,17 +357,12 @@ EventIdArgument = Annotated[
         help="Event id (news/2016/03/14/slug.md or /news/2016/03/14/slug.md), or an event page's file: its event"
     ),
 ]
-TextOption = Annotated[str | None, typer.Option("--text", help="Free text instead of an event id.")]
-RelatedK = Annotated[int, typer.Option("--k", min=1, max=100, help="How many suggestions (at most).")]
 CuratedArchive = Annotated[
     Path | None,
     typer.Option(
         "--archive", help="The archive the event is in: its file's Related list, as it is now, marks curated."
     ),
 ]
-SuggestionsSince = Annotated[str | None, typer.Option(help="Only suggestions dated on or after this date.")]
-SuggestionsUntil = Annotated[str | None, typer.Option(help="Only suggestions dated on or before this date.")]
-ExcludeCurated = Annotated[bool, typer.Option(help="Leave out events already curated.")]
 RelatedConfidence = Annotated[
     float | None,
     typer.Option(
@@ -381,8 +371,6 @@ RelatedConfidence = Annotated[
         help=f"Only suggestions at least this confident (0-1; default 0; {WINDOW_CONFIDENCE} in a date window).",
     ),
 ]
-SystemOption = Annotated[str, typer.Option(help="Ranker: fused (default), dense or bm25.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 RankersOption = Annotated[
     Path | None, typer.Option(help="Folder of trained rankers (`tune --out`) to use instead of the packaged ones.")
 ]
@@ -391,16 +379,16 @@ RankersOption = Annotated[
 @app.command()
 def related(
     event_id: EventIdArgument = None,
-    text: TextOption = None,
-    k: RelatedK = 10,
+    text: Annotated[str | None, typer.Option("--text", help="Free text instead of an event id.")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many suggestions (at most).")] = 10,
     index_path: IndexOption = DEFAULT_INDEX,
     archive: CuratedArchive = None,
-    since: SuggestionsSince = None,
-    until: SuggestionsUntil = None,
-    exclude_curated: ExcludeCurated = False,
+    since: Annotated[str | None, typer.Option(help="Only suggestions dated on or after this date.")] = None,
+    until: Annotated[str | None, typer.Option(help="Only suggestions dated on or before this date.")] = None,
+    exclude_curated: Annotated[bool, typer.Option(help="Leave out events already curated.")] = False,
     min_confidence: RelatedConfidence = None,
-    system: SystemOption = "fused",
-    as_json: JsonOption = False,
+    system: Annotated[str, typer.Option(help="Ranker: fused (default), dense or bm25.")] = "fused",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     rankers: RankersOption = None,
 ) -> None:
     """Related events for an archived event (by id) or for free text (--text)."""
@@ -487,19 +475,12 @@ def _curated_in_file(recommender: Any, data: Archive, event_id: str, archive: Pa
     return related_ids(event, recommender.find_id)
 
 
-QueriesOption = Annotated[str, typer.Option(help="How many queries (seeded sample), or 'all'.")]
-EvalSeed = Annotated[int, typer.Option(help="Seed of the query sample and of `random`.")]
-SystemsOption = Annotated[str, typer.Option(help="Comma-separated systems.")]
-SplitOption = Annotated[str, typer.Option(help="Queries from: all, train or test (see --split-by).")]
 EvalSplitBy = Annotated[
     str, typer.Option(help="hash: fixed split by id hash; time: train to 2019-12-31, test from 2021-01-01.")
 ]
 DeepOption = Annotated[
     int, typer.Option(min=0, help="Rank this deep for condensed-list metrics and bpref (0: skip them).")
 ]
-GoldOption = Annotated[Path | None, typer.Option(help="JSON lines {id, related} to use as the truth.")]
-CandidatesSince = Annotated[str | None, typer.Option(help="Candidates dated on or after this date.")]
-CandidatesUntil = Annotated[str | None, typer.Option(help="Candidates dated on or before this date.")]
 WindowOption = Annotated[
     str | None,
     typer.Option(help="month: rank each query among the events of its own calendar month alone (windowed eval)."),
@@ -521,15 +502,15 @@ EvalDecisions = Annotated[
 def eval_command(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
     index_path: IndexOption = DEFAULT_INDEX,
-    queries: QueriesOption = "3000",
-    seed: EvalSeed = 42,
-    systems: SystemsOption = "random,recency,bm25,dense,fused",
-    split: SplitOption = "all",
+    queries: Annotated[str, typer.Option(help="How many queries (seeded sample), or 'all'.")] = "3000",
+    seed: Annotated[int, typer.Option(help="Seed of the query sample and of `random`.")] = 42,
+    systems: Annotated[str, typer.Option(help="Comma-separated systems.")] = "random,recency,bm25,dense,fused",
+    split: Annotated[str, typer.Option(help="Queries from: all, train or test (see --split-by).")] = "all",
     split_by: EvalSplitBy = "hash",
     deep: DeepOption = 100,
-    gold: GoldOption = None,
-    since: CandidatesSince = None,
-    until: CandidatesUntil = None,
+    gold: Annotated[Path | None, typer.Option(help="JSON lines {id, related} to use as the truth.")] = None,
+    since: Annotated[str | None, typer.Option(help="Candidates dated on or after this date.")] = None,
+    until: Annotated[str | None, typer.Option(help="Candidates dated on or before this date.")] = None,
     window: WindowOption = None,
     judgments: JudgedFolder = None,
     out: ReportFolder = None,
@@ -751,7 +732,7 @@ def finetune(
     steps: Annotated[int, typer.Option(min=1, help="Training steps (batches).")] = 250,
     batch_size: Annotated[int, typer.Option(min=2, help="Pairs per batch (in-batch negatives).")] = 32,
     learning_rate: Annotated[float, typer.Option(min=0, help="AdamW learning rate, after a linear warm-up.")] = 3e-5,
-    seed: Annotated[int, typer.Option()] = 42,
+    seed: SeedOption = 42,
     ship: Annotated[bool, typer.Option(help="Also copy the int8 model into the package, as `--model tuned`.")] = False,
 ) -> None:
     """Fine-tune the embedder on the train split's curated lists (CPU, about 15 minutes) and export it to int8."""
@@ -776,9 +757,6 @@ def finetune(
     typer.echo(f"fine-tuned model written to {out}; index with it: recommender index --model {out}")
 
 
-SuggestK = Annotated[int, typer.Option("--k", min=1, max=100, help="Suggestions per event (at most).")]
-OnlyOption = Annotated[list[str] | None, typer.Option("--only", help="Only this event id (repeatable).")]
-PastOnly = Annotated[bool, typer.Option(help="Suggest only events dated on or before each event.")]
 NewOnly = Annotated[bool, typer.Option(help="Only events with neither a Related nor a Suggested related section.")]
 IncludeCurated = Annotated[
     bool, typer.Option(help="Also suggest items already in the file's Related list (marked curated).")
@@ -789,31 +767,29 @@ SuggestConfidence = Annotated[
 FormatOption = Annotated[
     str | None, typer.Option("--format", help="jsonl, markdown or csv (default: jsonl; none with --write).")
 ]
-OutputFile = Annotated[Path | None, typer.Option(help="Write the output to this file (default: stdout).")]
 WriteOption = Annotated[bool, typer.Option(help="Add/replace a '### Suggested related:' section in each event file.")]
 RulesOption = Annotated[Path | None, typer.Option("--rules", help="Editors' rules (default: ARCHIVE/editors.toml).")]
-WorkersJobs = Annotated[int, typer.Option(min=1, help="Worker processes (default: one per core).")]
 
 
 @app.command()
 def suggest(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
     index_path: IndexOption = DEFAULT_INDEX,
-    k: SuggestK = 10,
-    only: OnlyOption = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Suggestions per event (at most).")] = 10,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Only this event id (repeatable).")] = None,
     events_since: EventsSince = None,
     events_until: EventsUntil = None,
     since: OldSince = None,
     until: OldUntil = None,
-    past_only: PastOnly = False,
+    past_only: Annotated[bool, typer.Option(help="Suggest only events dated on or before each event.")] = False,
     new_only: NewOnly = False,
     include_curated: IncludeCurated = False,
     min_confidence: SuggestConfidence = MIN_CONFIDENCE,
     fmt: FormatOption = None,
-    out: OutputFile = None,
+    out: Annotated[Path | None, typer.Option(help="Write the output to this file (default: stdout).")] = None,
     write: WriteOption = False,
     rules_file: RulesOption = None,
-    jobs: WorkersJobs = CORES,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes (default: one per core).")] = CORES,
 ) -> None:
     """Related suggestions for the events of ARCHIVE, for editors: as jsonl/markdown/csv, or written into the
     files. Items in a file's Related list and items an editor removed from its Suggested section (remembered
@@ -852,7 +828,6 @@ AllowedHost = Annotated[
     list[str] | None,
     typer.Option(help="A name or address other machines reach this server by (repeat for more)."),
 ]
-ReviewK = Annotated[int, typer.Option("--k", min=1, max=50, help="Suggestions per event.")]
 
 
 @app.command()
@@ -868,7 +843,7 @@ def review(
     events_until: EventsUntil = None,
     since: OldSince = None,
     until: OldUntil = None,
-    k: ReviewK = 10,
+    k: Annotated[int, typer.Option("--k", min=1, max=50, help="Suggestions per event.")] = 10,
 ) -> None:
     """Review suggestions in the browser: accept into Related, reject for good, skip, undo (decisions.jsonl)."""
     import uvicorn
@@ -913,11 +888,9 @@ def port_in_use(host: str, port: int) -> str | None:
     return None
 
 
-ServeHost = Annotated[str, typer.Option(help="Address to listen on.")]
 WorkersOption = Annotated[
     int, typer.Option(min=1, help="Server processes, sharing the index's mapped files (default: one per core).")
 ]
-ThreadsOption = Annotated[int, typer.Option(min=1, help="Live rankings at once in each process.")]
 QueueOption = Annotated[
     int, typer.Option(min=0, help="Live rankings that may wait in each process; past it a 503 with Retry-After.")
 ]
@@ -926,10 +899,10 @@ QueueOption = Annotated[
 @app.command()
 def serve(
     index_path: IndexOption = DEFAULT_INDEX,
-    host: ServeHost = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: PortOption = 8000,
     workers: WorkersOption = CORES,
-    threads: ThreadsOption = 2,
+    threads: Annotated[int, typer.Option(min=1, help="Live rankings at once in each process.")] = 2,
     queue: QueueOption = 32,
 ) -> None:
     """Run the similarity API (OpenAPI docs at /docs) over a saved index."""
