@@ -11,34 +11,30 @@ Then: are the lists current, how many were remade, and does the API answer that 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import parser, use_checkout
+
+use_checkout()
 
 from fastapi.testclient import TestClient  # noqa: E402
 
 from recommender.api import create_app  # noqa: E402
 from recommender.archive import RelatedLink  # noqa: E402
 from recommender.embed import Embedder  # noqa: E402
+from recommender.eventfile import related_href  # noqa: E402
 from recommender.index import load_index  # noqa: E402
 from recommender.lifecycle import build, lists_status, recommender_for  # noqa: E402
 from recommender.reading import read_archive_cached  # noqa: E402
-from recommender.review.edit import related_href  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--archive", type=Path, default=ROOT.parent / "shared" / "archive")
-    parser.add_argument("--index", type=Path, default=ROOT / "models" / "full")
-    args = parser.parse_args()
+    args = parser(__doc__, archive=True).parse_args()
     archive = read_archive_cached(args.archive)
     with tempfile.TemporaryDirectory(dir=args.index.parent) as name:
         work = Path(name) / "index"

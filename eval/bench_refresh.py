@@ -19,7 +19,6 @@ themselves differ.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -29,22 +28,19 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import ROOT, parser, use_checkout
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+use_checkout()
 
 from recommender.index import load_index  # noqa: E402
 from recommender.rank import Recommender  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--archive", type=Path, default=ROOT.parent / "shared" / "archive")
-    parser.add_argument("--index", type=Path, default=ROOT / "models" / "full")
-    parser.add_argument("--new", type=int, default=15, help="How many of the newest events arrive.")
-    args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "eval"))
-    from bench_speed import _pack
+    options = parser(__doc__, archive=True)
+    options.add_argument("--new", type=int, default=15, help="How many of the newest events arrive.")
+    args = options.parse_args()
+    from bench_speed import _pack  # (eval/ is on the path: this script's folder)
 
     scratch = load_index(args.index)
     assert scratch.lists is not None, "the index has no ready lists: build it with `recommender index`"

@@ -12,12 +12,13 @@ signals shown to an editor.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
 from dataclasses import asdict
 from pathlib import Path
+
+from _common import command, subcommands
 
 TEXTS = (
     "Russia pulls its troops out of Syria",
@@ -76,10 +77,8 @@ def compare(a: Path, b: Path) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("dump")
-    d.add_argument("--index", type=Path, default=Path("models/full"))
+    parser, sub = subcommands(__doc__)
+    d = command(sub, "dump")
     d.add_argument("--queries", type=int, default=1000)
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--systems", default="fused,dense,bm25")

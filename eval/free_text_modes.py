@@ -61,7 +61,7 @@ for qid in qs:
                 rrf[x] = rrf.get(x, 0) + 1 / (60 + i)
         best = sorted(rrf, key=lambda x: -rrf[x])[:10]
         runs["rrf-" + name][qid] = _run_scores(index.ids, best, [0.0] * len(best))
-    ranked, _ = r.rank_text(q, 10)  # what `similar` does: fused at the dates of the best matches, with dense
+    ranked, _ = r.rank_text(q)  # what `similar` does: fused at the dates of the best matches, with dense
     runs["rrf-anchors"][qid] = _run_scores(index.ids, ranked.rows.tolist(), ranked.scores.tolist())
 metrics, _ = score_runs(truth, qs, runs)
 for s, m in metrics.items():

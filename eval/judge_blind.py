@@ -17,13 +17,14 @@ choice, feature or setting may look at the held-out half; figures are reported o
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import random
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+from _common import command, subcommands
 
 HERE = Path(__file__).resolve().parent / "judged"
 LABELS = {"S": "same_story", "R": "related", "U": "unrelated"}
@@ -200,11 +201,8 @@ def agreement(first: Path, second: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("sample")
-    s.add_argument("--archive", type=Path, default=Path("../shared/archive"))
-    s.add_argument("--index", type=Path, default=Path("models/full"))
+    parser, sub = subcommands(__doc__)
+    s = command(sub, "sample", archive=True)
     s.add_argument("--events", type=int, default=100)
     s.add_argument("--seed", type=int, default=30)
     s.add_argument("--out", type=Path, default=HERE / "set-e.json")

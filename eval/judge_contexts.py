@@ -20,12 +20,13 @@ share blank in two keys files made on the same sample (before and after a change
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
 from collections import Counter
 from pathlib import Path
+
+from _common import command, subcommands
 
 LABELS = {"T": "true", "U": "untrue", "B": "blank"}
 GUIDE = """# Contexts to judge (blind)
@@ -165,21 +166,17 @@ def compare(index_path: Path, before_path: Path, after_path: Path, examples: int
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("packet")
-    p.add_argument("--index", type=Path, default=Path("models/full"))
+    parser, sub = subcommands(__doc__)
+    p = command(sub, "packet")
     p.add_argument("--events", type=int, default=100)
     p.add_argument("--per-event", type=int, default=3)
     p.add_argument("--seed", type=int, default=30)
     p.add_argument("--packet", type=Path, required=True)
     p.add_argument("--keys", type=Path, required=True)
-    s = sub.add_parser("score")
-    s.add_argument("--index", type=Path, default=Path("models/full"))
+    s = command(sub, "score")
     s.add_argument("--keys", type=Path, required=True)
     s.add_argument("--answers", type=Path, nargs="+", required=True)
-    c = sub.add_parser("compare")
-    c.add_argument("--index", type=Path, default=Path("models/full"))
+    c = command(sub, "compare")
     c.add_argument("--before", type=Path, required=True)
     c.add_argument("--after", type=Path, required=True)
     c.add_argument("--examples", type=int, default=10)

@@ -15,11 +15,12 @@ its top-10 items are unjudged (left out of the figures, never counted as wrong).
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
 from pathlib import Path
+
+from _common import command, subcommands
 
 HERE = Path(__file__).resolve().parent / "judged"
 QUERIES = HERE / "queries.json"
@@ -115,16 +116,12 @@ def score(index_path: Path, systems: list[str], rankers: Path | None = None) -> 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("sample")
-    s.add_argument("--archive", type=Path, default=Path("../shared/archive"))
-    s.add_argument("--index", type=Path, default=Path("models/full"))
+    parser, sub = subcommands(__doc__)
+    s = command(sub, "sample", archive=True)
     s.add_argument("--events", type=int, default=60)
     s.add_argument("--seed", type=int, default=15)
     for name in ("pool", "score"):
-        p = sub.add_parser(name)
-        p.add_argument("--index", type=Path, default=Path("models/full"))
+        p = command(sub, name)
         p.add_argument("--systems", default="dense,bm25,fused")
         if name == "pool":
             p.add_argument("--out", type=Path, required=True)

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -234,6 +234,20 @@ def _print_coverage(report: dict[str, Any]) -> None:
     )
 
 
+ModelOption = Annotated[
+    str, typer.Option(help="Embedding model: base, tuned (fine-tuned, shipped) or a `finetune` output folder.")
+]
+ListsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--lists/--no-lists",
+        help="Keep every event's top 50 suggestions ready in the index (default: as the index there does; "
+        "lists for a new one). --no-lists is kept by later builds until --lists.",
+    ),
+]
+CORES = os.cpu_count() or 1
+
+
 @app.command()
 def index(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
@@ -241,20 +255,9 @@ def index(
     backend: Annotated[str, typer.Option(help=f"Embedding backend: {', '.join(BACKENDS)}.")] = DEFAULT_BACKEND,
     full: Annotated[bool, typer.Option("--full", help="Re-read and re-embed everything (no caches).")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Texts per batch (torch only).")] = 64,
-    model: Annotated[
-        str, typer.Option(help="Embedding model: base, tuned (fine-tuned, shipped) or a `finetune` output folder.")
-    ] = DEFAULT_MODEL,
-    lists: Annotated[
-        bool | None,
-        typer.Option(
-            "--lists/--no-lists",
-            help="Keep every event's top 50 suggestions ready in the index (default: as the index there does; "
-            "lists for a new one). --no-lists is kept by later builds until --lists.",
-        ),
-    ] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="Processes making ready lists (default: one per core).")] = (
-        os.cpu_count() or 1
-    ),
+    model: ModelOption = DEFAULT_MODEL,
+    lists: ListsOption = None,
+    jobs: Annotated[int, typer.Option(min=1, help="Processes making ready lists (default: one per core).")] = CORES,
 ) -> None:
     """Embed every event (only new or changed ones when an index is already there) and save the index, with
     every event's suggestions ready (only those that can have changed are remade on an update)."""
@@ -265,10 +268,7 @@ def index(
         started = time.perf_counter()
         data = read(archive, cached=not full)
         read_seconds = time.perf_counter() - started
-        for skipped in data.skipped:
-            typer.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
-        for warning in data.warnings:
-            typer.echo(f"warning: {warning}", err=True)
+        _say_skipped(data)
         embedder = Embedder(backend=backend, batch_size=batch_size, model=model)
         report = build(
             data,
@@ -279,13 +279,21 @@ def index(
             jobs=jobs,
             progress=sys.stderr.isatty(),
             reuse=not full,
-            log=lambda m: typer.echo(m, err=True),
+            log=_log,
         )
     typer.echo(
         f"indexed {count(report.count, 'event')} into {report.path} in {time.perf_counter() - started:.1f}s "
         f"(read {read_seconds:.1f}s; embedded {report.embedded:,} at {report.docs_per_second:.0f} docs/s, "
         f"reused {report.reused:,}, removed {report.removed:,})"
     )
+
+
+def _say_skipped(data: Archive) -> None:
+    """The files skipped and the warnings of reading the archive, on stderr."""
+    for skipped in data.skipped:
+        typer.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+    for warning in data.warnings:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def _recommender(index_path: Path, rankers: Path | None = None) -> Any:
@@ -343,78 +351,98 @@ def window_confidence(start: dt.date | None, end: dt.date | None) -> float:
     return WINDOW_CONFIDENCE
 
 
+EventIdArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="Event id (news/2016/03/14/slug.md or /news/2016/03/14/slug.md), or an event page's file: its event"
+    ),
+]
+CuratedArchive = Annotated[
+    Path | None,
+    typer.Option(
+        "--archive", help="The archive the event is in: its file's Related list, as it is now, marks curated."
+    ),
+]
+RelatedConfidence = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help=f"Only suggestions at least this confident (0-1; default 0; {WINDOW_CONFIDENCE} in a date window).",
+    ),
+]
+RankersOption = Annotated[
+    Path | None, typer.Option(help="Folder of trained rankers (`tune --out`) to use instead of the packaged ones.")
+]
+
+
 @app.command()
 def related(
-    event_id: Annotated[
-        str | None,
-        typer.Argument(
-            help="Event id (news/2016/03/14/slug.md or /news/2016/03/14/slug.md), or an event page's file: its event"
-        ),
-    ] = None,
+    event_id: EventIdArgument = None,
     text: Annotated[str | None, typer.Option("--text", help="Free text instead of an event id.")] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many suggestions (at most).")] = 10,
     index_path: IndexOption = DEFAULT_INDEX,
-    archive: Annotated[
-        Path | None,
-        typer.Option(
-            "--archive", help="The archive the event is in: its file's Related list, as it is now, marks curated."
-        ),
-    ] = None,
+    archive: CuratedArchive = None,
     since: Annotated[str | None, typer.Option(help="Only suggestions dated on or after this date.")] = None,
     until: Annotated[str | None, typer.Option(help="Only suggestions dated on or before this date.")] = None,
     exclude_curated: Annotated[bool, typer.Option(help="Leave out events already curated.")] = False,
-    min_confidence: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            help=f"Only suggestions at least this confident (0-1; default 0; {WINDOW_CONFIDENCE} in a date window).",
-        ),
-    ] = None,
+    min_confidence: RelatedConfidence = None,
     system: Annotated[str, typer.Option(help="Ranker: fused (default), dense or bm25.")] = "fused",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    rankers: Annotated[
-        Path | None, typer.Option(help="Folder of trained rankers (`tune --out`) to use instead of the packaged ones.")
-    ] = None,
+    rankers: RankersOption = None,
 ) -> None:
     """Related events for an archived event (by id) or for free text (--text)."""
     with clear_errors():
-        if (event_id is None) == (text is None):
-            raise UsageError("give an EVENT_ID or --text, not both or neither")
-        if text is not None and not text.strip():
-            raise UsageError("--text is empty")
-        if event_id is not None and len(event_id) > MAX_ID:  # no id is longer: no "closest ids" hint to look for
-            raise UsageError(f"EVENT_ID: {len(event_id):,} characters, an id has at most {MAX_ID}")
+        _check_query(event_id, text)
         start, end = date_window(since, until)
         if min_confidence is None:  # free text and the dense and bm25 systems have no confidence to filter by
             min_confidence = window_confidence(start, end) if event_id is not None and system == "fused" else 0.0
         recommender = _recommender(index_path, rankers)
         if system not in recommender.systems:
             raise UsageError(f"--system: unknown {system!r}, choose one of {', '.join(recommender.systems)}")
-        in_page: set[str] | None = None
         if event_id is not None:
-            index = recommender.index
-            if recommender.find(event_id) is None:  # a path to the event's file names it too
-                event_id = id_in_path(event_id) if recommender.find(id_in_path(event_id)) is not None else event_id
-            page = _page_file(event_id) if recommender.find(event_id) is None else None
-            if page is not None:  # a page file outside the index (SEED-EXAMPLE.md): its event's suggestions
-                row = _row_of_page(recommender, page, event_id, index_path)
-                in_page = {i for i in map(recommender.find_id, (link.href for link in page.related)) if i}
-            else:
-                row = recommender.row_of(event_id)
-            curated = None if archive is None else _curated_in_file(recommender, read(archive), index.ids[row], archive)
             from recommender.rank import RelatedRequest
 
-            request = RelatedRequest(k, start, end, system, min_confidence, exclude_curated, curated)
-            suggestions = recommender.answer(row, request)
-            title = f"{index.date(row)}  {index.headlines[row][:120]}"
-            if system == "fused" and recommender.lists_state == "stale":
-                typer.echo("warning: the index's ready lists were made by another ranker: ranking live", err=True)
+            request = RelatedRequest(k, start, end, system, min_confidence, exclude_curated)
+            suggestions, title, in_page = _related_to_event(recommender, event_id, request, index_path, archive)
         else:
             assert text is not None
             suggestions = recommender.similar(text, k, start, end, system=system, min_confidence=min_confidence)
-            title = f"text: {text[:120]}"
+            title, in_page = f"text: {text[:120]}", None
     _print_suggestions(suggestions, as_json, title, in_page)
+
+
+def _check_query(event_id: str | None, text: str | None) -> None:
+    """One of EVENT_ID and --text, neither empty nor longer than any id."""
+    if (event_id is None) == (text is None):
+        raise UsageError("give an EVENT_ID or --text, not both or neither")
+    if text is not None and not text.strip():
+        raise UsageError("--text is empty")
+    if event_id is not None and len(event_id) > MAX_ID:  # no id is longer: no "closest ids" hint to look for
+        raise UsageError(f"EVENT_ID: {len(event_id):,} characters, an id has at most {MAX_ID}")
+
+
+def _related_to_event(
+    recommender: Any, event_id: str, request: Any, index_path: Path, archive: Path | None
+) -> tuple[list[Any], str, set[str] | None]:
+    """`related`'s answer for an event id, a path to its file, or a page file outside the index: the suggestions,
+    their title, and the ids of the page file's own Related list (None for an indexed event)."""
+    index = recommender.index
+    in_page: set[str] | None = None
+    if recommender.find(event_id) is None:  # a path to the event's file names it too
+        event_id = id_in_path(event_id) if recommender.find(id_in_path(event_id)) is not None else event_id
+    page = _page_file(event_id) if recommender.find(event_id) is None else None
+    if page is not None:  # a page file outside the index (SEED-EXAMPLE.md): its event's suggestions
+        row = _row_of_page(recommender, page, event_id, index_path)
+        in_page = {i for i in map(recommender.find_id, (link.href for link in page.related)) if i}
+    else:
+        row = recommender.row_of(event_id)
+    if archive is not None:
+        request = replace(request, curated=_curated_in_file(recommender, read(archive), index.ids[row], archive))
+    suggestions = recommender.answer(row, request)
+    if request.system == "fused" and recommender.lists_state == "stale":
+        typer.echo("warning: the index's ready lists were made by another ranker: ranking live", err=True)
+    return suggestions, f"{index.date(row)}  {index.headlines[row][:120]}", in_page
 
 
 def _page_file(argument: str) -> Event | None:
@@ -447,6 +475,29 @@ def _curated_in_file(recommender: Any, data: Archive, event_id: str, archive: Pa
     return related_ids(event, recommender.find_id)
 
 
+EvalSplitBy = Annotated[
+    str, typer.Option(help="hash: fixed split by id hash; time: train to 2019-12-31, test from 2021-01-01.")
+]
+DeepOption = Annotated[
+    int, typer.Option(min=0, help="Rank this deep for condensed-list metrics and bpref (0: skip them).")
+]
+WindowOption = Annotated[
+    str | None,
+    typer.Option(help="month: rank each query among the events of its own calendar month alone (windowed eval)."),
+]
+JudgedFolder = Annotated[
+    Path | None,
+    typer.Option("--judged", help="Also score each system on the blind judgments in this folder (eval/judged)."),
+]
+ReportFolder = Annotated[
+    Path | None,
+    typer.Option(help="Folder for report.md, metrics.json, runs and plots (default: a new temporary folder)."),
+]
+EvalDecisions = Annotated[
+    bool, typer.Option("--decisions", help="Also report precision on pairs decided in review (decisions.jsonl).")
+]
+
+
 @app.command(name="eval")
 def eval_command(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
@@ -455,64 +506,52 @@ def eval_command(
     seed: Annotated[int, typer.Option(help="Seed of the query sample and of `random`.")] = 42,
     systems: Annotated[str, typer.Option(help="Comma-separated systems.")] = "random,recency,bm25,dense,fused",
     split: Annotated[str, typer.Option(help="Queries from: all, train or test (see --split-by).")] = "all",
-    split_by: Annotated[
-        str, typer.Option(help="hash: fixed split by id hash; time: train to 2019-12-31, test from 2021-01-01.")
-    ] = "hash",
-    deep: Annotated[
-        int, typer.Option(min=0, help="Rank this deep for condensed-list metrics and bpref (0: skip them).")
-    ] = 100,
+    split_by: EvalSplitBy = "hash",
+    deep: DeepOption = 100,
     gold: Annotated[Path | None, typer.Option(help="JSON lines {id, related} to use as the truth.")] = None,
     since: Annotated[str | None, typer.Option(help="Candidates dated on or after this date.")] = None,
     until: Annotated[str | None, typer.Option(help="Candidates dated on or before this date.")] = None,
-    window: Annotated[
-        str | None,
-        typer.Option(help="month: rank each query among the events of its own calendar month alone (windowed eval)."),
-    ] = None,
-    judgments: Annotated[
-        Path | None,
-        typer.Option("--judged", help="Also score each system on the blind judgments in this folder (eval/judged)."),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Folder for report.md, metrics.json, runs and plots (default: a new temporary folder)."),
-    ] = None,
-    rankers: Annotated[
-        Path | None, typer.Option(help="Folder of trained rankers (`tune --out`) to use instead of the packaged ones.")
-    ] = None,
-    decisions: Annotated[
-        bool, typer.Option("--decisions", help="Also report precision on pairs decided in review (decisions.jsonl).")
-    ] = False,
+    window: WindowOption = None,
+    judgments: JudgedFolder = None,
+    out: ReportFolder = None,
+    rankers: RankersOption = None,
+    decisions: EvalDecisions = False,
 ) -> None:
     """Compare systems with the curated Related lists (P@k, R@10, nDCG@10, MRR, MAP, hit rate, lenient P@10)."""
     from recommender.evaluate import EvalConfig, EvalReport, evaluate_archive
 
     with clear_errors():
-        try:
-            config = EvalConfig.from_options(
-                queries, seed, systems, split, split_by, deep, *date_window(since, until), window=window
-            )
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        if gold is not None and not gold.is_file():
-            raise UsageError(f"--gold: no such file {gold}")
+        dates = date_window(since, until)
+        with _usage_errors():
+            config = EvalConfig.from_options(queries, seed, systems, split, split_by, deep, *dates, window=window)
+        _file_option(gold, "--gold")
         judged = _judged(archive) if decisions else None  # a missing or bad decisions file fails before the run
-        out = out or _new_folder("recommender-eval-")
-        started = time.perf_counter()
+        out, started = out or _new_folder("recommender-eval-"), time.perf_counter()
         _log("loading the index and reading the archive")
-        recommender = _recommender(index_path, rankers)
-        data = read(archive)
-        try:
-            result = evaluate_archive(
-                recommender, data, config, gold, judged, sys.stderr.isatty(), _log, judgments=judgments
-            )
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        recommender, data, progress = _recommender(index_path, rankers), read(archive), sys.stderr.isatty()
+        with _usage_errors():
+            result = evaluate_archive(recommender, data, config, gold, judged, progress, _log, judgments=judgments)
         result.extra.update(index=str(index_path), archive=str(archive), wall_seconds=_since(started))
         report = EvalReport.of(result, {e.id: e.date for e in data.events.values()}, _command())
         path = report.write(out)
     for line in report.console():
         typer.echo(line)
     typer.echo(f"{len(result.query_ids):,} queries in {_since(started)}s; report: {path}")
+
+
+def _file_option(path: Path | None, option: str) -> None:
+    """An option naming a file that is not there, as the usage error it is."""
+    if path is not None and not path.is_file():
+        raise UsageError(f"{option}: no such file {path}")
+
+
+@contextmanager
+def _usage_errors(kind: type[Exception] | tuple[type[Exception], ...] = ValueError) -> Iterator[None]:
+    """An error of the package about what the options asked for (`kind`), said as the usage error it is."""
+    try:
+        yield
+    except kind as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _log(message: str) -> None:
@@ -549,108 +588,138 @@ def _judged(archive: Path) -> dict[str, dict[str, int]]:
         raise UsageError(str(exc)) from None
 
 
+TrainQueries = Annotated[
+    int | None, typer.Option(min=10, help="Train-split queries to learn from (a seeded sample; default: all).")
+]
+SeedOption = Annotated[int, typer.Option()]
+RankersOut = Annotated[
+    Path | None,
+    typer.Option(help="Folder for the rankers and their confidence (default: INDEX/rankers; use them with --rankers)."),
+]
+FeaturesCache = Annotated[
+    Path | None, typer.Option(help="Keep the training features in this .npz and reuse them when they match.")
+]
+CalibrateOnly = Annotated[
+    bool, typer.Option(help="Only refit the fused ranker's confidence (calibration.json), not the rankers.")
+]
+CalibrationQueries = Annotated[
+    int, typer.Option(min=10, help="Train-split queries the confidence is fitted on (a seeded sample).")
+]
+AblationsOption = Annotated[
+    bool, typer.Option(help="Also train the ablations (fused without each signal group), for the eval.")
+]
+TuneSplitBy = Annotated[
+    str, typer.Option(help="Learn from the train part of: hash (the packaged rankers) or time (to 2019-12-31).")
+]
+TuneDecisions = Annotated[
+    bool,
+    typer.Option("--decisions", help="Also learn from review decisions (accepted: relevant; rejected: not)."),
+]
+TuneJudged = Annotated[
+    Path | None,
+    typer.Option(
+        help="Fit the fused ranker's judged stage and its confidence on the blind judgments in this folder "
+        "(eval/judged; held-out events left out)."
+    ),
+]
+KeepStage = Annotated[
+    bool, typer.Option(help="With --judged: keep the judged stage in --out, refit its confidence alone.")
+]
+
+
 @app.command()
 def tune(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
     index_path: IndexOption = DEFAULT_INDEX,
-    queries: Annotated[
-        int | None, typer.Option(min=10, help="Train-split queries to learn from (a seeded sample; default: all).")
-    ] = None,
-    seed: Annotated[int, typer.Option()] = 42,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            help="Folder for the rankers and their confidence (default: INDEX/rankers; use them with --rankers)."
-        ),
-    ] = None,
-    features_cache: Annotated[
-        Path | None, typer.Option(help="Keep the training features in this .npz and reuse them when they match.")
-    ] = None,
-    calibrate_only: Annotated[
-        bool, typer.Option(help="Only refit the fused ranker's confidence (calibration.json), not the rankers.")
-    ] = False,
-    calibration_queries: Annotated[
-        int, typer.Option(min=10, help="Train-split queries the confidence is fitted on (a seeded sample).")
-    ] = 3000,
-    ablations: Annotated[
-        bool, typer.Option(help="Also train the ablations (fused without each signal group), for the eval.")
-    ] = True,
-    split_by: Annotated[
-        str, typer.Option(help="Learn from the train part of: hash (the packaged rankers) or time (to 2019-12-31).")
-    ] = "hash",
-    decisions: Annotated[
-        bool,
-        typer.Option("--decisions", help="Also learn from review decisions (accepted: relevant; rejected: not)."),
-    ] = False,
-    judged: Annotated[
-        Path | None,
-        typer.Option(
-            help="Fit the fused ranker's judged stage and its confidence on the blind judgments in this folder "
-            "(eval/judged; held-out events left out)."
-        ),
-    ] = None,
-    keep_stage: Annotated[
-        bool, typer.Option(help="With --judged: keep the judged stage in --out, refit its confidence alone.")
-    ] = False,
+    queries: TrainQueries = None,
+    seed: SeedOption = 42,
+    out: RankersOut = None,
+    features_cache: FeaturesCache = None,
+    calibrate_only: CalibrateOnly = False,
+    calibration_queries: CalibrationQueries = 3000,
+    ablations: AblationsOption = True,
+    split_by: TuneSplitBy = "hash",
+    decisions: TuneDecisions = False,
+    judged: TuneJudged = None,
+    keep_stage: KeepStage = False,
 ) -> None:
     """Train the fused ranker and its ablations on the train split of the curated lists, then fit the fused
     ranker's confidence (calibrated probability) on train-split queries; with --judged, fit its judged stage
     and the confidence on blind judgments instead. --calibrate-only keeps the trees in --out."""
     from recommender.judgments import load_judged
-    from recommender.rank import Recommender, load_rankers
     from recommender.truth import truth_from_archive
-    from recommender.tune import (
-        TrainingDataError,
-        copy_packaged_rankers,
-        fit_calibration,
-        fit_judged_stage,
-        train_rankers,
-    )
 
-    progress = sys.stderr.isatty()
     with clear_errors():
         if split_by not in ("hash", "time"):
             raise UsageError(f"--split-by: {split_by!r} is not one of hash, time")
-        try:
+        with _usage_errors():
             judgments = None if judged is None else load_judged(judged)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
         recommender = _recommender(index_path)
         truth = truth_from_archive(read(archive), set(recommender.index.ids))
         out = out if out is not None else index_path / "rankers"  # never the installed package unless named
-        if calibrate_only and not (out / "rankers.json").is_file():
-            typer.echo(f"copying the packaged rankers into {out} to refit their confidence there")
-            copy_packaged_rankers(out)
-        if not calibrate_only:
-            train_rankers(
-                recommender.index,
-                truth,
-                queries,
-                seed,
-                out,
-                log=typer.echo,
-                cache=features_cache,
-                progress=progress,
-                ablations_too=ablations,
-                split_by=split_by,
-                decisions=_judged(archive) if decisions else None,
-            )
-        trained = Recommender(recommender.index, rankers=load_rankers(out))
-        if "fused" not in trained.rankers:
-            raise UsageError(
-                f"--out: no fused ranker in {out} to calibrate; run `recommender tune` without --calibrate-only"
-            )
-        if judgments is not None:
-            fit_judged_stage(trained, judgments, out, log=typer.echo, keep_stage=keep_stage)
+        if calibrate_only:
+            _packaged_rankers_in(out)
         else:
-            try:
-                fit_calibration(trained, truth, calibration_queries, seed, out, log=typer.echo, progress=progress)
-            except TrainingDataError as exc:
-                raise UsageError(str(exc)) from None
+            labels = _judged(archive) if decisions else None
+            _train(recommender, truth, out, queries, seed, features_cache, ablations, split_by, labels)
+        _fit_confidence(recommender, truth, out, judgments, keep_stage, calibration_queries, seed)
     typer.echo(
         f"rankers and calibration written to {out}; the packaged ones are unchanged. Use these with "
         f"`recommender eval --rankers {out}` or `recommender related ... --rankers {out}`"
     )
+
+
+def _packaged_rankers_in(out: Path) -> None:
+    """With --calibrate-only: the packaged rankers copied into `out` when it has none, to refit their confidence."""
+    from recommender.tune import copy_packaged_rankers
+
+    if not (out / "rankers.json").is_file():
+        typer.echo(f"copying the packaged rankers into {out} to refit their confidence there")
+        copy_packaged_rankers(out)
+
+
+def _train(
+    recommender: Any,
+    truth: Any,
+    out: Path,
+    queries: int | None,
+    seed: int,
+    cache: Path | None,
+    ablations: bool,
+    split_by: str,
+    decisions: dict[str, dict[str, int]] | None,
+) -> None:
+    from recommender.tune import train_rankers
+
+    index, progress = recommender.index, sys.stderr.isatty()
+    train_rankers(index, truth, queries, seed, out, typer.echo, cache, progress, ablations, split_by, decisions)
+
+
+def _fit_confidence(
+    recommender: Any,
+    truth: Any,
+    out: Path,
+    judgments: Any,
+    keep_stage: bool,
+    calibration_queries: int,
+    seed: int,
+) -> None:
+    """The fused ranker in `out` given its judged stage and confidence (with --judged), else its confidence."""
+    from recommender.rank import Recommender, load_rankers
+    from recommender.tune import TrainingDataError, fit_calibration, fit_judged_stage
+
+    trained = Recommender(recommender.index, rankers=load_rankers(out))
+    if "fused" not in trained.rankers:
+        raise UsageError(
+            f"--out: no fused ranker in {out} to calibrate; run `recommender tune` without --calibrate-only"
+        )
+    if judgments is not None:
+        fit_judged_stage(trained, judgments, out, log=typer.echo, keep_stage=keep_stage)
+        return
+    try:
+        fit_calibration(trained, truth, calibration_queries, seed, out, log=typer.echo, progress=sys.stderr.isatty())
+    except TrainingDataError as exc:
+        raise UsageError(str(exc)) from None
 
 
 @app.command()
@@ -663,7 +732,7 @@ def finetune(
     steps: Annotated[int, typer.Option(min=1, help="Training steps (batches).")] = 250,
     batch_size: Annotated[int, typer.Option(min=2, help="Pairs per batch (in-batch negatives).")] = 32,
     learning_rate: Annotated[float, typer.Option(min=0, help="AdamW learning rate, after a linear warm-up.")] = 3e-5,
-    seed: Annotated[int, typer.Option()] = 42,
+    seed: SeedOption = 42,
     ship: Annotated[bool, typer.Option(help="Also copy the int8 model into the package, as `--model tuned`.")] = False,
 ) -> None:
     """Fine-tune the embedder on the train split's curated lists (CPU, about 15 minutes) and export it to int8."""
@@ -688,6 +757,20 @@ def finetune(
     typer.echo(f"fine-tuned model written to {out}; index with it: recommender index --model {out}")
 
 
+NewOnly = Annotated[bool, typer.Option(help="Only events with neither a Related nor a Suggested related section.")]
+IncludeCurated = Annotated[
+    bool, typer.Option(help="Also suggest items already in the file's Related list (marked curated).")
+]
+SuggestConfidence = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="Only suggestions at least this sure (0-1; 0: all; see README).")
+]
+FormatOption = Annotated[
+    str | None, typer.Option("--format", help="jsonl, markdown or csv (default: jsonl; none with --write).")
+]
+WriteOption = Annotated[bool, typer.Option(help="Add/replace a '### Suggested related:' section in each event file.")]
+RulesOption = Annotated[Path | None, typer.Option("--rules", help="Editors' rules (default: ARCHIVE/editors.toml).")]
+
+
 @app.command()
 def suggest(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
@@ -699,26 +782,14 @@ def suggest(
     since: OldSince = None,
     until: OldUntil = None,
     past_only: Annotated[bool, typer.Option(help="Suggest only events dated on or before each event.")] = False,
-    new_only: Annotated[
-        bool, typer.Option(help="Only events with neither a Related nor a Suggested related section.")
-    ] = False,
-    include_curated: Annotated[
-        bool, typer.Option(help="Also suggest items already in the file's Related list (marked curated).")
-    ] = False,
-    min_confidence: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Only suggestions at least this sure (0-1; 0: all; see README).")
-    ] = MIN_CONFIDENCE,
-    fmt: Annotated[
-        str | None, typer.Option("--format", help="jsonl, markdown or csv (default: jsonl; none with --write).")
-    ] = None,
+    new_only: NewOnly = False,
+    include_curated: IncludeCurated = False,
+    min_confidence: SuggestConfidence = MIN_CONFIDENCE,
+    fmt: FormatOption = None,
     out: Annotated[Path | None, typer.Option(help="Write the output to this file (default: stdout).")] = None,
-    write: Annotated[
-        bool, typer.Option(help="Add/replace a '### Suggested related:' section in each event file.")
-    ] = False,
-    rules_file: Annotated[
-        Path | None, typer.Option("--rules", help="Editors' rules (default: ARCHIVE/editors.toml).")
-    ] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="Worker processes (default: one per core).")] = os.cpu_count() or 1,
+    write: WriteOption = False,
+    rules_file: RulesOption = None,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes (default: one per core).")] = CORES,
 ) -> None:
     """Related suggestions for the events of ARCHIVE, for editors: as jsonl/markdown/csv, or written into the
     files. Items in a file's Related list and items an editor removed from its Suggested section (remembered
@@ -727,45 +798,47 @@ def suggest(
 
     with clear_errors():
         started = time.perf_counter()
-        request = BatchRequest(
-            archive, index_path, BatchOptions(k, past_only, include_curated, min_confidence),
-            tuple(map(id_in_path, only or ())),
-            *events_window(events_since, events_until, since, until, "suggest"), new_only, write, rules_file, fmt,
-            out, jobs,
-        )  # fmt: skip
-        recommender = _recommender(index_path)
-        try:
-            plan = plan_batch(recommender, read(archive), request)
-        except PlanError as exc:
-            raise UsageError(str(exc)) from None
+        options, ids = BatchOptions(k, past_only, include_curated, min_confidence), tuple(map(id_in_path, only or ()))
+        window = events_window(events_since, events_until, since, until, "suggest")
+        request = BatchRequest(archive, index_path, options, ids, *window, new_only, write, rules_file, fmt, out, jobs)
+        recommender, data = _recommender(index_path), read(archive)
+        with _usage_errors(PlanError):
+            plan = plan_batch(recommender, data, request)
         for warning in plan.warnings:
             typer.echo(f"warning: {warning}", err=True)
         plan.run(recommender, sys.stderr.isatty(), lambda o: typer.echo(f"skipped {o.path}: {o.reason}", err=True))
     typer.echo(plan.describe(time.perf_counter() - started), err=True)
 
 
+ReviewHost = Annotated[
+    str, typer.Option(help="Address to listen on (not loopback: a token is needed, see --token-file).")
+]
+PortOption = Annotated[int, typer.Option(min=1, max=65535)]
+TokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        help="File whose first line is the secret every request must carry (open /?token=...), 16+ characters; "
+        "or set RECOMMENDER_TOKEN."
+    ),
+]
+TokenOption = Annotated[
+    str | None, typer.Option(hidden=True, help="The secret itself (visible to every user in `ps`: prefer a file).")
+]
+AllowedHost = Annotated[
+    list[str] | None,
+    typer.Option(help="A name or address other machines reach this server by (repeat for more)."),
+]
+
+
 @app.command()
 def review(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
     index_path: IndexOption = DEFAULT_INDEX,
-    host: Annotated[
-        str, typer.Option(help="Address to listen on (not loopback: a token is needed, see --token-file).")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8010,
-    token_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="File whose first line is the secret every request must carry (open /?token=...), 16+ characters; "
-            "or set RECOMMENDER_TOKEN."
-        ),
-    ] = None,
-    token: Annotated[
-        str | None, typer.Option(hidden=True, help="The secret itself (visible to every user in `ps`: prefer a file).")
-    ] = None,
-    allowed_host: Annotated[
-        list[str] | None,
-        typer.Option(help="A name or address other machines reach this server by (repeat for more)."),
-    ] = None,
+    host: ReviewHost = "127.0.0.1",
+    port: PortOption = 8010,
+    token_file: TokenFile = None,
+    token: TokenOption = None,
+    allowed_host: AllowedHost = None,
     events_since: EventsSince = None,
     events_until: EventsUntil = None,
     since: OldSince = None,
@@ -780,7 +853,7 @@ def review(
 
     with clear_errors():
         start, end = events_window(events_since, events_until, since, until, "review")
-        try:
+        with _usage_errors((ReviewError, ValueError)):
             secret = webguard.read_token(token, token_file, dict(os.environ))
             if token:
                 typer.echo(
@@ -788,8 +861,6 @@ def review(
                 )
             reviewer = Reviewer.open(archive, index_path, k=k, since=start, until=end, log=typer.echo)
             app_ = create_review_app(reviewer, host, secret, tuple(allowed_host or ()))
-        except (ReviewError, ValueError) as exc:
-            raise UsageError(str(exc)) from None
     reviewer.start()
     typer.echo(f"reviewing {count(len(reviewer.window()), 'event')} of {archive} on http://{host}:{port}/", err=True)
     uvicorn.run(
@@ -817,22 +888,24 @@ def port_in_use(host: str, port: int) -> str | None:
     return None
 
 
+WorkersOption = Annotated[
+    int, typer.Option(min=1, help="Server processes, sharing the index's mapped files (default: one per core).")
+]
+QueueOption = Annotated[
+    int, typer.Option(min=0, help="Live rankings that may wait in each process; past it a 503 with Retry-After.")
+]
+
+
 @app.command()
 def serve(
     index_path: IndexOption = DEFAULT_INDEX,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    workers: Annotated[
-        int, typer.Option(min=1, help="Server processes, sharing the index's mapped files (default: one per core).")
-    ] = os.cpu_count() or 1,
+    port: PortOption = 8000,
+    workers: WorkersOption = CORES,
     threads: Annotated[int, typer.Option(min=1, help="Live rankings at once in each process.")] = 2,
-    queue: Annotated[
-        int, typer.Option(min=0, help="Live rankings that may wait in each process; past it a 503 with Retry-After.")
-    ] = 32,
+    queue: QueueOption = 32,
 ) -> None:
     """Run the similarity API (OpenAPI docs at /docs) over a saved index."""
-    import uvicorn
-
     meta = _served_meta(index_path)
     from recommender.environment import set_serve_settings
 
@@ -849,9 +922,16 @@ def serve(
     if workers > 1:  # the supervisor, lean: run as a script, it imports uvicorn alone (supervise.py)
         supervisor = str(Path(__file__).with_name("supervise.py"))
         os.execv(sys.executable, [sys.executable, supervisor, host, str(port), str(workers)])
-    # Requests still running 3 s after SIGTERM are cut off: the server stops within 5 s whatever its load.
+    _serve_here(host, port)
+
+
+def _serve_here(host: str, port: int) -> None:
+    """The API in this process (one worker), its settings from the environment `serve` set."""
+    import uvicorn
+
     from recommender.webguard import server_options
 
+    # Requests still running 3 s after SIGTERM are cut off: the server stops within 5 s whatever its load.
     config = uvicorn.Config(
         "recommender.api:app_from_env",
         factory=True,

@@ -109,9 +109,13 @@ def archive_copy(sample_path, tmp_path) -> Path:
 @pytest.fixture()
 def index_copy(sample_index_path, tmp_path) -> Path:
     """A copy of the sample index, to build on top of (its vectors are reused, nothing re-embedded)."""
-    out = tmp_path / "index"
-    shutil.copytree(sample_index_path, out)
-    return out
+    return shutil.copytree(sample_index_path, tmp_path / "index")
+
+
+@pytest.fixture()
+def lists_copy(lists_path, tmp_path) -> Path:
+    """A copy of the sample index with its ready lists."""
+    return shutil.copytree(lists_path, tmp_path / "index")
 
 
 def pool_features(recommender, query):

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 from conftest import PUTIN, ROOT
 from fastapi.testclient import TestClient
 from test_review import BASE_URL, form_of
@@ -45,13 +44,6 @@ def _current(index_path: Path, archive: Path) -> None:
     assert client.get("/health").json()["lists"] == "ready"
     found = client.get(f"/events/{PUTIN}/related", params={"k": 10}).json()
     assert len(found) == 10 and {s["source"] for s in found} == {"ready"}
-
-
-@pytest.fixture()
-def lists_copy(lists_path, tmp_path) -> Path:
-    out = tmp_path / "index"
-    shutil.copytree(lists_path, out)
-    return out
 
 
 def test_accept_reject_and_undo_in_review_keep_the_lists_current(lists_copy, archive_copy):

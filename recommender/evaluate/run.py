@@ -219,22 +219,8 @@ def run_eval(
     from tqdm import tqdm
 
     index = recommender.index
-    unknown = [s for s in config.systems if s not in BASELINES and s not in recommender.systems]
-    if unknown:
-        known = ", ".join([*BASELINES, *recommender.systems])
-        raise ValueError(f"--systems: unknown {', '.join(unknown)}; known: {known}")
     dates = {event_id: index.date(row) for event_id, row in index.position.items()}
-    bounds = window_of(config.window)
-    if config.window is not None:
-        if config.since or config.until:
-            raise ValueError("--window ranks each query within its own window: leave out --since and --until")
-        truth = within_windows(truth, dates, config.window)
-    query_ids = select_queries(truth, config, dates)
-    if not query_ids:
-        raise ValueError("no queries: no event with a curated list (or gold entry) is in the index")
-    log(f"{len(query_ids):,} queries, {len(config.systems)} systems, {len(index):,} candidates")
-    for warning in dropped_queries(truth, config, len(query_ids)):
-        log(f"warning: {warning}")
+    truth, query_ids, bounds = _eval_queries(recommender, truth, config, dates, log)
     baselines = Baselines(recommender, config.seed)
     deep_baselines = Baselines(recommender, config.seed + 1)  # the standard runs keep their own random draws
     runs: dict[str, dict[str, dict[str, float]]] = {s: {} for s in config.systems}
@@ -300,6 +286,33 @@ def run_eval(
     if recommender.calibration is not None:
         result.extra["confidence_label"] = recommender.calibration.label
     return result
+
+
+def _eval_queries(
+    recommender: Recommender,
+    truth: Truth,
+    config: EvalConfig,
+    dates: dict[str, dt.date],
+    log: Callable[[str], None],
+) -> tuple[Truth, list[str], Callable[[dt.date], tuple[dt.date | None, dt.date | None]]]:
+    """The systems checked, the truth cut to each query's own window (--window), the queries chosen and each
+    one's window; raises ValueError naming the option when they cannot be run."""
+    unknown = [s for s in config.systems if s not in BASELINES and s not in recommender.systems]
+    if unknown:
+        known = ", ".join([*BASELINES, *recommender.systems])
+        raise ValueError(f"--systems: unknown {', '.join(unknown)}; known: {known}")
+    bounds = window_of(config.window)
+    if config.window is not None:
+        if config.since or config.until:
+            raise ValueError("--window ranks each query within its own window: leave out --since and --until")
+        truth = within_windows(truth, dates, config.window)
+    query_ids = select_queries(truth, config, dates)
+    if not query_ids:
+        raise ValueError("no queries: no event with a curated list (or gold entry) is in the index")
+    log(f"{len(query_ids):,} queries, {len(config.systems)} systems, {len(recommender.index):,} candidates")
+    for warning in dropped_queries(truth, config, len(query_ids)):
+        log(f"warning: {warning}")
+    return truth, query_ids, bounds
 
 
 def dropped_queries(truth: Truth, config: EvalConfig, chosen: int) -> list[str]:

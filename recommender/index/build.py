@@ -9,7 +9,6 @@ density of days that no change comes near.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import shutil
@@ -26,24 +25,22 @@ from recommender.index.layout import (
     BM25,
     COLUMNS,
     DEFAULT_INDEX,
-    FAISS_VECTORS,
     FORMAT_VERSION,
     META,
-    NAME_GENERIC,
     NAMES,
-    RECORD_SPANS,
     RECORDS,
     STORIES,
     TOKENS,
-    VECTORS,
     Columns,
     IndexLoadError,
     IndexMeta,
     damaged,
-    load_npy,
+    load_spans,
+    load_vectors,
     new_build_id,
-    read_faiss_vectors,
     read_file,
+    read_generic_words,
+    write_generic_words,
     write_vectors,
 )
 from recommender.index.records import resolve_link, story_labels, write_records
@@ -110,15 +107,9 @@ class Previous:
             aliases=dict(columns.aliases),
             days=np.asarray(columns.date, dtype=np.int32),
             density=np.asarray(columns.story_density, dtype=np.int32),
-            generic=_generic_words(out, meta),
+            generic=read_generic_words(out, meta, NAMES_VERSION),
         )
-        try:
-            previous.spans = load_npy(read_file(out, meta, RECORD_SPANS))
-        except (ValueError, OSError, EOFError) as exc:
-            raise damaged(out, f"{RECORD_SPANS} is unreadable ({str(exc)[:120]})") from None
-        spans = previous.spans
-        if spans.shape != (n, 2) or (n and (spans.min() < 0 or spans.max() > len(previous.records))):
-            raise damaged(out, f"{RECORD_SPANS} does not match {RECORDS}")
+        previous.spans = load_spans(out, meta, n, len(previous.records))
         if n != meta.count or previous.names.rows != n or previous.tokens.rows != n:  # type: ignore[union-attr]
             raise damaged(out, f"{COLUMNS}, {NAMES}.npz and {TOKENS}.npz do not match {META}")
         if meta.model_fingerprint != embedder.fingerprint:
@@ -127,13 +118,7 @@ class Previous:
                 f"{embedder.backend} ({embedder.fingerprint}): re-embedding every event"
             )
             return previous
-        if not (FAISS_VECTORS in meta.files and VECTORS not in meta.files):
-            name, vectors = VECTORS, load_npy(read_file(out, meta, VECTORS))
-        else:  # an index written before vectors.npy; this update writes vectors.npy and drops vectors.faiss
-            name, vectors = FAISS_VECTORS, read_faiss_vectors(out, meta).copy()
-        if vectors.shape != (n, meta.dim) or vectors.dtype != np.float32:
-            raise damaged(out, f"{name} does not match {COLUMNS}")
-        previous.vectors = vectors
+        previous.vectors = load_vectors(out, meta, n)
         return previous
 
     def rows_by_text(self, hashes: list[str]) -> np.ndarray:
@@ -143,14 +128,6 @@ class Previous:
     def rows_by_id(self, ids: list[str]) -> np.ndarray:
         """For each id, its previous row, or -1."""
         return _rows_of(ids, self.ids)
-
-
-def _generic_words(out: Path, meta: IndexMeta) -> dict[str, float] | None:
-    """The previous build's generic words, or None when its names were extracted by other rules (or none)."""
-    if NAME_GENERIC not in meta.files:
-        return None
-    saved = json.loads(read_file(out, meta, NAME_GENERIC))
-    return dict(saved["shares"]) if saved.get("version") == NAMES_VERSION else None
 
 
 @dataclass
@@ -190,27 +167,14 @@ def build_index(
     events: list[Event] = [archive.events[i] for i in sorted(archive.events)]
     if not events:
         raise IndexLoadError(f"archive {archive_name or '?'} holds no events: nothing to index")
-    ids = [e.id for e in events]
     texts = [e.text for e in events]
     hashes = [text_hash(t) for t in texts]
 
     _remove_stale(out, log)
     previous = Previous.read(out, embedder, log) if reuse else Previous()
     same_text = previous.rows_by_text(hashes)
-    same_id = previous.rows_by_id(ids)
-    vector_source = same_text if previous.vectors is not None else np.full(len(events), -1)
-    todo = np.flatnonzero(vector_source < 0)
-    log(f"embedding {len(todo):,} of {count(len(events), 'event')} ({len(events) - len(todo):,} unchanged, reused)")
-    embed_started = time.perf_counter()
-    fresh = embedder.encode([texts[i] for i in todo], progress=progress) if len(todo) else None
-    embed_seconds = time.perf_counter() - embed_started
-    dim = fresh.shape[1] if fresh is not None else previous.vectors.shape[1]  # type: ignore[union-attr]
-    vectors = np.empty((len(events), dim), dtype=np.float32)
-    kept = vector_source >= 0
-    if kept.any():
-        vectors[kept] = previous.vectors[vector_source[kept]]  # type: ignore[index]
-    if fresh is not None:
-        vectors[todo] = fresh
+    same_id = previous.rows_by_id([e.id for e in events])
+    vectors, embedded, embed_seconds = _vectors(texts, previous, same_text, embedder, progress, log)
 
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -218,79 +182,27 @@ def build_index(
     try:
         write_vectors(tmp, vectors)
         days = np.asarray([e.date.toordinal() for e in events], dtype=np.int32)
-        digests = [archive.digests.get(event_id, "") for event_id in ids]
-        known = set(ids)
-        # a link key for an id it is not: only where trying the id's zero paddings (`Index.resolve`) cannot find it
-        aliases = {key: i for key, i in previous.aliases.items() if i in known and i not in padded_variants(key)}
-        unaliased = np.flatnonzero(same_id < 0) if previous.tokens is not None else range(len(ids))  # new ids
-        aliases.update(
-            (key, ids[row])
-            for row in unaliased
-            if (key := link_key(ids[row])) != ids[row] and ids[row] not in padded_variants(key)
-        )
-        Columns(
-            id=ids,
-            story_density=_story_density(vectors, days, hashes, previous, same_id).tolist(),
-            date=days.tolist(),
-            headline=[e.headline for e in events],
-            summary=[e.summary for e in events],
-            text_sha=hashes,
-            digest=digests,
-            aliases=aliases,
-        ).write(tmp)
-        write_records(tmp, events, digests, previous.records, previous.spans, previous.digests, same_id)
-        position = {event_id: row for row, event_id in enumerate(ids)}
-        labels = story_labels(
-            ids,
-            [[(link.href, link.context) for link in e.related] for e in events],
-            lambda href: resolve_link(href, position, aliases),
-        )
-        Terms.assemble(None, np.full(len(events), -1), labels).save(tmp, STORIES)
-
+        _write_events(tmp, archive, events, vectors, days, hashes, previous, same_id)
         log("indexing BM25 and names")
-        term_source = same_text if previous.tokens is not None else np.full(len(events), -1)
-        new_rows = np.flatnonzero(term_source < 0)
-        tokens = Terms.assemble(previous.tokens, term_source, tokenize([texts[i] for i in new_rows]))
-        tokens.save(tmp, TOKENS)
-        write_bm25(tmp / BM25, tokens)
-        # which words are generic is read once from the whole archive and kept, so an update extracts the names
-        # of its new events exactly as those of the events it reuses
-        if previous.generic is None:
-            generic = lower_case_shares(texts)
-            name_source = np.full(len(events), -1)
-        else:
-            generic, name_source = previous.generic, term_source
-        saved = {"version": NAMES_VERSION, "shares": generic}
-        (tmp / NAME_GENERIC).write_text(json.dumps(saved, sort_keys=True), encoding="utf-8")
-        name_rows = np.flatnonzero(name_source < 0)
-        names = [extract_names(texts[i], generic) for i in name_rows]
-        Terms.assemble(previous.names, name_source, names).save(tmp, NAMES)
-
+        _write_terms(tmp, texts, previous, same_text)
         meta = IndexMeta(
             model=embedder.name,
             model_fingerprint=embedder.fingerprint,
             backend=embedder.backend,
             embedder=embedder.model_choice,
-            dim=dim,
+            dim=vectors.shape[1],
             count=len(events),
             archive=archive_name,
             archive_fingerprint=archive.fingerprint,
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 2),
-            embedded=len(todo),
-            reused=len(events) - len(todo),
+            embedded=embedded,
+            reused=len(events) - embedded,
             build_id=new_build_id(),
         )
         if extra is not None:
             meta.write(tmp)
-            unchanged = np.full(len(events), -1, dtype=np.int64)
-            if previous.vectors is not None:
-                same = same_id >= 0
-                old_hashes = np.asarray(previous.hashes, dtype=object)[same_id[same]]
-                same[same] = (old_hashes == np.asarray(hashes, dtype=object)[same]) & (
-                    previous.days[same_id[same]] == days[same]
-                )
-                unchanged[same] = same_id[same]
+            unchanged = _unchanged(previous, same_id, hashes, days)
             extra(Rebuilt(tmp, out if previous.ids else None, unchanged, previous.days, previous.density), meta)
         meta.build_seconds = round(time.perf_counter() - started, 2)
         meta.seal(tmp)
@@ -298,15 +210,118 @@ def build_index(
         _replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    removed = len(previous.ids) - int((same_id >= 0).sum())
     return BuildReport(
-        out,
-        len(events),
-        len(todo),
-        len(events) - len(todo),
-        len(previous.ids) - int((same_id >= 0).sum()),  # removed
-        time.perf_counter() - started,
-        embed_seconds,
+        out, len(events), embedded, len(events) - embedded, removed, time.perf_counter() - started, embed_seconds
     )
+
+
+def _vectors(
+    texts: list[str],
+    previous: Previous,
+    same_text: np.ndarray,
+    embedder: Embedder,
+    progress: bool,
+    log: Callable[[str], None],
+) -> tuple[np.ndarray, int, float]:
+    """Every event's vector, the previous one where its text is unchanged (same model), else embedded now; with
+    how many were embedded and in how many seconds."""
+    vector_source = same_text if previous.vectors is not None else np.full(len(texts), -1)
+    todo = np.flatnonzero(vector_source < 0)
+    log(f"embedding {len(todo):,} of {count(len(texts), 'event')} ({len(texts) - len(todo):,} unchanged, reused)")
+    embed_started = time.perf_counter()
+    fresh = embedder.encode([texts[i] for i in todo], progress=progress) if len(todo) else None
+    embed_seconds = time.perf_counter() - embed_started
+    dim = fresh.shape[1] if fresh is not None else previous.vectors.shape[1]  # type: ignore[union-attr]
+    vectors = np.empty((len(texts), dim), dtype=np.float32)
+    kept = vector_source >= 0
+    if kept.any():
+        vectors[kept] = previous.vectors[vector_source[kept]]  # type: ignore[index]
+    if fresh is not None:
+        vectors[todo] = fresh
+    return vectors, len(todo), embed_seconds
+
+
+def _write_events(
+    tmp: Path,
+    archive: Archive,
+    events: list[Event],
+    vectors: np.ndarray,
+    days: np.ndarray,
+    hashes: list[str],
+    previous: Previous,
+    same_id: np.ndarray,
+) -> None:
+    """The columns (with the link aliases and story density), the records and the story labels, into `tmp`."""
+    ids = [e.id for e in events]
+    digests = [archive.digests.get(event_id, "") for event_id in ids]
+    aliases = _aliases(ids, previous, same_id)
+    Columns(
+        id=ids,
+        story_density=_story_density(vectors, days, hashes, previous, same_id).tolist(),
+        date=days.tolist(),
+        headline=[e.headline for e in events],
+        summary=[e.summary for e in events],
+        text_sha=hashes,
+        digest=digests,
+        aliases=aliases,
+    ).write(tmp)
+    write_records(tmp, events, digests, previous.records, previous.spans, previous.digests, same_id)
+    position = {event_id: row for row, event_id in enumerate(ids)}
+    labels = story_labels(
+        ids,
+        [[(link.href, link.context) for link in e.related] for e in events],
+        lambda href: resolve_link(href, position, aliases),
+    )
+    Terms.assemble(None, np.full(len(events), -1), labels).save(tmp, STORIES)
+
+
+def _aliases(ids: list[str], previous: Previous, same_id: np.ndarray) -> dict[str, str]:
+    """A link key for an id it is not: only where trying the id's zero paddings (`Index.resolve`) cannot find it;
+    the previous index's kept for the ids still there, made for the new ones."""
+    known = set(ids)
+    aliases = {key: i for key, i in previous.aliases.items() if i in known and i not in padded_variants(key)}
+    unaliased = np.flatnonzero(same_id < 0) if previous.tokens is not None else range(len(ids))  # new ids
+    aliases.update(
+        (key, ids[row])
+        for row in unaliased
+        if (key := link_key(ids[row])) != ids[row] and ids[row] not in padded_variants(key)
+    )
+    return aliases
+
+
+def _write_terms(tmp: Path, texts: list[str], previous: Previous, same_text: np.ndarray) -> None:
+    """The BM25 tokens and index, the generic words and the names, into `tmp`: the previous rows' where the text
+    is unchanged."""
+    term_source = same_text if previous.tokens is not None else np.full(len(texts), -1)
+    new_rows = np.flatnonzero(term_source < 0)
+    tokens = Terms.assemble(previous.tokens, term_source, tokenize([texts[i] for i in new_rows]))
+    tokens.save(tmp, TOKENS)
+    write_bm25(tmp / BM25, tokens)
+    # which words are generic is read once from the whole archive and kept, so an update extracts the names
+    # of its new events exactly as those of the events it reuses
+    if previous.generic is None:
+        generic = lower_case_shares(texts)
+        name_source = np.full(len(texts), -1)
+    else:
+        generic, name_source = previous.generic, term_source
+    write_generic_words(tmp, generic, NAMES_VERSION)
+    name_rows = np.flatnonzero(name_source < 0)
+    names = [extract_names(texts[i], generic) for i in name_rows]
+    Terms.assemble(previous.names, name_source, names).save(tmp, NAMES)
+
+
+def _unchanged(previous: Previous, same_id: np.ndarray, hashes: list[str], days: np.ndarray) -> np.ndarray:
+    """For each row, the previous row of the same event with the same text, date and model, or -1."""
+    unchanged = np.full(len(hashes), -1, dtype=np.int64)
+    if previous.vectors is not None:
+        same = same_id >= 0
+        old_hashes = np.asarray(previous.hashes, dtype=object)[same_id[same]]
+        same[same] = (old_hashes == np.asarray(hashes, dtype=object)[same]) & (
+            previous.days[same_id[same]] == days[same]
+        )
+        unchanged[same] = same_id[same]
+    return unchanged
 
 
 def story_density(

@@ -297,5 +297,52 @@ def map_vectors(folder: Path, meta: IndexMeta, rows: int) -> np.ndarray | None:
     return vectors
 
 
+def write_generic_words(folder: Path, shares: dict[str, float], version: int) -> None:
+    """names.generic.json: the words the archive mostly writes in lower case, with their lower-case `shares`, as
+    the name rules of `version` (`names.VERSION`) read them."""
+    saved = {"version": version, "shares": shares}
+    (folder / NAME_GENERIC).write_text(json.dumps(saved, sort_keys=True), encoding="utf-8")
+
+
+def read_generic_words(folder: Path, meta: IndexMeta, version: int | None = None) -> dict[str, float] | None:
+    """The shares of names.generic.json, or None when the index has none (or, given `version`, has those of other
+    name rules). An index being built has its files before its meta names them: its ready lists read it then."""
+    if NAME_GENERIC not in meta.files and not (folder / NAME_GENERIC).exists():
+        return None
+    saved = json.loads(read_file(folder, meta, NAME_GENERIC))
+    if not isinstance(saved, dict) or "shares" not in saved:
+        return None
+    return dict(saved["shares"]) if version is None or saved.get("version") == version else None
+
+
+def load_vectors(folder: Path, meta: IndexMeta, rows: int) -> np.ndarray:
+    """The (rows, meta.dim) float32 vectors: vectors.npy mapped (`map_vectors`), or, for an index written before
+    it, vectors.faiss read into memory. Raises IndexLoadError when they do not match the index."""
+    vectors, name = map_vectors(folder, meta, rows), VECTORS
+    if vectors is None:
+        vectors, name = read_faiss_vectors(folder, meta), FAISS_VECTORS
+    if vectors.shape != (rows, meta.dim):
+        raise damaged(folder, f"{name} does not match {COLUMNS}")
+    if not meta.checksums and not np.isfinite(vectors).all():
+        raise damaged(folder, f"{name} holds values that are not numbers")
+    return vectors
+
+
+def load_spans(folder: Path, meta: IndexMeta, rows: int, size: int) -> np.ndarray:
+    """Where each row's line is in records.jsonl (of `size` bytes): a (rows, 2) array of start and end offsets,
+    checked. Raises IndexLoadError when it is unreadable or does not match."""
+    try:
+        spans = load_npy(read_file(folder, meta, RECORD_SPANS))
+    except (ValueError, OSError, EOFError) as exc:
+        raise damaged(folder, f"{RECORD_SPANS} is unreadable ({str(exc)[:120]})") from None
+    if (
+        spans.shape != (rows, 2)
+        or not np.issubdtype(spans.dtype, np.integer)
+        or (len(spans) and (spans.min() < 0 or spans.max() > size or (spans[:, 0] > spans[:, 1]).any()))
+    ):
+        raise damaged(folder, f"{RECORD_SPANS} does not match {RECORDS}")
+    return spans
+
+
 def write_vectors(folder: Path, vectors: np.ndarray) -> None:
     np.save(folder / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)

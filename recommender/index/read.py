@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
-import json
 import mmap
 import os
 from collections.abc import Callable
@@ -28,24 +27,20 @@ from recommender.index.layout import (
     BM25,
     COLUMNS,
     DEFAULT_INDEX,
-    FAISS_VECTORS,
     FORMAT_VERSION,
     META,
-    NAME_GENERIC,
     NAMES,
-    RECORD_SPANS,
     RECORDS,
     STORIES,
-    VECTORS,
     Columns,
     IndexLoadError,
     IndexMeta,
     PackedStrings,
     damaged,
-    load_npy,
-    map_vectors,
-    read_faiss_vectors,
+    load_spans,
+    load_vectors,
     read_file,
+    read_generic_words,
     verify,
 )
 from recommender.index.lists import ReadyLists
@@ -83,15 +78,7 @@ class Index:
     def vectors(self) -> np.ndarray:
         """All vectors as one (n, dim) float32 array of unit rows, a read-only map of vectors.npy (processes
         serving the index share it)."""
-        vectors = map_vectors(self.path, self.meta, len(self.ids))
-        name = VECTORS
-        if vectors is None:  # an index written before vectors.npy: its vectors.faiss, read into memory
-            vectors, name = read_faiss_vectors(self.path, self.meta), FAISS_VECTORS
-        if vectors.shape != (len(self.ids), self.meta.dim):
-            raise damaged(self.path, f"{name} does not match {COLUMNS}")
-        if not self.meta.checksums and not np.isfinite(vectors).all():
-            raise damaged(self.path, f"{name} holds values that are not numbers")
-        return vectors
+        return load_vectors(self.path, self.meta, len(self.ids))
 
     @cached_property
     def lists(self) -> ReadyLists | None:
@@ -148,10 +135,7 @@ class Index:
     @cached_property
     def generic_words(self) -> dict[str, float]:
         """The words the archive mostly writes in lower case, which names leave out (names.generic.json)."""
-        if NAME_GENERIC not in self.meta.files and not (self.path / NAME_GENERIC).exists():
-            return {}  # (an index being built has its files before its meta names them: its ready lists read them)
-        saved = json.loads(read_file(self.path, self.meta, NAME_GENERIC))
-        return dict(saved["shares"]) if isinstance(saved, dict) and "shares" in saved else {}
+        return read_generic_words(self.path, self.meta) or {}
 
     def name_ids(self, text: str) -> np.ndarray:
         lookup = self.name_lookup
@@ -192,18 +176,7 @@ class Index:
 
     @cached_property
     def _spans(self) -> np.ndarray:
-        try:
-            spans = load_npy(read_file(self.path, self.meta, RECORD_SPANS))
-        except (ValueError, OSError, EOFError) as exc:
-            raise damaged(self.path, f"{RECORD_SPANS} is unreadable ({str(exc)[:120]})") from None
-        size = len(self._records)
-        if (
-            spans.shape != (len(self.ids), 2)
-            or not np.issubdtype(spans.dtype, np.integer)
-            or (len(spans) and (spans.min() < 0 or spans.max() > size or (spans[:, 0] > spans[:, 1]).any()))
-        ):
-            raise damaged(self.path, f"{RECORD_SPANS} does not match {RECORDS}")
-        return spans
+        return load_spans(self.path, self.meta, len(self.ids), len(self._records))
 
     def record(self, row: int) -> EventRecord:
         """The full event at `row` (sources, curated Related with their links resolved) from records.jsonl."""

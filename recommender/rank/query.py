@@ -102,33 +102,29 @@ def query_for_row(
     index: Index, row: int, exclude: frozenset[int] = frozenset(), dense: np.ndarray | None = None
 ) -> Query:
     """The query of the indexed event at `row` (`dense`: its scores against every event, when known)."""
-    vector = index.vectors[row]
-    text = index.text(row)
-    tokens = tokenize_query(text)
-    return Query(
-        text=text,
-        vector=vector,
-        tokens=tokens,
-        names=index.names_of(row),
-        scores=Scores(index, vector, tokens, dense, event=True),
-        day=int(index.day[row]),
-        row=row,
-        text_sha=index.text_sha[row],
-        exclude=exclude,
-    )
+    text, vector = index.text(row), index.vectors[row]
+    query = _query(index, text, vector, index.names_of(row), index.text_sha[row], dense, event=True)
+    return replace(query, day=int(index.day[row]), row=row, exclude=exclude)
 
 
 def query_for_text(index: Index, text: str, vector: np.ndarray) -> Query:
     """The query of free text with its embedding `vector`: no date of its own (see `anchored`)."""
+    return _query(index, text, vector, index.name_ids(text), text_hash(text))
+
+
+def _query(
+    index: Index,
+    text: str,
+    vector: np.ndarray,
+    names: np.ndarray,
+    text_sha: str,
+    dense: np.ndarray | None = None,
+    event: bool = False,
+) -> Query:
+    """An undated query of `text`, with its embedding `vector` and `names` (`Scores` for `dense` and `event`)."""
     tokens = tokenize_query(text)
-    return Query(
-        text=text,
-        vector=vector,
-        tokens=tokens,
-        names=index.name_ids(text),
-        scores=Scores(index, vector, tokens),
-        text_sha=text_hash(text),
-    )
+    scores = Scores(index, vector, tokens, dense, event=event)
+    return Query(text=text, vector=vector, tokens=tokens, names=names, scores=scores, text_sha=text_sha)
 
 
 def anchored(index: Index, query: Query, allowed: np.ndarray) -> Query:

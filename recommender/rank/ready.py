@@ -27,7 +27,7 @@ from recommender.index.terms import Terms
 from recommender.rank.candidates import LOCAL_DAYS, POOL
 from recommender.rank.explain import Contexts, signal_values
 from recommender.rank.query import event_cosines, query_for_row
-from recommender.rank.recommender import Recommender
+from recommender.rank.recommender import RankOptions, Recommender
 from recommender.rank.threads import use_cores
 
 BLOCK = 64  # events per task of a worker process
@@ -89,7 +89,8 @@ def block_lists(recommender: Recommender, rows: np.ndarray) -> ReadyLists:
     assert out.contexts is not None
     dense = event_cosines(index.vectors, index.vectors[rows])
     queries = [query_for_row(index, row, dense=dense[i]) for i, row in enumerate(rows.tolist())]
-    for i, (query, ranked) in enumerate(zip(queries, recommender.rank_many(queries, READY_K, "fused"), strict=True)):
+    ranked_all = recommender.rank_many(queries, RankOptions(READY_K))
+    for i, (query, ranked) in enumerate(zip(queries, ranked_all, strict=True)):
         n = len(ranked.rows)
         out.rows[i, :n] = ranked.rows
         out.score[i, :n] = ranked.scores

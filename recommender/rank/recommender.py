@@ -75,6 +75,20 @@ class RelatedRequest:
     past_only: bool = False
 
 
+@dataclass(frozen=True)
+class RankOptions:
+    """How `Recommender.rank_many` ranks: the top `k` by `system`, over the events dated `since`..`until` (None:
+    open), rows in `skip` filtered out of the list (a trained ranker's only); `judged=False`: a trained ranker's
+    trees alone, without its judged stage."""
+
+    k: int = 10
+    system: str = "fused"
+    since: dt.date | None = None
+    until: dt.date | None = None
+    skip: frozenset[int] = frozenset()
+    judged: bool = True
+
+
 class Recommender:
     """`Recommender(load_index(path)).related(event_id)`; the model is loaded only for free text.
 
@@ -328,15 +342,16 @@ class Recommender:
         curated: set[str],
     ) -> list[Suggestion]:
         index = self.index
+        options = RankOptions(k, system, since, until)
         if system in self.rankers:
             query = query_for_row(index, row, frozenset(), dense)
-            ranked = self.rank(query, k, system, since, until, skip=skip)
+            ranked = self.rank_many([query], replace(options, skip=skip))[0]
             if skip and len(ranked.rows) < k:  # the pool ran out: rank again with the excluded rows left out
                 query = query_for_row(index, row, skip, query.scores.dense)
-                ranked = self.rank(query, k, system, since, until)
+                ranked = self.rank_many([query], options)[0]
         else:
             query = query_for_row(index, row, skip, dense)
-            ranked = self.rank(query, k, system, since, until)
+            ranked = self.rank_many([query], options)[0]
         return suggestions(index, query, ranked, curated, self._calibration(system))
 
     def describe_row(self, row: int, rows: list[int], curated: set[str] | None = None) -> list[Suggestion]:
@@ -370,26 +385,20 @@ class Recommender:
             query = anchored(self.index, query, allowed_rows(self.index, query, since, until))
             ranked = self.rank(query, k, system, since, until)
             return confident(suggestions(self.index, query, ranked, set(), self._calibration(system)), min_confidence)
-        ranked, query = self.rank_text(query, k, system, since, until)
+        ranked, query = self.rank_text(query, RankOptions(k, system, since, until))
         return suggestions(self.index, query, ranked, set())
 
-    def rank_text(
-        self,
-        query: Query,
-        k: int = 10,
-        system: str = "fused",
-        since: dt.date | None = None,
-        until: dt.date | None = None,
-    ) -> tuple[Ranked, Query]:
-        """Top `k` rows for an undated query by a trained ranker, and the query as placed in time (at its
-        closest event's date). The ranker was trained on dated events and closeness in time counts for much in
-        it, so text is placed where its best dense matches are: at each of the dates of its ANCHORS best matches
-        that lie more than a month apart (one story told at several times: Russia's withdrawals from Syria of
-        2016 and 2017), ranked there, and these rankings fused with the dense one (`fusion.py`), so that no
+    def rank_text(self, query: Query, options: RankOptions = RankOptions()) -> tuple[Ranked, Query]:
+        """Top `k` rows for an undated query by a trained ranker (`options.system`), and the query as placed in
+        time (at its closest event's date). The ranker was trained on dated events and closeness in time counts
+        for much in it, so text is placed where its best dense matches are: at each of the dates of its ANCHORS
+        best matches that lie more than a month apart (one story told at several times: Russia's withdrawals from
+        Syria of 2016 and 2017), ranked there, and these rankings fused with the dense one (`fusion.py`), so that no
         placing drops the text's best matches elsewhere."""
         index = self.index
-        allowed = allowed_rows(index, query, since, until)
-        dense = self.rank(query, DEPTH, "dense", since, until)
+        allowed = allowed_rows(index, query, options.since, options.until)
+        deep = replace(options, k=DEPTH)
+        dense = self.rank_many([query], replace(deep, system="dense"))[0]
         anchors: list[int] = []
         for row in dense.rows.tolist():
             if index.text_sha[row] != query.text_sha and all(
@@ -405,13 +414,13 @@ class Recommender:
             # ranker, trained on pairs of distinct events, never saw a candidate that is the query itself); the
             # trees alone order a placing: the judged stage, fitted on events' own pools, put other stories that
             # share the text's words above the text's best matches (Putin's 2016 withdrawal fell from the top 3)
-            there = self.rank(anchored_at(index, query, row), DEPTH, system, since, until, judged=False).rows
+            there = self.rank_many([anchored_at(index, query, row)], replace(deep, judged=False))[0].rows
             return np.concatenate([[row], there[there != row]])
 
         # the placings are independent, and their trees are scored without the GIL: one thread each
         spread = len(anchors) > 1 and query_cores() > 1
         rankings = [dense.rows, *(threads("placing", ANCHORS).map(placed, anchors) if spread else map(placed, anchors))]
-        rows, scores = reciprocal_rank_fusion(rankings, k)
+        rows, scores = reciprocal_rank_fusion(rankings, options.k)
         best_bm25 = float(query.scores.bm25[np.concatenate(rankings)].max(initial=0.0))
         return Ranked(rows, scores, best_bm25), anchored(index, query, allowed)
 
@@ -427,27 +436,17 @@ class Recommender:
         system: str = "fused",
         since: dt.date | None = None,
         until: dt.date | None = None,
-        skip: frozenset[int] = frozenset(),
-        judged: bool = True,
     ) -> Ranked:
-        """Top `k` rows for `query` by `system`, items with the query's own text and near-duplicates removed,
-        and rows in `skip` filtered out of that list (a trained ranker's only). A trained ranker's cascade keeps
-        as many candidates for any k up to READY_K as for READY_K: its top k is then the ready list's.
-        `judged=False`: a trained ranker's trees alone, without its judged stage."""
-        return self.rank_many([query], k, system, since, until, skip, judged)[0]
+        """Top `k` rows for `query` by `system`, items with the query's own text and near-duplicates removed. A
+        trained ranker's cascade keeps as many candidates for any k up to READY_K as for READY_K: its top k is
+        then the ready list's."""
+        return self.rank_many([query], RankOptions(k, system, since, until))[0]
 
-    def rank_many(
-        self,
-        queries: list[Query],
-        k: int = 10,
-        system: str = "fused",
-        since: dt.date | None = None,
-        until: dt.date | None = None,
-        skip: frozenset[int] = frozenset(),
-        judged: bool = True,
-    ) -> list[Ranked]:
-        """`rank` of each of `queries`, a trained ranker's trees called once a cascade stage for all their
-        pools (a block of ready lists): the same answer as each ranked alone, by the same code."""
+    def rank_many(self, queries: list[Query], options: RankOptions) -> list[Ranked]:
+        """`rank` of each of `queries` (with all of `options`), a trained ranker's trees called once a cascade
+        stage for all their pools (a block of ready lists): the same answer as each ranked alone, by the same
+        code."""
+        k, system, since, until = options.k, options.system, options.since, options.until
         index = self.index
         allowed = [allowed_rows(index, query, since, until) for query in queries]
         if system in self.rankers:
@@ -457,7 +456,7 @@ class Recommender:
             tables = [table(index, query, pool) for query, pool in zip(queries, pools, strict=True)]
             ranker = self.rankers[system]
             cascade = ranker.cascade if self.cascade is None else self.cascade
-            score_many = ranker.score_many if judged else ranker.tree_scores_many
+            score_many = ranker.score_many if options.judged else ranker.tree_scores_many
             scored = score_many(tables, cascade_for(cascade, max(k, READY_K)))
         elif system in SCORE_SYSTEMS:
             pools, scored = [], []
@@ -469,7 +468,7 @@ class Recommender:
             raise ValueError(f"unknown system {system!r}: choose one of {', '.join(self.systems)}")
         out = []
         for query, pool, scores in zip(queries, pools, scored, strict=True):
-            picked = select(index, query, pool, scores, k, self.near_duplicate, skip)
+            picked = select(index, query, pool, scores, k, self.near_duplicate, options.skip)
             rows = pool[picked]
             # the BM25 shown is relative to the best of the candidates ranked: the pool, or the rows shown
             best_bm25 = query.scores.bm25[pool if system in self.rankers else rows].max(initial=0.0)

@@ -206,6 +206,41 @@ def _related_item(text: str, context: tuple[str, ...], event_id: str | None) -> 
     return f"<li>{link}{missing}{ctx}</li>"
 
 
+def _card(s: Suggestion, view: EventView, csrf: str, skipped: bool, context: str | None) -> str:
+    """A suggestion's card: with its decision form, or marked as in Related. `context`: as the editor left it
+    (a decision refused), else the names it shares."""
+    title = f'<a class="title" href="{escape(event_url(s.id))}">{escape(_short(s.headline, 300))}</a>'
+    head = f'<div class="head"><span class="rank">{s.rank}.</span><span>{s.date} · {title}'
+    if s.curated:
+        return (
+            f'<div class="card curated">{head} <span class="badge in">in Related</span></span></div>'
+            f'<div class="why">{_why(s)}</div></div>'
+        )
+    skip_badge = ' <span class="badge skip">skipped</span>' if skipped else ""
+    context = ", ".join(s.context) if context is None else context
+    reasons = "".join(f'<option value="{escape(r)}">{escape(r)}</option>' for r in REASONS)
+    keys = " ".join(f"<kbd>{i + 1}</kbd> {escape(r)}" for i, r in enumerate(REASONS))
+    return f"""<div class="card" data-nav data-id="{escape(s.id)}">{head}{skip_badge}</span></div>
+<div class="why">{_why(s)}</div>
+<form class="decide" method="post" action="/decide">
+<input type="hidden" name="csrf" value="{escape(csrf)}">
+<input type="hidden" name="event" value="{escape(view.event.id)}">
+<input type="hidden" name="candidate" value="{escape(s.id)}">
+<input type="hidden" name="digest" value="{escape(view.digest)}">
+<input type="hidden" name="rank" value="{s.rank}"><input type="hidden" name="score" value="{s.score}">
+<input type="hidden" name="confidence" value="{"" if s.confidence is None else s.confidence}">
+<input type="hidden" name="action" value="accept">
+<div class="actions"><label class="muted" for="ctx-{s.rank}">Context</label>
+<input type="text" id="ctx-{s.rank}" name="context" value="{escape(context)}" aria-label="Context for {escape(s.id)}">
+<button type="submit" class="accept" data-action="accept" name="action" value="accept">Accept (a)</button>
+<button type="submit" class="reject" data-action="reject" name="action" value="reject">Reject (r)</button>
+<button type="submit" data-action="skip" name="action" value="skip">Skip (s)</button></div>
+<div class="reasons">Why? {keys} · <kbd>0</kbd> no reason ·
+<select name="reason" aria-label="reason"><option value="">(no reason)</option>{reasons}</select>
+<button type="submit" class="reject" name="action" value="reject">Reject</button></div>
+</form></div>"""
+
+
 def event_page(
     view: EventView,
     suggestions: list[Suggestion],
@@ -230,42 +265,9 @@ def event_page(
     related = "".join(_related_item(link.text, link.context, i) for link, i in links)
     related_html = f'<ol class="related" id="related">{related}</ol>' if related else '<p class="muted">none yet</p>'
     kept = kept or {}
-    cards = []
-    order = pending + [s for s in suggestions if s.curated]
-    for s in order:
-        title = f'<a class="title" href="{escape(event_url(s.id))}">{escape(_short(s.headline, 300))}</a>'
-        head = f'<div class="head"><span class="rank">{s.rank}.</span><span>{s.date} · {title}'
-        if s.curated:
-            cards.append(
-                f'<div class="card curated">{head} <span class="badge in">in Related</span></span></div>'
-                f'<div class="why">{_why(s)}</div></div>'
-            )
-            continue
-        skip_badge = ' <span class="badge skip">skipped</span>' if s.id in skipped else ""
-        context = kept.get(s.id, ", ".join(s.context))
-        reasons = "".join(f'<option value="{escape(r)}">{escape(r)}</option>' for r in REASONS)
-        keys = " ".join(f"<kbd>{i + 1}</kbd> {escape(r)}" for i, r in enumerate(REASONS))
-        cards.append(
-            f"""<div class="card" data-nav data-id="{escape(s.id)}">{head}{skip_badge}</span></div>
-<div class="why">{_why(s)}</div>
-<form class="decide" method="post" action="/decide">
-<input type="hidden" name="csrf" value="{escape(csrf)}">
-<input type="hidden" name="event" value="{escape(event.id)}">
-<input type="hidden" name="candidate" value="{escape(s.id)}">
-<input type="hidden" name="digest" value="{escape(view.digest)}">
-<input type="hidden" name="rank" value="{s.rank}"><input type="hidden" name="score" value="{s.score}">
-<input type="hidden" name="confidence" value="{"" if s.confidence is None else s.confidence}">
-<input type="hidden" name="action" value="accept">
-<div class="actions"><label class="muted" for="ctx-{s.rank}">Context</label>
-<input type="text" id="ctx-{s.rank}" name="context" value="{escape(context)}" aria-label="Context for {escape(s.id)}">
-<button type="submit" class="accept" data-action="accept" name="action" value="accept">Accept (a)</button>
-<button type="submit" class="reject" data-action="reject" name="action" value="reject">Reject (r)</button>
-<button type="submit" data-action="skip" name="action" value="skip">Skip (s)</button></div>
-<div class="reasons">Why? {keys} · <kbd>0</kbd> no reason ·
-<select name="reason" aria-label="reason"><option value="">(no reason)</option>{reasons}</select>
-<button type="submit" class="reject" name="action" value="reject">Reject</button></div>
-</form></div>"""
-        )
+    cards = [
+        _card(s, view, csrf, s.id in skipped, kept.get(s.id)) for s in pending + [s for s in suggestions if s.curated]
+    ]
     if not pending:
         cards.insert(0, '<p class="flash">Every suggestion for this event is decided.</p>')
     summary = "".join(f"<p>{escape(p)}</p>" for p in event.summary.split("\n\n") if p)
