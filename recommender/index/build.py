@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ from recommender.index.layout import (
 from recommender.index.records import resolve_link, story_labels, write_records
 from recommender.index.terms import Terms, tokenize, write_bm25
 from recommender.names import VERSION as NAMES_VERSION
-from recommender.names import extract_names, lower_case_shares
+from recommender.names import extract_names, word_roles
 from recommender.wording import count
 
 
@@ -85,7 +86,9 @@ class Previous:
     aliases: dict[str, str] = field(default_factory=dict)
     days: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     density: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
-    generic: dict[str, float] | None = None  # names.generic.json; None: recompute, with every event's names
+    # names.generic.json (`names.word_roles`: lower-case shares, modifiers, acronyms); None: recompute, with every
+    # event's names
+    generic: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, out: Path, embedder: Embedder, log: Callable[[str], None] = lambda _: None) -> Previous:
@@ -145,12 +148,13 @@ class Previous:
         return _rows_of(ids, self.ids)
 
 
-def _generic_words(out: Path, meta: IndexMeta) -> dict[str, float] | None:
-    """The previous build's generic words, or None when its names were extracted by other rules (or none)."""
+def _generic_words(out: Path, meta: IndexMeta) -> dict[str, Any] | None:
+    """The previous build's word roles (`names.word_roles`), or None when its names were extracted by other rules
+    (or none)."""
     if NAME_GENERIC not in meta.files:
         return None
     saved = json.loads(read_file(out, meta, NAME_GENERIC))
-    return dict(saved["shares"]) if saved.get("version") == NAMES_VERSION else None
+    return {k: v for k, v in saved.items() if k != "version"} if saved.get("version") == NAMES_VERSION else None
 
 
 @dataclass
@@ -256,11 +260,12 @@ def build_index(
         # which words are generic is read once from the whole archive and kept, so an update extracts the names
         # of its new events exactly as those of the events it reuses
         if previous.generic is None:
-            generic = lower_case_shares(texts)
+            roles = word_roles(texts)
             name_source = np.full(len(events), -1)
         else:
-            generic, name_source = previous.generic, term_source
-        saved = {"version": NAMES_VERSION, "shares": generic}
+            roles, name_source = previous.generic, term_source
+        generic: dict[str, float] = roles["shares"]
+        saved = {"version": NAMES_VERSION, **roles}
         (tmp / NAME_GENERIC).write_text(json.dumps(saved, sort_keys=True), encoding="utf-8")
         name_rows = np.flatnonzero(name_source < 0)
         names = [extract_names(texts[i], generic) for i in name_rows]
