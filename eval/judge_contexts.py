@@ -8,6 +8,7 @@ the index's Recommender shows: read from its ready lists where it has them, else
     python eval/judge_contexts.py packet --index models/full --packet /tmp/c/packet.md --keys /tmp/c-keys.json
     python eval/judge_contexts.py score --index models/full --keys /tmp/c-keys.json --answers answers.jsonl
     python eval/judge_contexts.py compare --index models/full --before before-keys.json --after /tmp/c-keys.json
+    python eval/judge_contexts.py recontext --index models/full --keys before-keys.json --out /tmp/c-now.json
 
 A judge answers one JSON line per item: {"item": "P001", "label": "T"} with T (true: every part of the context
 names something both texts are about, the same thing in both), U (untrue: any part is a common word, a fragment
@@ -80,6 +81,25 @@ def packet(index_path: Path, events: int, per_event: int, seed: int, packet_path
     keys_path.write_text(json.dumps(keys, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     blank = sum(not item["context"] for item in items)
     print(f"{len(items)} items ({blank} blank) -> {packet_path}, keys -> {keys_path}")
+
+
+def recontext(index_path: Path, keys_path: Path, out_path: Path) -> None:
+    """The same items as `keys_path` (event and suggestion pairs, whatever ranked them), with the contexts this
+    code shows for them now: a `compare` on every judged item, where a new `packet` would sample other
+    suggestions once the ranking has moved."""
+    from recommender import load_index
+    from recommender.rank.explain import Contexts
+    from recommender.rank.query import query_for_row
+
+    index = load_index(index_path)
+    keys = json.loads(keys_path.read_text(encoding="utf-8"))
+    for item in keys["items"].values():
+        event, suggestion = index.position[item["event"]], index.position[item["suggestion"]]
+        item["context"] = list(Contexts(index, query_for_row(index, event))(suggestion))
+    keys["index"] = str(index_path)
+    out_path.write_text(json.dumps(keys, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    blank = sum(not item["context"] for item in keys["items"].values())
+    print(f"{len(keys['items'])} items ({blank} blank) -> {out_path}")
 
 
 def common_words(parts: list[str], shares: dict[str, float]) -> list[str]:
@@ -184,9 +204,15 @@ def main() -> int:
     c.add_argument("--after", type=Path, required=True)
     c.add_argument("--examples", type=int, default=10)
     c.add_argument("--seed", type=int, default=30)
+    r = sub.add_parser("recontext")
+    r.add_argument("--index", type=Path, default=Path("models/full"))
+    r.add_argument("--keys", type=Path, required=True)
+    r.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.command == "packet":
         packet(args.index, args.events, args.per_event, args.seed, args.packet, args.keys)
+    elif args.command == "recontext":
+        recontext(args.index, args.keys, args.out)
     elif args.command == "score":
         score(args.index, args.keys, args.answers)
     else:
