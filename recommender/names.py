@@ -380,7 +380,8 @@ def whole_names(
     Flight`, not `korea` of `North Korea`, not `putin` of `Vladimir Putin`, not `orleans` of `New Orleans`, not
     `abu musab` of `Abu Musab al-Barnawi` or `Jeanine` of `Jeanine Áñez` (words the spans cannot hold); one name
     across a comma before a dotted abbreviation (`Washington, D.C.`) and across a dash inside a longer name
-    (`Kampala–Gulu Highway`, `_joint`); with a word before it that belongs to it (`al Qaeda`, `in The Hague`,
+    (`Kampala–Gulu Highway`) or an `and` after a name of something (`Department of Health and Social Care`,
+    not `Social Care`: `_joint`); with a word before it that belongs to it (`al Qaeda`, `in The Hague`,
     `_lead`). Never what only looks like a name (`_not_a_name`): a word of `not_names` alone
     (the archive's modifiers and lower-case acronyms, `names.not_names_of`: `Libyan`, `Richter`, `AI`), a
     people's name made of a `known` place's (`North Korean`), a currency's prefix (`US$`), a name written only
@@ -441,6 +442,7 @@ DASHES = ("\u2013", "\u2014")
 MEASURE = re.compile(r"\b(?:size|mass|diameter|width|length|height|weight)s? of (?:the )?$", re.IGNORECASE)
 
 
+AND = re.compile(r" and (?:the )?")
 KIND_WORD = 0.2  # a word written in lower case this often names a kind of thing: `highway` 0.69, `treaty` 0.44
 
 
@@ -454,13 +456,16 @@ def _joint(
     thing (`generic` at least KIND_WORD; where `generic` does not know the word, a small archive's, when a side
     has several words); names either side of a dash otherwise stay apart, each a name (`Israel–Hamas war`,
     `Cuba–United States relations`: `states` 0.14)."""
-    span = spans[number]
+    span = spans[number]  # (`Islamic State of Iraq and the Levant`: a name `of` something joins one after `and`)
     if number + 1 >= len(spans):
         return None
     after = spans[number + 1]
     if text[end : end + 2] == ", " and after.start == end + 2 and DOTTED.fullmatch(text[after.start : after.end]):
         dot = 1 if text[after.end : after.end + 1] == "." else 0
         return f"{span.whole} {after.whole}", after.end + dot, number + 1
+    joiner = AND.match(text, end)
+    if joiner and after.start == joiner.end() and "of" in span.words:
+        return f"{span.whole} {joiner.group().strip().lower()} {after.whole}", after.end, number + 1
     if text[end : end + 1] in DASHES and after.start == end + 1 and end == span.end:
         last, name = number, span.whole
         while last + 1 < len(spans):

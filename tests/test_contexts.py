@@ -234,7 +234,8 @@ def test_one_name_across_a_comma_or_a_dash_is_kept_whole(sample_index):
     """`Washington, D.C.` is one name, shown whole between the two sample events that write it (and for the one
     that writes `Washington D.C.`), never `Washington` and `D.C.` apart; names joined by a dash into the name of
     a thing (`China–Pakistan Economic Corridor`) are one name, never the fragment `Pakistan Economic Corridor`;
-    names either side of a dash before a common noun (`Cuba–United States relations`) are each a name."""
+    names either side of a dash before a common noun (`Cuba–United States relations`) are each a name; a name
+    of something joins the name after `and` (`Islamic State of Iraq and the Levant`)."""
     index = sample_index
     lesin, embassy, cruz = (row_of(index, x) for x in (LESIN, EMBASSY, CRUZ))
     context = Contexts(index, query_for_row(index, lesin))
@@ -247,6 +248,12 @@ def test_one_name_across_a_comma_or_a_dash_is_kept_whole(sample_index):
     assert {"Cuba", "United States"} <= set(names_of(index, index.text(row_of(index, HAVANA))))
     highway = "A bus collides with a truck on the Kampala–Gulu Highway near Bweyale Town, Uganda."
     assert names_of(index, highway)[0] == "Kampala–Gulu Highway"
+    isil = [index.text(row) for row in range(len(index)) if "State of Iraq and the Levant" in index.text(row)]
+    assert len(isil) >= 10
+    for text in isil:  # a name `of` something goes on after `and`: never `Levant` or `Islamic State of Iraq` alone
+        names = names_of(index, text)
+        assert any(name.endswith("Islamic State of Iraq and the Levant") for name in names), names
+        assert not {"Levant", "Islamic State of Iraq"} & set(names), names
 
 
 def test_a_name_is_read_with_its_particle_and_never_as_a_measure(sample_index):
