@@ -141,11 +141,13 @@ def score(index_path: Path, keys_path: Path, answers: list[Path]) -> None:
     true = sum(labels[code]["true"] for code in judged)
     votes = sum(labels[code]["true"] + labels[code]["untrue"] for code in judged)
     print(f"items: {len(keys)}; blank contexts: {blank} ({blank / len(keys):.1%}); non-blank: {len(shown)}")
-    print(f"non-blank contexts judged: {len(judged)} of {len(shown)}; judged true: {true} of {votes} votes", end="")
-    print(f" = {true / votes:.1%}" if votes else "")
+    if answers:
+        print(f"non-blank contexts judged: {len(judged)} of {len(shown)}; judged true: {true} of {votes} votes", end="")
+        print(f" = {true / votes:.1%}" if votes else "")
     majority = sum(labels[c]["true"] > labels[c]["untrue"] for c in judged)
     share = f" = {majority / len(judged):.1%}" if judged else ""
-    print(f"by item (majority true): {majority} of {len(judged)}{share}")
+    if answers:
+        print(f"by item (majority true): {majority} of {len(judged)}{share}")
     said_blank = sum(labels[c]["blank"] for c in judged)
     if said_blank:
         print(f"answers 'blank' for a shown context: {said_blank} (not counted)")
@@ -197,7 +199,7 @@ def main() -> int:
     s = sub.add_parser("score")
     s.add_argument("--index", type=Path, default=Path("models/full"))
     s.add_argument("--keys", type=Path, required=True)
-    s.add_argument("--answers", type=Path, nargs="+", required=True)
+    s.add_argument("--answers", type=Path, nargs="*", default=[], help="none: the blank and common-word counts")
     c = sub.add_parser("compare")
     c.add_argument("--index", type=Path, default=Path("models/full"))
     c.add_argument("--before", type=Path, required=True)
