@@ -8,6 +8,7 @@ the index's Recommender shows: read from its ready lists where it has them, else
     python eval/judge_contexts.py packet --index models/full --packet /tmp/c/packet.md --keys /tmp/c-keys.json
     python eval/judge_contexts.py score --index models/full --keys /tmp/c-keys.json --answers answers.jsonl
     python eval/judge_contexts.py compare --index models/full --before before-keys.json --after /tmp/c-keys.json
+    python eval/judge_contexts.py recontext --index models/full --keys before-keys.json --out /tmp/c-now.json
 
 A judge answers one JSON line per item: {"item": "P001", "label": "T"} with T (true: every part of the context
 names something both texts are about, the same thing in both), U (untrue: any part is a common word, a fragment
@@ -83,6 +84,25 @@ def packet(index_path: Path, events: int, per_event: int, seed: int, packet_path
     print(f"{len(items)} items ({blank} blank) -> {packet_path}, keys -> {keys_path}")
 
 
+def recontext(index_path: Path, keys_path: Path, out_path: Path) -> None:
+    """The same items as `keys_path` (event and suggestion pairs, whatever ranked them), with the contexts this
+    code shows for them now: a `compare` on every judged item, where a new `packet` would sample other
+    suggestions once the ranking has moved."""
+    from recommender import load_index
+    from recommender.rank.explain import Contexts
+    from recommender.rank.query import query_for_row
+
+    index = load_index(index_path)
+    keys = json.loads(keys_path.read_text(encoding="utf-8"))
+    for item in keys["items"].values():
+        event, suggestion = index.position[item["event"]], index.position[item["suggestion"]]
+        item["context"] = list(Contexts(index, query_for_row(index, event))(suggestion))
+    keys["index"] = str(index_path)
+    out_path.write_text(json.dumps(keys, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    blank = sum(not item["context"] for item in keys["items"].values())
+    print(f"{len(keys['items'])} items ({blank} blank) -> {out_path}")
+
+
 def common_words(parts: list[str], shares: dict[str, float]) -> list[str]:
     """The context parts that are common words: one word the archive writes in lower case in most of its uses,
     or written in lower case here."""
@@ -122,11 +142,13 @@ def score(index_path: Path, keys_path: Path, answers: list[Path]) -> None:
     true = sum(labels[code]["true"] for code in judged)
     votes = sum(labels[code]["true"] + labels[code]["untrue"] for code in judged)
     print(f"items: {len(keys)}; blank contexts: {blank} ({blank / len(keys):.1%}); non-blank: {len(shown)}")
-    print(f"non-blank contexts judged: {len(judged)} of {len(shown)}; judged true: {true} of {votes} votes", end="")
-    print(f" = {true / votes:.1%}" if votes else "")
+    if answers:
+        print(f"non-blank contexts judged: {len(judged)} of {len(shown)}; judged true: {true} of {votes} votes", end="")
+        print(f" = {true / votes:.1%}" if votes else "")
     majority = sum(labels[c]["true"] > labels[c]["untrue"] for c in judged)
     share = f" = {majority / len(judged):.1%}" if judged else ""
-    print(f"by item (majority true): {majority} of {len(judged)}{share}")
+    if answers:
+        print(f"by item (majority true): {majority} of {len(judged)}{share}")
     said_blank = sum(labels[c]["blank"] for c in judged)
     if said_blank:
         print(f"answers 'blank' for a shown context: {said_blank} (not counted)")
@@ -175,15 +197,20 @@ def main() -> int:
     p.add_argument("--keys", type=Path, required=True)
     s = command(sub, "score")
     s.add_argument("--keys", type=Path, required=True)
-    s.add_argument("--answers", type=Path, nargs="+", required=True)
+    s.add_argument("--answers", type=Path, nargs="*", default=[], help="none: the blank and common-word counts")
     c = command(sub, "compare")
     c.add_argument("--before", type=Path, required=True)
     c.add_argument("--after", type=Path, required=True)
     c.add_argument("--examples", type=int, default=10)
     c.add_argument("--seed", type=int, default=30)
+    r = command(sub, "recontext")
+    r.add_argument("--keys", type=Path, required=True)
+    r.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.command == "packet":
         packet(args.index, args.events, args.per_event, args.seed, args.packet, args.keys)
+    elif args.command == "recontext":
+        recontext(args.index, args.keys, args.out)
     elif args.command == "score":
         score(args.index, args.keys, args.answers)
     else:

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 WORD = re.compile(r"[A-Za-z][\w'’\-.]*[\w]|[A-Za-z]|\d[\d,.]*")
 CONNECTORS = {"of", "the", "de", "del", "da", "al", "bin", "van", "von", "la", "le", "for", "du"}
@@ -138,7 +139,9 @@ def _clean(word: str) -> str:
     return word.strip(".'-").lower()
 
 
-VERSION = 2  # of the rules below: an index whose names were extracted by other rules extracts them anew
+# of the rules below: an index whose names were extracted by other rules extracts them anew (3: the archive's
+# modifiers and lower-case acronyms kept beside its lower-case shares, for `whole_names`)
+VERSION = 3
 
 # Share of an archive's uses of a word written in lower case (not counting sentence starts) above which the word
 # is generic: as a name on its own, and as the last word of a longer name.
@@ -171,6 +174,110 @@ def lower_case_shares(texts: Iterable[str]) -> dict[str, float]:
         if uses >= MIN_USES and count / uses >= GENERIC_LAST_WORD:
             shares[word] = round(count / uses, 3)
     return shares
+
+
+# A capitalised word the archive writes alone (not inside a longer run of capitalised words) at least
+# MIN_MODIFIER_USES times, and at the end of a phrase (before a comma, a full stop, a bracket or the end; or as a
+# possessive) in under MODIFIER of those uses, is not a name but a word that modifies the next: an adjective
+# (`Libyan` civil war, `Japanese` island, `Confederate` monuments: ends 0-3%) or the first word of a term
+# (`Richter` scale: 0 of 43). A name ends a phrase often (`Libya` 52%, `Rome` 60%, a surname before a verb:
+# `Putin` 13%, `Trump` 6%).
+MODIFIER = 0.05
+MIN_MODIFIER_USES = 10
+RUNS_ON = CONNECTORS | {"and", "or"}  # lower-case words inside names (`Jammu and Kashmir`): not counted
+
+
+def modifier_shares(texts: Iterable[str]) -> dict[str, float]:
+    """For each capitalised word written alone (sentence starts left out) at least MIN_MODIFIER_USES times in
+    `texts` before a lower-case word or the end of a phrase: the share of those uses that end a phrase, for the
+    words under MODIFIER (the archive's modifiers)."""
+    ends: Counter[str] = Counter()
+    runs: Counter[str] = Counter()
+    for text in texts:
+        matches = list(WORD.finditer(text))
+        sentence_start = True
+        for i, match in enumerate(matches):
+            word = match.group()
+            after = matches[i + 1] if i + 1 < len(matches) else None
+            if word[0].isupper() and not sentence_start and not _after_capital(text, matches, i):
+                gap = text[match.end() : after.start()] if after else "."
+                if gap.strip(" ") or word.endswith(("'s", "’s")):
+                    ends[_clean(word)] += 1
+                elif after is not None and after.group()[0].islower() and after.group() not in RUNS_ON:
+                    runs[_clean(word)] += 1
+            sentence_start = _ends_clause(text, match)
+    shares = {}
+    for word, count in runs.items():
+        uses = count + ends[word]
+        if uses >= MIN_MODIFIER_USES and ends[word] / uses < MODIFIER:
+            shares[word] = round(ends[word] / uses, 3)
+        elif uses >= MIN_USES and not ends[word] and _people_of_a_place(word, ends, runs):
+            shares[word] = 0.0
+    return shares
+
+
+def _people_of_a_place(word: str, ends: Counter[str], runs: Counter[str]) -> bool:
+    """`word` is a people's form of a word that often ends a phrase, a place (`Ukrainian` of `Ukraine`, ends 45%):
+    where an archive is too small to show a modifier by its count alone, the form tells (never `Iran`, of the
+    `IRA`: Iran ends phrases itself, and a word read this way ends none)."""
+    for ending in PEOPLE_ENDINGS:
+        stem = word.removesuffix(ending)
+        if stem == word or len(stem) < 3:
+            continue
+        for place in (stem + tail for tail in PLACE_TAILS):
+            uses = ends[place] + runs[place]
+            if uses >= MIN_USES and ends[place] / uses >= PLACE_ENDS:
+                return True
+    return False
+
+
+PEOPLE_ENDINGS = ("n", "an", "ian", "ese", "i", "ish")  # Korea/Korean, Lanka/Lankan, Palestine/Palestinian
+PLACE_TAILS = ("", "a", "e", "o", "y", "ium")  # Ukraine/Ukrainian, Mexico/Mexican, Italy/Italian, Belgium/Belgian
+PLACE_ENDS = 0.2  # a word ending a phrase this often is a name itself (countries 30-66%)
+
+
+def _after_capital(text: str, matches: list[re.Match[str]], i: int) -> bool:
+    """The word `matches[i]` follows a capitalised word with only spaces between: it is inside a longer run."""
+    if i == 0:
+        return False
+    before = matches[i - 1]
+    return before.group()[0].isupper() and not text[before.end() : matches[i].start()].strip(" ")
+
+
+ACRONYM = re.compile(r"((?:[a-z][\w'-]* ){1,6})\(([A-Z]{2,6})\)")
+
+
+def lower_case_acronyms(texts: Iterable[str]) -> set[str]:
+    """The acronyms `texts` introduce after the lower-case words they stand for, a common noun's short form, not
+    a name: `artificial intelligence (AI)`, `gross domestic product (GDP)`; lower-cased."""
+    found = set()
+    for text in texts:
+        for match in ACRONYM.finditer(text):
+            acronym = match.group(2)
+            words = match.group(1).split()[-len(acronym) :]
+            if len(words) == len(acronym) and "".join(w[0] for w in words) == acronym.lower():
+                found.add(acronym.lower())
+    return found
+
+
+def word_roles(texts: Iterable[str]) -> dict[str, Any]:
+    """What an index keeps of its archive's words for names (`names.generic.json`): the lower-case shares, the
+    modifiers and the lower-case acronyms. `not_names_of` reads the last two back."""
+    texts = list(texts)
+    return {
+        "shares": lower_case_shares(texts),
+        "modifiers": modifier_shares(texts),
+        "acronyms": sorted(lower_case_acronyms(texts)),
+    }
+
+
+def not_names_of(saved: Mapping[str, object]) -> frozenset[str]:
+    """The words `word_roles` found are never a name alone: the modifiers and the lower-case acronyms."""
+    modifiers = saved.get("modifiers", {})
+    acronyms = saved.get("acronyms", [])
+    return frozenset(modifiers if isinstance(modifiers, dict) else ()) | frozenset(
+        acronyms if isinstance(acronyms, list) else ()
+    )
 
 
 def _ends_clause(text: str, match: re.Match[str]) -> bool:
@@ -260,7 +367,10 @@ PLACE_STARTS = {"new", "st"}  # left out of a span as function words, yet they b
 
 
 def whole_names(
-    text: str, generic: Mapping[str, float] | None = None, known: Container[str] = ()
+    text: str,
+    generic: Mapping[str, float] | None = None,
+    known: Container[str] = (),
+    not_names: Container[str] = (),
 ) -> list[tuple[str, int, int]]:
     """The names `text` writes whole, lower-cased, with where they are written (start, end), in its order: each
     span's whole name (one word only when the archive nearly always capitalises it: not `International`), and
@@ -268,7 +378,14 @@ def whole_names(
     `michigan` when `known` holds it as a name, and `gretchen whitmer`; the person two words or more, not
     beginning with a title). Never another part of a longer name: not `airlines flight` of `Malaysia Airlines
     Flight`, not `korea` of `North Korea`, not `putin` of `Vladimir Putin`, not `orleans` of `New Orleans`, not
-    `abu musab` of `Abu Musab al-Barnawi` or `Jeanine` of `Jeanine Áñez` (words the spans cannot hold)."""
+    `abu musab` of `Abu Musab al-Barnawi` or `Jeanine` of `Jeanine Áñez` (words the spans cannot hold); one name
+    across a comma before a dotted abbreviation (`Washington, D.C.`) and across a dash inside a longer name
+    (`Kampala–Gulu Highway`) or an `and` after a name of something (`Department of Health and Social Care`,
+    not `Social Care`: `_joint`); with a word before it that belongs to it (`al Qaeda`, `in The Hague`,
+    `_lead`). Never what only looks like a name (`_not_a_name`): a word of `not_names` alone
+    (the archive's modifiers and lower-case acronyms, `names.not_names_of`: `Libyan`, `Richter`, `AI`), a
+    people's name made of a `known` place's (`North Korean`), a currency's prefix (`US$`), a name written only
+    as a measure of size (`the size of Neptune`)."""
     generic = generic or {}
 
     def title(word: str) -> bool:
@@ -292,9 +409,16 @@ def whole_names(
             continue
         if end < len(text) and text[end] == "." and "." in text[span.starts[-1] : end]:
             end += 1  # an abbreviation's last dot: `D.C.`
+        joint = _joint(text, spans, number, end, generic)
+        if joint is not None:
+            name, end, last = joint
+            found.append((name, span.start, end))
+            joined.update(range(number + 1, last + 1))
+            continue
         whole, _ = span_names(span, generic)
-        if whole and (len(words) > 1 or proper(words[0])):
-            found.append((whole[0], span.start, end))
+        if whole and (len(words) > 1 or proper(words[0])) and not _not_a_name(text, span, end, known, not_names):
+            particle, start = _lead(text, span.start)
+            found.append((particle + whole[0], start, end))
         for cut in range(len(words) - 2):  # place (or none), title(s), person
             titles = cut
             while titles < len(words) and title(words[titles]):
@@ -303,11 +427,91 @@ def whole_names(
             if titles == cut or len(person) < 2 or not proper(person[0]):
                 continue
             found.append((" ".join(person), span.starts[titles], end))
-            place = words[:cut]
-            if all(proper(w) for w in place) and " ".join(place) in known:
-                found.append((" ".join(place), span.start, _word_end(text, span.starts[cut - 1])))
+            place = " ".join(words[:cut])
+            if all(proper(w) for w in words[:cut]) and place in known and not _not_people(place, known, not_names):
+                place_end = _word_end(text, span.starts[cut - 1])
+                if text[place_end : place_end + 1] == "." and "." in text[span.starts[cut - 1] : place_end]:
+                    place_end += 1  # `U.S.` of `U.S. President Donald Trump`
+                found.append((place, span.start, place_end))
             break
     return found
+
+
+DOTTED = re.compile(r"(?:[A-Z]\.)+[A-Z]")  # `D.C`, `N.Y` (its last dot outside the word)
+DASHES = ("\u2013", "\u2014")
+MEASURE = re.compile(r"\b(?:size|mass|diameter|width|length|height|weight)s? of (?:the )?$", re.IGNORECASE)
+
+
+AND = re.compile(r" and (?:the )?")
+KIND_WORD = 0.2  # a word written in lower case this often names a kind of thing: `highway` 0.69, `treaty` 0.44
+
+
+def _joint(
+    text: str, spans: list[Span], number: int, end: int, generic: Mapping[str, float]
+) -> tuple[str, int, int] | None:
+    """The span `number` (ending at `end`) and those after it read as one name, (the name, where it ends, the
+    last span's number); None when it stands alone. `Washington, D.C.`: a comma before a dotted abbreviation
+    of a state or district (named as `Washington D.C.` is). `Kampala–Gulu Highway`, `China–Pakistan Economic
+    Corridor`: names joined by dashes with no space around them and ending in a word that names a kind of
+    thing (`generic` at least KIND_WORD; where `generic` does not know the word, a small archive's, when a side
+    has several words); names either side of a dash otherwise stay apart, each a name (`Israel–Hamas war`,
+    `Cuba–United States relations`: `states` 0.14)."""
+    span = spans[number]  # (`Islamic State of Iraq and the Levant`: a name `of` something joins one after `and`)
+    if number + 1 >= len(spans):
+        return None
+    after = spans[number + 1]
+    if text[end : end + 2] == ", " and after.start == end + 2 and DOTTED.fullmatch(text[after.start : after.end]):
+        dot = 1 if text[after.end : after.end + 1] == "." else 0
+        return f"{span.whole} {after.whole}", after.end + dot, number + 1
+    joiner = AND.match(text, end)
+    if joiner and after.start == joiner.end() and "of" in span.words:
+        return f"{span.whole} {joiner.group().strip().lower()} {after.whole}", after.end, number + 1
+    if text[end : end + 1] in DASHES and after.start == end + 1 and end == span.end:
+        last, name = number, span.whole
+        while last + 1 < len(spans):
+            following = spans[last + 1]
+            if not (text[spans[last].end : spans[last].end + 1] in DASHES and following.start == spans[last].end + 1):
+                break
+            last += 1
+            name += "\u2013" + following.whole
+        kind = generic.get(spans[last].words[-1])
+        several = any(len(spans[i].words) > 1 for i in range(number, last + 1))
+        if (kind is None and several) or (kind or 0.0) >= KIND_WORD:
+            return name, spans[last].end, last
+    return None
+
+
+LEADS = re.compile(r"(?:(?<=[a-z,] )The|\b(al|el)) $")
+
+
+def _lead(text: str, start: int) -> tuple[str, int]:
+    """A word before a span that is part of its name, (the name's first word and a space, where it begins): a
+    particle written apart (`al Qaeda`), or `The` capitalised within a sentence (`in The Hague`)."""
+    match = LEADS.search(text, max(0, start - 6), start)
+    if match is None:
+        return "", start
+    return f"{(match.group(1) or 'the')} ", match.start()
+
+
+def _not_a_name(text: str, span: Span, end: int, known: Container[str], not_names: Container[str]) -> bool:
+    """The span only looks like a name: a currency's prefix (`US$24 million`), a word the archive shows is none
+    (`not_names`) or a people's name of a `known` place (`_not_people`), or a name written only as a measure
+    (`the size of Neptune`, of a planet found; the event is not about Neptune)."""
+    if text[end : end + 1] == "$":
+        return True
+    if _not_people(span.whole, known, not_names):
+        return True
+    return bool(MEASURE.search(text, 0, span.start))
+
+
+def _not_people(name: str, known: Container[str], not_names: Container[str]) -> bool:
+    """`name` says a people or their adjective rather than a name: one word the archive shows is no name alone
+    or its plural (`Libyan`, `Palestinians`), or several that are a `known` place's name with a people's ending
+    (`North Korean`; one word is not read that way: `Iran` is not the people of the `IRA`)."""
+    if " " not in name:  # `Palestinians`: the plural of a people's modifier (not `Philippines`)
+        plural = name.endswith("s") and name[:-1] in not_names and name[:-1].endswith(PEOPLE_ENDINGS)
+        return name in not_names or plural
+    return any(name.endswith(e) and name[: -len(e)] in known for e in PEOPLE_ENDINGS)
 
 
 def _word_end(text: str, start: int) -> int:

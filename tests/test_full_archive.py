@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 import statistics
 from pathlib import Path
 
@@ -61,16 +62,22 @@ def test_free_text_finds_the_withdrawal_events(full_recommender):
     assert {PUTIN, WITHDRAWAL_2017} <= {s.id for s in found}, [s.id for s in found]
 
 
+def bare(text: str) -> str:
+    """`text` lower-cased without its commas and dots, as names are compared."""
+    return re.sub(r"[.,]", "", text.lower())
+
+
 def test_contexts_are_whole_names_as_written(full_recommender):
     """3,000 suggestions for 300 random events: every context item is a name written in both texts, as the
     suggestion writes it and in its order (never split, reordered or lower-cased), or a story label of the
     suggestion's (issue 30: only what is true; a blank rather than a common word or a name the event lacks).
-    Measured on the full index of a0c77fb (models-full): 1,237 of 3,000 blank (41%), 119 story labels shown."""
+    Measured on the full index of a0c77fb (models-full): 1,237 of 3,000 blank (41%), 119 story labels shown;
+    with CONTEXTS_VERSION 3 (no adjectives, labels the event writes): 1,298 blank (43%), 28 story labels."""
     index = full_recommender.index
     events = random.Random(15).sample(range(len(index)), 300)
     shown = blank = 0
     for row in events:
-        event = index.text(row).lower()
+        event = bare(index.text(row))
         for suggestion in full_recommender.related(index.ids[row], k=10):
             shown += 1
             at_row = index.position[suggestion.id]
@@ -82,7 +89,7 @@ def test_contexts_are_whole_names_as_written(full_recommender):
                     continue
                 found = text.find(item, at)
                 assert found >= 0, (item, suggestion.context, text)
-                assert item.lower() in event, (item, event)
+                assert bare(item) in event, (item, event)  # `Washington, D.C.` is `Washington D.C.`
                 at = found + len(item)
     assert shown == 3000
     assert blank < 0.7 * shown, blank

@@ -16,7 +16,7 @@ from recommender.embed import DEFAULT_MODEL, Embedder, weights_fingerprint
 from recommender.index import IndexLoadError, build_index, check_model, load_index, story_density
 from recommender.index.layout import PackedStrings
 from recommender.index.terms import Terms, tokenize, write_bm25
-from recommender.names import extract_names, lower_case_shares
+from recommender.names import extract_names, lower_case_shares, not_names_of, word_roles
 
 
 def test_index_holds_every_event_with_unit_vectors(sample_index, sample_archive):
@@ -139,6 +139,7 @@ def test_an_update_equals_a_build_from_scratch(sample_archive, sample_index, tmp
     # by those words (a build from scratch reads them from all its texts, so may differ by a few)
     first_generic = lower_case_shares([e.text for e in events.values()])
     assert updated.generic_words == first_generic
+    assert updated.not_names == not_names_of(word_roles([e.text for e in events.values()]))  # kept alike
     for row in range(len(fresh)):
         names = {updated.name_vocab[n] for n in updated.names_of(row)}
         assert names == set(extract_names(updated.text(row), first_generic))

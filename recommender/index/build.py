@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ from recommender.index.layout import (
 from recommender.index.records import resolve_link, story_labels, write_records
 from recommender.index.terms import Terms, tokenize, write_bm25
 from recommender.names import VERSION as NAMES_VERSION
-from recommender.names import extract_names, lower_case_shares
+from recommender.names import extract_names, word_roles
 from recommender.wording import count
 
 
@@ -82,7 +83,9 @@ class Previous:
     aliases: dict[str, str] = field(default_factory=dict)
     days: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     density: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
-    generic: dict[str, float] | None = None  # names.generic.json; None: recompute, with every event's names
+    # names.generic.json (`names.word_roles`: lower-case shares, modifiers, acronyms); None: recompute, with every
+    # event's names
+    generic: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, out: Path, embedder: Embedder, log: Callable[[str], None] = lambda _: None) -> Previous:
@@ -301,13 +304,13 @@ def _write_terms(tmp: Path, texts: list[str], previous: Previous, same_text: np.
     # which words are generic is read once from the whole archive and kept, so an update extracts the names
     # of its new events exactly as those of the events it reuses
     if previous.generic is None:
-        generic = lower_case_shares(texts)
+        roles = word_roles(texts)
         name_source = np.full(len(texts), -1)
     else:
-        generic, name_source = previous.generic, term_source
-    write_generic_words(tmp, generic, NAMES_VERSION)
+        roles, name_source = previous.generic, term_source
+    write_generic_words(tmp, roles, NAMES_VERSION)
     name_rows = np.flatnonzero(name_source < 0)
-    names = [extract_names(texts[i], generic) for i in name_rows]
+    names = [extract_names(texts[i], roles["shares"]) for i in name_rows]
     Terms.assemble(previous.names, name_source, names).save(tmp, NAMES)
 
 

@@ -297,22 +297,26 @@ def map_vectors(folder: Path, meta: IndexMeta, rows: int) -> np.ndarray | None:
     return vectors
 
 
-def write_generic_words(folder: Path, shares: dict[str, float], version: int) -> None:
-    """names.generic.json: the words the archive mostly writes in lower case, with their lower-case `shares`, as
-    the name rules of `version` (`names.VERSION`) read them."""
-    saved = {"version": version, "shares": shares}
+def write_generic_words(folder: Path, roles: dict[str, Any], version: int) -> None:
+    """names.generic.json: the roles of words in the archive (`names.word_roles`: the lower-case `shares` of the
+    words it mostly writes in lower case, its modifiers and acronyms), as the name rules of `version`
+    (`names.VERSION`) read them."""
+    saved = {"version": version, **roles}
     (folder / NAME_GENERIC).write_text(json.dumps(saved, sort_keys=True), encoding="utf-8")
 
 
-def read_generic_words(folder: Path, meta: IndexMeta, version: int | None = None) -> dict[str, float] | None:
-    """The shares of names.generic.json, or None when the index has none (or, given `version`, has those of other
-    name rules). An index being built has its files before its meta names them: its ready lists read it then."""
+def read_generic_words(folder: Path, meta: IndexMeta, version: int | None = None) -> dict[str, Any] | None:
+    """The word roles of names.generic.json (`shares` and, from names.VERSION 3, modifiers and acronyms), or None
+    when the index has none (or, given `version`, has those of other name rules). An index being built has its
+    files before its meta names them: its ready lists read it then."""
     if NAME_GENERIC not in meta.files and not (folder / NAME_GENERIC).exists():
         return None
     saved = json.loads(read_file(folder, meta, NAME_GENERIC))
     if not isinstance(saved, dict) or "shares" not in saved:
         return None
-    return dict(saved["shares"]) if version is None or saved.get("version") == version else None
+    if version is not None and saved.get("version") != version:
+        return None
+    return {key: value for key, value in saved.items() if key != "version"}
 
 
 def load_vectors(folder: Path, meta: IndexMeta, rows: int) -> np.ndarray:

@@ -46,7 +46,7 @@ from recommender.index.layout import (
 from recommender.index.lists import ReadyLists
 from recommender.index.records import EventRecord, parse_record, resolve_link, story_labels
 from recommender.index.terms import Terms, bm25_scores, document_frequency, load_bm25
-from recommender.names import extract_names
+from recommender.names import extract_names, not_names_of
 
 
 class Index:
@@ -133,9 +133,21 @@ class Index:
         return np.asarray(names.indices[names.indptr[row] : names.indptr[row + 1]])
 
     @cached_property
+    def _word_roles(self) -> dict[str, Any]:
+        """names.generic.json (`names.word_roles`), {} where the index has none."""
+        return read_generic_words(self.path, self.meta) or {}
+
+    @cached_property
     def generic_words(self) -> dict[str, float]:
         """The words the archive mostly writes in lower case, which names leave out (names.generic.json)."""
-        return read_generic_words(self.path, self.meta) or {}
+        shares = self._word_roles.get("shares")
+        return dict(shares) if isinstance(shares, dict) else {}
+
+    @cached_property
+    def not_names(self) -> frozenset[str]:
+        """The capitalised words the archive shows are never a name alone (`names.not_names_of`: `Libyan`, `AI`);
+        none for an index built before names.VERSION 3 kept them."""
+        return not_names_of(self._word_roles)
 
     def name_ids(self, text: str) -> np.ndarray:
         lookup = self.name_lookup

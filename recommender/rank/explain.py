@@ -24,7 +24,7 @@ from recommender.rank.calibration import Calibration
 from recommender.rank.features import shared_name_weight
 from recommender.rank.query import Query
 
-VERSION = 2  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
+VERSION = 3  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def built(
 
 
 # of the rules below (`Contexts`): ready lists keep contexts, and those made by other rules are stale
-CONTEXTS_VERSION = 2
+CONTEXTS_VERSION = 3
 MAX_NAMES = 4
 MAX_LABELS = 2
 
@@ -148,11 +148,13 @@ class Contexts:
 
     1. the proper names both texts write whole (`names.whole_names`), as the suggestion writes them, the rarest
        first, in its order: never a fragment of a longer name, never a word the archive mostly writes in lower
-       case; a name made only of such words (`Defence Ministry`, `National Assembly`) only beside another;
+       case, never a people's adjective or a common term's word (`Libyan`, `Richter`, `AI`: `Index.not_names`),
+       a currency's prefix (`US$`) or a name given only as a measure (`the size of Neptune`); a name made only
+       of such words (`Defence Ministry`, `National Assembly`) only beside another;
     2. else the story labels editors use for the suggestion (its curated links' `_Context:_`, `Index.
-       story_labels`) that the event is filed under too (the archive's own `_Context:_` of the pair), then those
-       whose every word the event's own text writes too (`Syrian` for `Syria`; a year in the label is the
-       event's year or written in it; `relations` is said by naming both sides);
+       story_labels`) whose every word the event's own text writes too (`Syrian` for `Syria`; a year in the
+       label is the event's year or written in it; `relations` is said by naming both sides), those the event
+       is filed under too first (the archive's own `_Context:_` of the pair);
     3. else nothing: a blank is better than a context that is not true.
 
     `query` may be a function that makes it, called on first need: a ready list keeps most contexts, and its
@@ -169,7 +171,8 @@ class Contexts:
     @cached_property
     def names(self) -> set[str]:
         index = self.index
-        return {name for name, _, _ in whole_names(self.query.text, index.generic_words, index.name_lookup)}
+        found = whole_names(self.query.text, index.generic_words, index.name_lookup, index.not_names)
+        return {name for name, _, _ in found}
 
     @cached_property
     def words(self) -> set[str]:
@@ -191,7 +194,7 @@ class Contexts:
     def shared_names(self, row: int) -> tuple[str, ...]:
         """The names both texts write whole, as the suggestion at `row` writes them (rule 1)."""
         index, text, generic = self.index, self.index.text(row), self.index.generic_words
-        found = whole_names(text, generic, index.name_lookup)
+        found = whole_names(text, generic, index.name_lookup, index.not_names)
         shared = [(name, start, end) for name, start, end in found if name in self.names]
         # the longest shared name of each span: a shorter one inside it says less
         shared = [x for x in shared if not any(o[1] <= x[1] and x[2] <= o[2] and o != x for o in shared)]
@@ -208,11 +211,13 @@ class Contexts:
         return tuple(text[start:end] for _, start, end in sorted(picked, key=lambda x: x[1]))
 
     def story_labels(self, row: int) -> tuple[str, ...]:
-        """The suggestion's story labels that the event is filed under too, then those its text supports (rule 2)."""
+        """The suggestion's story labels that the event's text supports, those the event is filed under too first
+        (rule 2): a label the event is filed under but does not write (`Terrorism in Turkey` for a trial with no
+        word of terrorism) is not shown."""
         generic, labels = self.index.generic_words, self.index.story_labels(row)
-        shared = [label for label in labels if label.lower() in self.own_labels]
-        backed = [x for x in labels if x not in shared and supported(x, self.words, self.year, generic)]
-        return tuple((shared + backed)[:MAX_LABELS])
+        backed = [x for x in labels if supported(x, self.words, self.year, generic)]
+        shared = [x for x in backed if x.lower() in self.own_labels]
+        return tuple((shared + [x for x in backed if x not in shared])[:MAX_LABELS])
 
 
 def _within(short: str, long: str) -> bool:
