@@ -25,6 +25,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent / "judged"
 FOLDS = 5
 RICHER = ("trees", "dense", "names", "bm25_raw", "names_max_idf", "dense_rank")
+MEANING = ("dense", "names", "bm25_raw", "names_max_idf", "dense_rank")
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Variant:
     story_related: float = 0.5
     same_story_weight: float = 2.0
     fit_on: str = "all"  # "all" development events, or "unlisted" only (as the shipped stage was)
+    bar_inputs: tuple[str, ...] | None = None  # the tier's relatedness bar from a model of these alone
 
 
 def gold_ids(archive: Path) -> dict[str, set[str]]:
@@ -91,7 +93,7 @@ def stage_for(variant: Variant, train: list[Ranked]):  # type: ignore[no-untyped
     used = [r for r in train if variant.fit_on == "all" or not r.listed]
     inputs = np.vstack([JudgedStage.matrix_of(variant.inputs, r.fit_table, r.fit_trees) for r in used])
     gains = np.concatenate([r.fit_gains for r in used])
-    return JudgedStage(
+    stage = JudgedStage(
         variant.inputs,
         fit_logistic(inputs, gains == 2),
         fit_logistic(inputs, gains >= 1),
@@ -99,6 +101,30 @@ def stage_for(variant: Variant, train: list[Ranked]):  # type: ignore[no-untyped
         variant.story_trees,
         variant.story_related,
     )
+    if variant.bar_inputs is None:
+        return stage
+    bar_inputs = np.vstack([JudgedStage.matrix_of(variant.bar_inputs, r.fit_table, r.fit_trees) for r in used])
+    return BarStage(stage, variant.bar_inputs, fit_logistic(bar_inputs, gains >= 1))
+
+
+class BarStage:
+    """A stage whose tier asks a model of meaning alone (no trees) whether a judge would call the item related."""
+
+    def __init__(self, stage, inputs: tuple[str, ...], bar) -> None:  # type: ignore[no-untyped-def]
+        self.stage, self.inputs, self.bar = stage, inputs, bar
+
+    def score(self, features: np.ndarray, trees: np.ndarray) -> np.ndarray:
+        from recommender.rank.ranker import JudgedStage
+
+        stage = self.stage
+        alive = np.isfinite(trees)
+        scores = np.full(len(trees), -np.inf, dtype=np.float32)
+        x = JudgedStage.matrix_of(stage.inputs, features[alive], trees[alive])
+        gain = stage.same_story_weight * stage.same_story(x) + stage.related(x)
+        related = self.bar(JudgedStage.matrix_of(self.inputs, features[alive], trees[alive]))
+        sure = (trees[alive] >= stage.story_trees) & (related >= stage.story_related)
+        scores[alive] = np.where(sure, stage.same_story_weight + 1 + trees[alive], gain)
+        return scores
 
 
 def top10(recommender, ranked: Ranked, scores: np.ndarray) -> list[str]:  # type: ignore[no-untyped-def]
@@ -186,6 +212,11 @@ def main() -> int:
         Variant("no tier, weight 1, fit all", story_trees=None, same_story_weight=1.0),
         Variant("+names_max_idf,dense_rank, tier 1.0/0.7", inputs=RICHER, story_related=0.7),
         Variant("+names_max_idf,dense_rank, no tier", inputs=RICHER, story_trees=None),
+        Variant("richer, tier 1.0, meaning bar 0.5", inputs=RICHER, bar_inputs=MEANING),
+        Variant("richer, tier 1.0, meaning bar 0.6", inputs=RICHER, bar_inputs=MEANING, story_related=0.6),
+        Variant("richer, tier 1.0, meaning bar 0.7", inputs=RICHER, bar_inputs=MEANING, story_related=0.7),
+        Variant("richer, tier 0.5, meaning bar 0.6", inputs=RICHER, bar_inputs=MEANING, story_trees=0.5, story_related=0.6),
+        Variant("tier 1.0, meaning bar 0.6", bar_inputs=MEANING, story_related=0.6),
     ]
     for variant in variants:
         rows = {"listed (test)": [], "listed (train)": [], "unlisted": []}  # type: ignore[var-annotated]
