@@ -148,18 +148,24 @@ def read_archive(path: str | Path, cache: Path | None = None) -> Archive:
     return Archive(
         events=events,
         skipped=skipped,
-        fingerprint=archive_fingerprint(digests),
+        fingerprint=archive_fingerprint(events),
         packed=packed,
         digests=digests,
         warnings=_duplicate_slugs(events),
     )
 
 
-def archive_fingerprint(digests: dict[str, str]) -> str:
-    """The archive's version: a digest of every event's id and file digest (`Archive.digests`), in id order."""
+def archive_fingerprint(events: dict[str, Event]) -> str:
+    """The archive's version as an index holds it: a digest of every event's id, date, text, sources and Related
+    links (targets and contexts), in id order. A file's Suggested section, its layout and line endings are left
+    out: `suggest --write` changes no event an index holds, so the index stays this archive's."""
     total = hashlib.sha256()
-    for event_id in sorted(digests):
-        total.update(event_id.encode() + b"\0" + bytes.fromhex(digests[event_id]))
+    for event_id in sorted(events):
+        event = events[event_id]
+        parts = [event_id, event.date.isoformat(), event.text]
+        parts += [f"{source.name}\x1f{source.url or ''}" for source in event.sources]
+        parts += [f"{link.href}\x1f{'|'.join(link.context)}" for link in event.related]
+        total.update("\x1e".join(parts).encode("utf-8") + b"\0")
     return total.hexdigest()[:16]
 
 

@@ -68,6 +68,33 @@ def test_missing_sections_and_summary_paragraphs():
     assert event.sources == () and event.related == ()
 
 
+def test_the_fingerprint_is_of_what_an_index_holds():
+    """A Suggested section, CRLF line endings or spacing leave the archive's fingerprint alone (an index built
+    before them is still this archive's); a Related link or its context, a date or the text change it."""
+    from recommender.archive import archive_fingerprint
+
+    page = (
+        "### [2020-01-02](/news/2020/01/02/index.md)\n\n# Headline\n\n### Related:\n"
+        "1. [Other](/news/2020/01/01/other.md) _Context: Story_\n"
+    )
+    base = archive_fingerprint({"x.md": parse_event("x.md", page)})
+    same = [
+        page + "\n### Suggested related:\n1. [More](/news/2020/01/03/more.md) _Context: Story_\n",
+        page.replace("\n", "\r\n"),
+        page.replace("# Headline", "#  Headline "),
+    ]
+    for text in same:
+        assert archive_fingerprint({"x.md": parse_event("x.md", text)}) == base
+    changed = [
+        page.replace("_Context: Story_", "_Context: Another story_"),
+        page.replace("other.md", "another.md"),
+        page.replace("2020-01-02", "2020-01-03"),
+        page.replace("# Headline", "# Headline changed"),
+    ]
+    for text in changed:
+        assert archive_fingerprint({"x.md": parse_event("x.md", text)}) != base
+
+
 def write(path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)

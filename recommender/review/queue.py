@@ -205,7 +205,7 @@ class Reviewer:
             self.log("index not updated: it does not hold exactly the archive's events (the files are kept current)")
             return
         meta = old.index.meta
-        archive = Archive(events=events, digests=digests, fingerprint=archive_fingerprint(digests))
+        archive = Archive(events=events, digests=digests, fingerprint=archive_fingerprint(events))
         embedder = Embedder(backend=meta.backend, model=meta.embedder)
         with index_lock(self.index_path):  # another review server may rebuild the same index: one at a time
             build(archive, self.index_path, embedder, archive_name=meta.archive, like=old)  # lists kept current
