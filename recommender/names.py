@@ -598,6 +598,19 @@ def _not_a_name(text: str, span: Span, end: int, known: Container[str], not_name
     return bool(MEASURE.search(text, 0, span.start))
 
 
+LOCATOR = re.compile(
+    r"\b(?:near|outside|close to|(?:north|south|east|west)(?:east|west)?(?:ern)? of|(?:km|kilometres|kilometers|miles) "
+    r"(?:from|of))(?: the)? $",
+    re.IGNORECASE,
+)
+
+
+def locator(text: str, start: int) -> bool:
+    """The name at `start` is written as a locator of another place (`Glendale, Arizona, near Phoenix`, `a Russian
+    city close to Chechnya`): where something happened is near it, not in it."""
+    return bool(LOCATOR.search(text, max(0, start - 40), start))
+
+
 def _not_people(name: str, known: Container[str], not_names: Container[str]) -> bool:
     """`name` says a people or their adjective rather than a name: one word the archive shows is no name alone
     or its plural (`Libyan`, `Palestinians`), or several that are a `known` place's name with a people's ending

@@ -357,3 +357,16 @@ def test_a_particle_inside_a_persons_name_does_not_end_it(sample_index):
     sobyanin = "Mayor of Moscow Sergey Sobyanin says that Ukraine launched a drone attack."
     found = [sobyanin[a:b] for _, a, b in whole_names(sobyanin, index.generic_words, known, index.not_names)]
     assert {"Moscow", "Sergey Sobyanin", "Ukraine"} <= set(found) and "Moscow Sergey Sobyanin" not in found
+
+
+def test_a_place_the_event_names_only_to_locate_another_is_no_context(sample_index):
+    """`Glendale, Arizona, near Phoenix` (a strict judge: Phoenix is not what the event is about): a name the
+    event writes only after `near`, `outside`, `close to` or `north of` is no context; written once as a place of
+    its own, it is."""
+    index = sample_index
+    seed = index.position[SEED]
+    assert "Syria" in index.text(seed)
+    assert context_for_text(index, "Shells hit Kilis, a Turkish town near Syria, killing two.", seed) == ()
+    assert context_for_text(index, "A car bomb explodes just outside Syria's border post.", seed) == ()
+    assert context_for_text(index, "Shells hit Kilis, near Syria; Syria denies firing them.", seed) == ("Syria",)
+    assert context_for_text(index, "Shells hit Aleppo in northern Syria, killing two.", seed) == ("Syria",)

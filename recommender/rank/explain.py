@@ -18,6 +18,7 @@ from recommender.names import (
     GENERIC_LAST_WORD,
     WORD,
     _clean,
+    locator,
     whole_names,
 )
 from recommender.rank.calibration import Calibration
@@ -150,7 +151,8 @@ class Contexts:
        first, in its order: never a fragment of a longer name (`Jammu` of `Jammu and Kashmir`, `Isa Al Khalifa` of
        `Hamad ibn Isa Al Khalifa`), never a word the archive mostly writes in lower
        case, never a people's adjective or a common term's word (`Libyan`, `Richter`, `AI`: `Index.not_names`),
-       a currency's prefix (`US$`) or a name given only as a measure (`the size of Neptune`); a name made only
+       a currency's prefix (`US$`) or a name given only as a measure (`the size of Neptune`), nor one the event
+       writes only to locate another place (`Glendale, near Phoenix`: `names.locator`); a name made only
        of such words (`Defence Ministry`, `National Assembly`) only beside another;
     2. else the story labels editors use for the suggestion (its curated links' `_Context:_`, `Index.
        story_labels`) whose every word the event's own text writes too (`Syrian` for `Syria`; a year in the
@@ -170,16 +172,24 @@ class Contexts:
         return self._query if isinstance(self._query, Query) else self._query()
 
     @cached_property
-    def names(self) -> set[str]:
+    def _found(self) -> list[tuple[str, int, int]]:
         index = self.index
-        found = whole_names(
-            self.query.text, index.generic_words, index.name_lookup, index.not_names, index.joined_names
-        )
-        return {name for name, _, _ in found}
+        return whole_names(self.query.text, index.generic_words, index.name_lookup, index.not_names, index.joined_names)
+
+    @cached_property
+    def names(self) -> set[str]:
+        # a place the event names only to locate another (`Glendale, near Phoenix`) is not what it is about
+        return {name for name, start, _ in self._found if not locator(self.query.text, start)}
 
     @cached_property
     def words(self) -> set[str]:
-        return label_words(self.query.text)
+        """The event's words, those of the places it names only as locators left out (a story label `Syria` is
+        not supported by `a town near Syria`)."""
+        text = self.query.text
+        for _, start, end in self._found:
+            if locator(text, start):
+                text = text[:start] + " " * (end - start) + text[end:]
+        return label_words(text)
 
     @cached_property
     def year(self) -> int | None:
