@@ -140,8 +140,9 @@ def _clean(word: str) -> str:
 
 
 # of the rules below: an index whose names were extracted by other rules extracts them anew (3: the archive's
-# modifiers and lower-case acronyms kept beside its lower-case shares, for `whole_names`)
-VERSION = 3
+# modifiers and lower-case acronyms kept beside its lower-case shares, for `whole_names`; 4: and the names joined
+# by `and`)
+VERSION = 4
 
 # Share of an archive's uses of a word written in lower case (not counting sentence starts) above which the word
 # is generic: as a name on its own, and as the last word of a longer name.
@@ -260,15 +261,75 @@ def lower_case_acronyms(texts: Iterable[str]) -> set[str]:
     return found
 
 
+# Two names joined by `and` are one name when the archive writes them joined more often than the first ends a name
+# (or the second begins one) otherwise: `Jammu and Kashmir` (Jammu ends a name otherwise in few of its uses),
+# `Food and Agriculture Organization`, `Trinidad and Tobago`; never `France and Germany`.
+MIN_JOINED = 5
+JOINED = 0.5
+
+
+def joined_pairs(texts: Iterable[str]) -> dict[str, float]:
+    """For each pair of words `x and y` that `texts` write between two runs of capitalised words (`Jammu and
+    Kashmir`; `and the` too) at least MIN_JOINED times: the larger share of those uses among the uses of `x`
+    ending a run (sentence starts left out) and of `y` beginning one, for the pairs at least JOINED joined,
+    keyed `x and y` (the runs' last and first words)."""
+    joined: Counter[str] = Counter()
+    ends: Counter[str] = Counter()
+    starts: Counter[str] = Counter()
+    for text in texts:
+        spans = name_spans(text)
+        openers = _sentence_starts(text)
+        linked = [
+            i + 1 < len(spans) and (m := AND.match(text, spans[i].end)) is not None and m.end() == spans[i + 1].start
+            for i in range(len(spans))
+        ]
+        for i, span in enumerate(spans):
+            initial = span.start in openers
+            if linked[i]:
+                joined[f"{span.words[-1]} and {spans[i + 1].words[0]}"] += 1
+            elif not (initial and len(span.words) == 1):
+                ends[span.words[-1]] += 1
+            if not (i and linked[i - 1]) and not initial:
+                starts[span.words[0]] += 1
+    shares = {}
+    for pair, count in joined.items():
+        if count < MIN_JOINED:
+            continue
+        first, last = pair.split(" and ")
+        share = max(count / (count + ends[first]), count / (count + starts[last]))
+        if share >= JOINED:
+            shares[pair] = round(share, 3)
+    return shares
+
+
+def _sentence_starts(text: str) -> set[int]:
+    """Where the sentences and clauses of `text` begin (the offsets of their first words)."""
+    found = set()
+    sentence_start = True
+    for match in WORD.finditer(text):
+        if sentence_start:
+            found.add(match.start())
+        sentence_start = _ends_clause(text, match)
+    return found
+
+
 def word_roles(texts: Iterable[str]) -> dict[str, Any]:
     """What an index keeps of its archive's words for names (`names.generic.json`): the lower-case shares, the
-    modifiers and the lower-case acronyms. `not_names_of` reads the last two back."""
+    modifiers, the lower-case acronyms and the names joined by `and`. `not_names_of` reads the modifiers and
+    acronyms back, `joined_of` the joined names."""
     texts = list(texts)
     return {
         "shares": lower_case_shares(texts),
         "modifiers": modifier_shares(texts),
         "acronyms": sorted(lower_case_acronyms(texts)),
+        "joined": joined_pairs(texts),
     }
+
+
+def joined_of(saved: Mapping[str, object]) -> frozenset[str]:
+    """The pairs `x and y` that `word_roles` found the archive writes as one name (`joined_pairs`)."""
+    joined = saved.get("joined", {})
+    return frozenset(joined if isinstance(joined, dict) else ())
 
 
 def not_names_of(saved: Mapping[str, object]) -> frozenset[str]:
@@ -371,6 +432,7 @@ def whole_names(
     generic: Mapping[str, float] | None = None,
     known: Container[str] = (),
     not_names: Container[str] = (),
+    joined: Container[str] = (),
 ) -> list[tuple[str, int, int]]:
     """The names `text` writes whole, lower-cased, with where they are written (start, end), in its order: each
     span's whole name (one word only when the archive nearly always capitalises it: not `International`), and
@@ -381,8 +443,10 @@ def whole_names(
     `abu musab` of `Abu Musab al-Barnawi` or `Jeanine` of `Jeanine Áñez` (words the spans cannot hold); one name
     across a comma before a dotted abbreviation (`Washington, D.C.`) and across a dash inside a longer name
     (`Kampala–Gulu Highway`) or an `and` after a name of something (`Department of Health and Social Care`,
-    not `Social Care`: `_joint`); with a word before it that belongs to it (`al Qaeda`, `in The Hague`,
-    `_lead`). Never what only looks like a name (`_not_a_name`): a word of `not_names` alone
+    not `Social Care`) or between names the archive writes joined (`joined`, `names.joined_pairs`: `Jammu and
+    Kashmir`, never `Jammu` or `Kashmir` of it: `_joint`); across a name's lower-case particles (`Hamad ibn Isa
+    Al Khalifa`, `Ursula von der Leyen`: `_with_particles`); with a word before it that belongs to it (`al
+    Qaeda`, `in The Hague`, `_lead`). Never what only looks like a name (`_not_a_name`): a word of `not_names` alone
     (the archive's modifiers and lower-case acronyms, `names.not_names_of`: `Libyan`, `Richter`, `AI`), a
     people's name made of a `known` place's (`North Korean`), a currency's prefix (`US$`), a name written only
     as a measure of size (`the size of Neptune`)."""
@@ -395,25 +459,25 @@ def whole_names(
         return word not in COMMON and word not in CONNECTORS and generic.get(word, 0.0) < GENERIC_LAST_WORD
 
     found = []
-    spans = list(name_spans(text))
-    joined: set[int] = set()  # the spans read as a name's end already
+    spans = _with_particles(text, name_spans(text))
+    read: set[int] = set()  # the spans read as a name's end already
     for number, span in enumerate(spans):
         words, end = span.words, span.end
-        if number in joined or _cut(text, span.start, end):
+        if number in read or _cut(text, span.start, end):
             continue
         if len(words[-1]) == 1 and text[end : end + 2] == ". " and number + 1 < len(spans):
             after = spans[number + 1]  # an initial: `George W. Bush` is one name
             if after.start == end + 2 and not _cut(text, after.start, after.end):
                 found.append((f"{span.whole}. {after.whole}", span.start, after.end))
-                joined.add(number + 1)
+                read.add(number + 1)
             continue
         if end < len(text) and text[end] == "." and "." in text[span.starts[-1] : end]:
             end += 1  # an abbreviation's last dot: `D.C.`
-        joint = _joint(text, spans, number, end, generic)
+        joint = _joint(text, spans, number, end, generic, joined)
         if joint is not None:
             name, end, last = joint
             found.append((name, span.start, end))
-            joined.update(range(number + 1, last + 1))
+            read.update(range(number + 1, last + 1))
             continue
         whole, _ = span_names(span, generic)
         if whole and (len(words) > 1 or proper(words[0])) and not _not_a_name(text, span, end, known, not_names):
@@ -426,13 +490,22 @@ def whole_names(
             person = words[titles:]
             if titles == cut or len(person) < 2 or not proper(person[0]):
                 continue
-            found.append((" ".join(person), span.starts[titles], end))
-            place = " ".join(words[:cut])
-            if all(proper(w) for w in words[:cut]) and place in known and not _not_people(place, known, not_names):
-                place_end = _word_end(text, span.starts[cut - 1])
-                if text[place_end : place_end + 1] == "." and "." in text[span.starts[cut - 1] : place_end]:
+            first, last = 0, cut  # the place's words
+            if words[titles - 1] in CONNECTORS:  # `King of Bahrain Hamad ibn Isa`: the title's place, then the person
+                first = last = titles
+                while last < len(words) - 2 and " ".join(words[first:last]) not in known:
+                    last += 1
+                titles = last
+                if " ".join(words[first:last]) not in known or not proper(words[titles]):
+                    break  # where the place ends and the person begins, the names known do not say
+            found.append((" ".join(words[titles:]), span.starts[titles], end))
+            place = " ".join(words[first:last])
+            named = all(proper(w) for w in words[first:last]) and place in known
+            if named and not _not_people(place, known, not_names):
+                place_end = _word_end(text, span.starts[last - 1])
+                if text[place_end : place_end + 1] == "." and "." in text[span.starts[last - 1] : place_end]:
                     place_end += 1  # `U.S.` of `U.S. President Donald Trump`
-                found.append((place, span.start, place_end))
+                found.append((place, span.starts[first], place_end))
             break
     return found
 
@@ -447,7 +520,7 @@ KIND_WORD = 0.2  # a word written in lower case this often names a kind of thing
 
 
 def _joint(
-    text: str, spans: list[Span], number: int, end: int, generic: Mapping[str, float]
+    text: str, spans: list[Span], number: int, end: int, generic: Mapping[str, float], joined: Container[str] = ()
 ) -> tuple[str, int, int] | None:
     """The span `number` (ending at `end`) and those after it read as one name, (the name, where it ends, the
     last span's number); None when it stands alone. `Washington, D.C.`: a comma before a dotted abbreviation
@@ -456,7 +529,8 @@ def _joint(
     thing (`generic` at least KIND_WORD; where `generic` does not know the word, a small archive's, when a side
     has several words); names either side of a dash otherwise stay apart, each a name (`Israel–Hamas war`,
     `Cuba–United States relations`: `states` 0.14)."""
-    span = spans[number]  # (`Islamic State of Iraq and the Levant`: a name `of` something joins one after `and`)
+    span = spans[number]  # (`Islamic State of Iraq and the Levant`: a name `of` something joins one after `and`;
+    # so do two the archive writes joined, `joined`: `Jammu and Kashmir`, `Food and Agriculture Organization`)
     if number + 1 >= len(spans):
         return None
     after = spans[number + 1]
@@ -464,7 +538,8 @@ def _joint(
         dot = 1 if text[after.end : after.end + 1] == "." else 0
         return f"{span.whole} {after.whole}", after.end + dot, number + 1
     joiner = AND.match(text, end)
-    if joiner and after.start == joiner.end() and "of" in span.words:
+    pair = f"{span.words[-1]} and {after.words[0]}"
+    if joiner and after.start == joiner.end() and ("of" in span.words or pair in joined):
         return f"{span.whole} {joiner.group().strip().lower()} {after.whole}", after.end, number + 1
     if text[end : end + 1] in DASHES and after.start == end + 1 and end == span.end:
         last, name = number, span.whole
@@ -479,6 +554,25 @@ def _joint(
         if (kind is None and several) or (kind or 0.0) >= KIND_WORD:
             return name, spans[last].end, last
     return None
+
+
+# lower-case particles inside a person's name that `name_spans` does not keep (it keeps `bin`, `al`, `de`, `van`...)
+PARTICLES = re.compile(r" (?:(?:ibn|bint|bin|al|der|den|dos|das|di|de|da|del|van|von|la|le|y) ){1,2}")
+
+
+def _with_particles(text: str, spans: Iterable[Span]) -> list[Span]:
+    """`spans` with those that lower-case particles alone part read as one (`Hamad ibn Isa Al Khalifa`, `Ursula von
+    der Leyen`): a particle inside a name does not end it."""
+    merged: list[Span] = []
+    for span in spans:
+        if merged and (gap := PARTICLES.match(text, merged[-1].end)) and gap.end() == span.start:
+            before = merged.pop()
+            inside = list(re.finditer(r"\S+", gap.group()))
+            words = before.words + tuple(m.group() for m in inside) + span.words
+            starts = before.starts + tuple(gap.start() + m.start() for m in inside) + span.starts
+            span = Span(before.start, span.end, words, starts)
+        merged.append(span)
+    return merged
 
 
 LEADS = re.compile(r"(?:(?<=[a-z,] )The|\b(al|el)) $")
@@ -502,6 +596,19 @@ def _not_a_name(text: str, span: Span, end: int, known: Container[str], not_name
     if _not_people(span.whole, known, not_names):
         return True
     return bool(MEASURE.search(text, 0, span.start))
+
+
+LOCATOR = re.compile(
+    r"\b(?:near|outside|close to|(?:north|south|east|west)(?:east|west)?(?:ern)? of|(?:km|kilometres|kilometers|miles) "
+    r"(?:from|of))(?: the)? $",
+    re.IGNORECASE,
+)
+
+
+def locator(text: str, start: int) -> bool:
+    """The name at `start` is written as a locator of another place (`Glendale, Arizona, near Phoenix`, `a Russian
+    city close to Chechnya`): where something happened is near it, not in it."""
+    return bool(LOCATOR.search(text, max(0, start - 40), start))
 
 
 def _not_people(name: str, known: Container[str], not_names: Container[str]) -> bool:

@@ -46,7 +46,7 @@ from recommender.index.layout import (
 from recommender.index.lists import ReadyLists
 from recommender.index.records import EventRecord, parse_record, resolve_link, story_labels
 from recommender.index.terms import Terms, bm25_scores, document_frequency, load_bm25
-from recommender.names import extract_names, not_names_of
+from recommender.names import extract_names, joined_of, not_names_of
 
 
 class Index:
@@ -148,6 +148,12 @@ class Index:
         """The capitalised words the archive shows are never a name alone (`names.not_names_of`: `Libyan`, `AI`);
         none for an index built before names.VERSION 3 kept them."""
         return not_names_of(self._word_roles)
+
+    @cached_property
+    def joined_names(self) -> frozenset[str]:
+        """The pairs of names the archive writes joined by `and` as one name (`names.joined_of`: `jammu and
+        kashmir`); none for an index built before names.VERSION 4 kept them."""
+        return joined_of(self._word_roles)
 
     def name_ids(self, text: str) -> np.ndarray:
         lookup = self.name_lookup

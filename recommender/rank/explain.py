@@ -18,13 +18,14 @@ from recommender.names import (
     GENERIC_LAST_WORD,
     WORD,
     _clean,
+    locator,
     whole_names,
 )
 from recommender.rank.calibration import Calibration
 from recommender.rank.features import shared_name_weight
 from recommender.rank.query import Query
 
-VERSION = 3  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
+VERSION = 4  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def built(
 
 
 # of the rules below (`Contexts`): ready lists keep contexts, and those made by other rules are stale
-CONTEXTS_VERSION = 3
+CONTEXTS_VERSION = 4
 MAX_NAMES = 4
 MAX_LABELS = 2
 
@@ -147,9 +148,11 @@ class Contexts:
     is true of both events, in one rule that live answers and the ready lists' kept contexts share:
 
     1. the proper names both texts write whole (`names.whole_names`), as the suggestion writes them, the rarest
-       first, in its order: never a fragment of a longer name, never a word the archive mostly writes in lower
+       first, in its order: never a fragment of a longer name (`Jammu` of `Jammu and Kashmir`, `Isa Al Khalifa` of
+       `Hamad ibn Isa Al Khalifa`), never a word the archive mostly writes in lower
        case, never a people's adjective or a common term's word (`Libyan`, `Richter`, `AI`: `Index.not_names`),
-       a currency's prefix (`US$`) or a name given only as a measure (`the size of Neptune`); a name made only
+       a currency's prefix (`US$`) or a name given only as a measure (`the size of Neptune`), nor one the event
+       writes only to locate another place (`Glendale, near Phoenix`: `names.locator`); a name made only
        of such words (`Defence Ministry`, `National Assembly`) only beside another;
     2. else the story labels editors use for the suggestion (its curated links' `_Context:_`, `Index.
        story_labels`) whose every word the event's own text writes too (`Syrian` for `Syria`; a year in the
@@ -169,14 +172,24 @@ class Contexts:
         return self._query if isinstance(self._query, Query) else self._query()
 
     @cached_property
-    def names(self) -> set[str]:
+    def _found(self) -> list[tuple[str, int, int]]:
         index = self.index
-        found = whole_names(self.query.text, index.generic_words, index.name_lookup, index.not_names)
-        return {name for name, _, _ in found}
+        return whole_names(self.query.text, index.generic_words, index.name_lookup, index.not_names, index.joined_names)
+
+    @cached_property
+    def names(self) -> set[str]:
+        # a place the event names only to locate another (`Glendale, near Phoenix`) is not what it is about
+        return {name for name, start, _ in self._found if not locator(self.query.text, start)}
 
     @cached_property
     def words(self) -> set[str]:
-        return label_words(self.query.text)
+        """The event's words, those of the places it names only as locators left out (a story label `Syria` is
+        not supported by `a town near Syria`)."""
+        text = self.query.text
+        for _, start, end in self._found:
+            if locator(text, start):
+                text = text[:start] + " " * (end - start) + text[end:]
+        return label_words(text)
 
     @cached_property
     def year(self) -> int | None:
@@ -194,7 +207,7 @@ class Contexts:
     def shared_names(self, row: int) -> tuple[str, ...]:
         """The names both texts write whole, as the suggestion at `row` writes them (rule 1)."""
         index, text, generic = self.index, self.index.text(row), self.index.generic_words
-        found = whole_names(text, generic, index.name_lookup, index.not_names)
+        found = whole_names(text, generic, index.name_lookup, index.not_names, index.joined_names)
         shared = [(name, start, end) for name, start, end in found if name in self.names]
         # the longest shared name of each span: a shorter one inside it says less
         shared = [x for x in shared if not any(o[1] <= x[1] and x[2] <= o[2] and o != x for o in shared)]
