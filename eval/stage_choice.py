@@ -215,7 +215,9 @@ def main() -> int:
         Variant("richer, tier 1.0, meaning bar 0.5", inputs=RICHER, bar_inputs=MEANING),
         Variant("richer, tier 1.0, meaning bar 0.6", inputs=RICHER, bar_inputs=MEANING, story_related=0.6),
         Variant("richer, tier 1.0, meaning bar 0.7", inputs=RICHER, bar_inputs=MEANING, story_related=0.7),
-        Variant("richer, tier 0.5, meaning bar 0.6", inputs=RICHER, bar_inputs=MEANING, story_trees=0.5, story_related=0.6),
+        Variant(
+            "richer, tier 0.5, meaning bar 0.6", inputs=RICHER, bar_inputs=MEANING, story_trees=0.5, story_related=0.6
+        ),
         Variant("tier 1.0, meaning bar 0.6", bar_inputs=MEANING, story_related=0.6),
     ]
     for variant in variants:
