@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -479,6 +479,10 @@ def whole_names(
             found.append((name, span.start, end))
             read.update(range(number + 1, last + 1))
             continue
+        after_title = _place_and_person(text, span, known, title, proper)
+        if after_title:  # `Prime Minister of | Papua New Guinea Michael Somare`: the place and the person, not both
+            found.extend(after_title)
+            continue
         whole, _ = span_names(span, generic)
         if whole and (len(words) > 1 or proper(words[0])) and not _not_a_name(text, span, end, known, not_names):
             particle, start = _lead(text, span.start)
@@ -508,6 +512,28 @@ def whole_names(
                 found.append((place, span.starts[first], place_end))
             break
     return found
+
+
+TITLE_OF = re.compile(r"\b([A-Za-z]+) of (?:the )?$")
+
+
+def _place_and_person(
+    text: str, span: Span, known: Container[str], title: Callable[[str], bool], proper: Callable[[str], bool]
+) -> list[tuple[str, int, int]]:
+    """For a span written right after a title and `of` (`Prime Minister of Papua New Guinea Michael Somare`, the
+    span beginning at `Papua`): the longest `known` place it begins with and the person after it (two proper words
+    or more), else nothing."""
+    before = TITLE_OF.search(text[max(0, span.start - 40) : span.start])
+    words = span.words
+    # a title before a name is written capitalised (`Prime Minister of`, `Mayor of`; not `the territory of`)
+    if before is None or not before.group(1)[0].isupper() or not title(before.group(1).lower()) or len(words) < 3:
+        return []
+    for cut in range(len(words) - 2, 0, -1):
+        place = " ".join(words[:cut])
+        if place in known and all(proper(w) for w in words[cut:]):
+            place_end = _word_end(text, span.starts[cut - 1])
+            return [(place, span.start, place_end), (" ".join(words[cut:]), span.starts[cut], span.end)]
+    return []
 
 
 DOTTED = re.compile(r"(?:[A-Z]\.)+[A-Z]")  # `D.C`, `N.Y` (its last dot outside the word)

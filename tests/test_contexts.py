@@ -359,6 +359,21 @@ def test_a_particle_inside_a_persons_name_does_not_end_it(sample_index):
     assert {"Moscow", "Sergey Sobyanin", "Ukraine"} <= set(found) and "Moscow Sergey Sobyanin" not in found
 
 
+def test_after_a_title_and_of_the_place_and_the_person_never_the_two_as_one(sample_index):
+    """`Prime Minister of Papua New Guinea Michael Somare` (a strict judge: `Papua New Guinea Michael Somare` is a
+    piece of the title, no name): the longest known place the span begins with, then the person; a name of
+    something `of` a place stays whole (`Bank of England`)."""
+    index = sample_index
+    known = {"papua", "papua new guinea", "england"}
+    somare = "Prime Minister of Papua New Guinea Michael Somare threatens the life of an opposition member."
+    found = [somare[a:b] for _, a, b in whole_names(somare, index.generic_words, known, index.not_names)]
+    assert found == ["Papua New Guinea", "Michael Somare"]
+    bank = "The Bank of England raises its interest rate."
+    assert [bank[a:b] for _, a, b in whole_names(bank, index.generic_words, known, index.not_names)] == [
+        "Bank of England"
+    ]
+
+
 def test_a_place_the_event_names_only_to_locate_another_is_no_context(sample_index):
     """`Glendale, Arizona, near Phoenix` (a strict judge: Phoenix is not what the event is about): a name the
     event writes only after `near`, `outside`, `close to` or `north of` is no context; written once as a place of

@@ -25,7 +25,7 @@ from recommender.rank.calibration import Calibration
 from recommender.rank.features import shared_name_weight
 from recommender.rank.query import Query
 
-VERSION = 4  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
+VERSION = 5  # of what this code makes of a ready list: bump it when a change can alter one (`rank/fingerprint.py`)
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def built(
 
 
 # of the rules below (`Contexts`): ready lists keep contexts, and those made by other rules are stale
-CONTEXTS_VERSION = 4
+CONTEXTS_VERSION = 5
 MAX_NAMES = 4
 MAX_LABELS = 2
 
