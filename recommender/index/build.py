@@ -271,11 +271,14 @@ def _write_events(
     ).write(tmp)
     write_records(tmp, events, digests, previous.records, previous.spans, previous.digests, same_id)
     position = {event_id: row for row, event_id in enumerate(ids)}
-    labels = story_labels(
-        ids,
-        [[(link.href, link.context) for link in e.related] for e in events],
-        lambda href: resolve_link(href, position, aliases),
-    )
+    resolved: dict[str, str | None] = {}  # many events link to the same events: each link resolved once
+
+    def resolve(href: str) -> str | None:
+        if href not in resolved:
+            resolved[href] = resolve_link(href, position, aliases)
+        return resolved[href]
+
+    labels = story_labels(ids, [[(link.href, link.context) for link in e.related] for e in events], resolve)
     Terms.assemble(None, np.full(len(events), -1), labels).save(tmp, STORIES)
 
 
