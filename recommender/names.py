@@ -487,30 +487,47 @@ def whole_names(
         if whole and (len(words) > 1 or proper(words[0])) and not _not_a_name(text, span, end, known, not_names):
             particle, start = _lead(text, span.start)
             found.append((particle + whole[0], start, end))
-        for cut in range(len(words) - 2):  # place (or none), title(s), person
-            titles = cut
-            while titles < len(words) and title(words[titles]):
-                titles += 1
-            person = words[titles:]
-            if titles == cut or len(person) < 2 or not proper(person[0]):
-                continue
-            first, last = 0, cut  # the place's words
-            if words[titles - 1] in CONNECTORS:  # `King of Bahrain Hamad ibn Isa`: the title's place, then the person
-                first = last = titles
-                while last < len(words) - 2 and " ".join(words[first:last]) not in known:
-                    last += 1
-                titles = last
-                if " ".join(words[first:last]) not in known or not proper(words[titles]):
-                    break  # where the place ends and the person begins, the names known do not say
-            found.append((" ".join(words[titles:]), span.starts[titles], end))
-            place = " ".join(words[first:last])
-            named = all(proper(w) for w in words[first:last]) and place in known
-            if named and not _not_people(place, known, not_names):
-                place_end = _word_end(text, span.starts[last - 1])
-                if text[place_end : place_end + 1] == "." and "." in text[span.starts[last - 1] : place_end]:
-                    place_end += 1  # `U.S.` of `U.S. President Donald Trump`
-                found.append((place, span.starts[first], place_end))
-            break
+        found.extend(_around_title(text, span, end, known, not_names, title, proper))
+    return found
+
+
+def _around_title(
+    text: str,
+    span: Span,
+    end: int,
+    known: Container[str],
+    not_names: Container[str],
+    title: Callable[[str], bool],
+    proper: Callable[[str], bool],
+) -> list[tuple[str, int, int]]:
+    """Around a title inside `span` (ending at `end`), the person after it and the known place before it
+    (`Michigan Governor Gretchen Whitmer`; `King of Bahrain Hamad ibn Isa`), else nothing."""
+    words = span.words
+    found: list[tuple[str, int, int]] = []
+    for cut in range(len(words) - 2):  # place (or none), title(s), person
+        titles = cut
+        while titles < len(words) and title(words[titles]):
+            titles += 1
+        person = words[titles:]
+        if titles == cut or len(person) < 2 or not proper(person[0]):
+            continue
+        first, last = 0, cut  # the place's words
+        if words[titles - 1] in CONNECTORS:  # `King of Bahrain Hamad ibn Isa`: the title's place, then the person
+            first = last = titles
+            while last < len(words) - 2 and " ".join(words[first:last]) not in known:
+                last += 1
+            titles = last
+            if " ".join(words[first:last]) not in known or not proper(words[titles]):
+                break  # where the place ends and the person begins, the names known do not say
+        found.append((" ".join(words[titles:]), span.starts[titles], end))
+        place = " ".join(words[first:last])
+        named = all(proper(w) for w in words[first:last]) and place in known
+        if named and not _not_people(place, known, not_names):
+            place_end = _word_end(text, span.starts[last - 1])
+            if text[place_end : place_end + 1] == "." and "." in text[span.starts[last - 1] : place_end]:
+                place_end += 1  # `U.S.` of `U.S. President Donald Trump`
+            found.append((place, span.starts[first], place_end))
+        break
     return found
 
 
