@@ -310,8 +310,11 @@ def _recommender(index_path: Path, rankers: Path | None = None) -> Any:
     return chosen
 
 
-def _print_suggestions(suggestions: list[Any], as_json: bool, title: str, in_page: set[str] | None = None) -> None:
-    """The suggestions as a table (or JSON); `in_page`: the ids of a page file's own Related list, marked +."""
+def _print_suggestions(
+    suggestions: list[Any], as_json: bool, title: str, in_page: list[str | None] | None = None
+) -> None:
+    """The suggestions as a table (or JSON); `in_page`: the event each link of a page file's own Related list
+    points to (None: not an event of the index), marked +."""
     if as_json:
         from recommender.rank.output import suggestion_json
 
@@ -331,8 +334,12 @@ def _print_suggestions(suggestions: list[Any], as_json: bool, title: str, in_pag
     if any(s.curated for s in suggestions):
         typer.echo("(* already in the event's curated Related list)")
     if in_page is not None:
-        shown = sum(s.id in in_page for s in suggestions)
-        typer.echo(f"(+ in the page's own Related list: {shown} of the {count(len(in_page), 'item')} it links to)")
+        indexed = {i for i in in_page if i}
+        shown = sum(s.id in indexed for s in suggestions)
+        typer.echo(
+            f"(+ in the page's own Related list: {shown} of its {count(len(in_page), 'link')}, "
+            f"{len(indexed)} of which {'is an event' if len(indexed) == 1 else 'are events'} of this index)"
+        )
 
 
 WINDOW_CONFIDENCE = 0.3  # `related`'s default floor within a date window (see window_confidence)
@@ -424,17 +431,17 @@ def _check_query(event_id: str | None, text: str | None) -> None:
 
 def _related_to_event(
     recommender: Any, event_id: str, request: Any, index_path: Path, archive: Path | None
-) -> tuple[list[Any], str, set[str] | None]:
+) -> tuple[list[Any], str, list[str | None] | None]:
     """`related`'s answer for an event id, a path to its file, or a page file outside the index: the suggestions,
     their title, and the ids of the page file's own Related list (None for an indexed event)."""
     index = recommender.index
-    in_page: set[str] | None = None
+    in_page: list[str | None] | None = None
     if recommender.find(event_id) is None:  # a path to the event's file names it too
         event_id = id_in_path(event_id) if recommender.find(id_in_path(event_id)) is not None else event_id
     page = _page_file(event_id) if recommender.find(event_id) is None else None
     if page is not None:  # a page file outside the index (SEED-EXAMPLE.md): its event's suggestions
         row = _row_of_page(recommender, page, event_id, index_path)
-        in_page = {i for i in map(recommender.find_id, (link.href for link in page.related)) if i}
+        in_page = [recommender.find_id(link.href) for link in page.related]
     else:
         row = recommender.row_of(event_id)
     if archive is not None:
