@@ -138,13 +138,11 @@ def add_variants(recommender) -> None:  # type: ignore[no-untyped-def]
     too: `fused-trees` (the trees alone, no judged stage) and `fused-gain` (the stage's gain without the tier)."""
     from dataclasses import replace
 
-    from recommender.rank.ranker import Ranker
+    from judged_figures import replace_stage
 
     fused = recommender.rankers["fused"]
-    for name, stage in (("fused-trees", None), ("fused-gain", fused.stage and replace(fused.stage, story_trees=None))):
-        variant = Ranker(fused.name, fused.model_file, [], fused.cascade, stage)
-        variant.columns = fused.columns
-        recommender.rankers[name] = variant
+    recommender.rankers["fused-trees"] = replace_stage(fused)
+    recommender.rankers["fused-gain"] = replace_stage(fused, fused.stage and replace(fused.stage, story_trees=None))
 
 
 def collect(keys_path: Path, answers: Path, judge_prefix: str, out: Path) -> None:

@@ -59,13 +59,13 @@ def main() -> int:
     return 0
 
 
-def replace_stage(ranker):  # type: ignore[no-untyped-def]
-    """The same trees without the judged stage: the fused ranker as it was before issue 30."""
+def replace_stage(ranker, stage=None):  # type: ignore[no-untyped-def]
+    """The same trees with another judged stage (default: none, the fused ranker as it was before issue 30)."""
     from recommender.rank.ranker import Ranker
 
-    before = Ranker(ranker.name, ranker.model_file, [], ranker.cascade)
-    before.columns = ranker.columns
-    return before
+    variant = Ranker(ranker.name, ranker.model_file, [], ranker.cascade, stage)
+    variant.columns = ranker.columns
+    return variant
 
 
 if __name__ == "__main__":
